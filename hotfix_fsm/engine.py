@@ -1,0 +1,271 @@
+"""``HotfixEngine``: the Python API internal tooling uses (the CLI is a thin layer on it)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import machine
+from .config import Config, load_config
+from .errors import IllegalTransition, InvalidInput, NotFound, UsageError
+from .phases.base import Phase
+from .phases.services import Factory, Services
+from .redact import register_secret
+from .runner import Event, Outcome, Runner
+from .store import Entry, Hotfix, JournalEntry, Store, open_store
+from .validate import validate_description, validate_issue
+
+Preflight = Callable[[Services, Config, str], dict[str, Any]]
+GATES = ("fix", "deploy", "rollback")
+
+
+class HotfixEngine:
+    """Start, drive, approve, abort, roll back and inspect hotfixes in one store.
+
+    Args:
+        db: a SQLAlchemy URL or a SQLite path; default ``HOTFIX_FSM_DB`` or the XDG state dir.
+        phases: phase implementations replacing the defaults, keyed by phase name.
+        services: factories replacing adapters (``git``, ``github``, ``http``, ``alerts``)
+            or adding services custom phases fetch with ``ctx.services.get(name)``.
+        config: a configuration to use instead of the repository's ``hotfix.toml``.
+        lease_ttl: seconds a driver's lease lives without a heartbeat.
+    """
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | Store | None = None,
+        *,
+        phases: Mapping[str, Phase] | None = None,
+        services: Mapping[str, Factory] | None = None,
+        config: Config | None = None,
+        config_path: str | os.PathLike[str] | None = None,
+        lease_ttl: float = 30.0,
+        preflight: Preflight | None = None,
+        backoff_base: float = 1.0,
+    ) -> None:
+        self.store = db if isinstance(db, Store) else open_store(db)
+        self._phase_overrides = dict(phases or {})
+        self._service_factories = dict(services or {})
+        self._config = config
+        self._config_path = config_path
+        self._preflight = preflight
+        self._phases: dict[str, Phase] | None = None
+        self._runner_args = {"lease_ttl": lease_ttl, "backoff_base": backoff_base}
+        self._runner: Runner | None = None
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    # -- wiring --------------------------------------------------------------------------
+
+    @property
+    def runner(self) -> Runner:
+        if self._runner is None:
+            if self._phases is None:
+                self._phases = dict(self._phase_overrides)
+                if not machine.EFFECT_PHASES <= self._phases.keys():
+                    from .phases import default_phases
+
+                    self._phases = {**default_phases(), **self._phase_overrides}
+            self._runner = Runner(
+                self.store, self._phases, services_for=self.services_for,
+                config_for=self.config_for,
+                lease_ttl=float(self._runner_args["lease_ttl"]),
+                backoff_base=float(self._runner_args["backoff_base"]),
+            )
+            for callback in self._subscribers:
+                self._runner.subscribe(callback)
+        return self._runner
+
+    def config_for(self, hotfix: Hotfix | None = None, repo: str | None = None) -> Config:
+        if self._config is not None:
+            config = self._config
+        else:
+            path = self._config_path or (hotfix.options.get("config_path") if hotfix else None)
+            config = load_config(repo or (hotfix.repo if hotfix else None), path)
+        register_secret(*config.secrets())
+        return config
+
+    def services_for(self, hotfix: Hotfix) -> Services:
+        return Services(self.config_for(hotfix), hotfix.repo,
+                        factories=self._service_factories)
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Receive every journal row as it commits, and progress of long waits."""
+        self._subscribers.append(callback)
+        if self._runner is not None:
+            return self._runner.subscribe(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    # -- commands ------------------------------------------------------------------------
+
+    def start(
+        self,
+        issue: str,
+        description: str,
+        *,
+        repo: str | os.PathLike[str] = ".",
+        cherry_pick: Sequence[str] = (),
+        patch: str | os.PathLike[str] | None = None,
+        yes: bool = False,
+        force: bool = False,
+        severity: str | None = None,
+    ) -> Hotfix:
+        """Validate, run the preflight checks and record a new hotfix (it does not drive it)."""
+        repo_path = Path(repo).expanduser().resolve()
+        config = self.config_for(repo=str(repo_path))
+        validate_issue(issue, config.issue_pattern)
+        validate_description(description)
+        if cherry_pick and patch:
+            raise InvalidInput("give either --cherry-pick or --patch, not both")
+        patch_path = None
+        if patch is not None:
+            patch_path = Path(patch).expanduser().resolve()
+            if not patch_path.is_file():
+                raise InvalidInput(f"patch file {patch} does not exist")
+        for sha in cherry_pick:
+            if not sha or sha.startswith("-") or len(sha) > 200:
+                raise InvalidInput(f"cherry-pick {sha!r} is not a commit reference")
+        active = [h for h in self.store.active_for_issue(issue)]
+        if active and not force:
+            raise UsageError(
+                f"hotfix {active[0].id} for issue {issue} is still {active[0].state}",
+                hint=f"resume it with `hotfix resume {active[0].id}`, abort it, or start "
+                "again with --force",
+            )
+        services = Services(config, repo_path, factories=self._service_factories)
+        try:
+            facts = self._run_preflight(services, config, issue)
+        finally:
+            services.close()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        hotfix_id = f"{issue}-{stamp}"
+        mode = "cherry-pick" if cherry_pick else "patch" if patch_path else "manual"
+        options = {
+            "fix_mode": mode,
+            "cherry_pick": list(cherry_pick),
+            "patch": str(patch_path) if patch_path else None,
+            "yes": yes,
+            "severity": severity or config.severity,
+            "config_path": str(self._config_path) if self._config_path else None,
+            "started_by": _user(),
+        }
+        return self.store.create(
+            hotfix_id=hotfix_id, issue=issue, description=description, repo=str(repo_path),
+            graph_hash=machine.graph_hash(), options=options,
+            context={"timestamp": stamp, **facts},
+        )
+
+    def _run_preflight(self, services: Services, config: Config, issue: str) -> dict[str, Any]:
+        check = self._preflight
+        if check is None:
+            from .phases.git_phases import preflight as check
+        return check(services, config, issue)
+
+    def drive(self, ref: str | None = None, *, take_over: bool = False) -> Outcome:
+        """Advance a hotfix (the most recent unfinished one when ``ref`` is None)."""
+        hotfix = self.resolve(ref)
+        return self.runner.drive(hotfix.id, take_over=take_over)
+
+    resume = drive
+
+    def approve(self, ref: str, gate: str, *, by: str | None = None) -> JournalEntry:
+        """Record an approval for ``gate`` (fix, deploy, rollback), bound to the fix sha."""
+        if gate not in GATES:
+            raise InvalidInput(f"unknown gate {gate!r}; use one of {', '.join(GATES)}")
+        hotfix = self.resolve(ref)
+        if hotfix.state in machine.TERMINAL and gate != "rollback":
+            raise IllegalTransition(f"the hotfix is {hotfix.state}; nothing to approve",
+                                    hotfix_id=hotfix.id)
+        sha = hotfix.context.get("fix_sha")
+        if gate == "deploy" and not sha:
+            raise IllegalTransition(
+                "there is no fix commit to approve for deploy yet", hotfix_id=hotfix.id,
+                hint=f"resume until it waits at the deploy gate: `hotfix resume {hotfix.id}`")
+        payload = {"gate": gate, "by": by or _user(), "sha": sha, "at": time.time()}
+        clear: dict[str, Any] = {}
+        if hotfix.paused_gate == gate:
+            clear = {"paused_reason": None, "paused_gate": None}
+        seq = self.store.append(hotfix.id, [Entry("approval", gate, 0, None, payload)], **clear)
+        return self.store.journal(hotfix.id, after_seq=seq - 1, limit=1)[0]
+
+    def abort(self, ref: str, *, reason: str = "aborted by a person") -> Hotfix:
+        """Cancel a hotfix that has not reached production (use ``rollback`` after)."""
+        hotfix = self.resolve(ref)
+        if machine.allowed(hotfix.state, "cancel") is None:
+            raise IllegalTransition(
+                f"a hotfix in state {hotfix.state} cannot be aborted",
+                hotfix_id=hotfix.id,
+                hint="once deployed, use `hotfix rollback` instead" if hotfix.state
+                in machine.DEPLOYED_STATES else None,
+            )
+        lease = self.store.acquire_lease(hotfix.id, self.runner.owner, ttl=30)
+        try:
+            self.store.checkpoint(
+                lease, [Entry("transition", "cancel", 0, None,
+                              {"from": hotfix.state, "to": "cancelled", "reason": reason,
+                               "by": _user()})],
+                state="cancelled", paused_reason=None, paused_gate=None)
+        finally:
+            self.store.release_lease(lease)
+        return self.store.get(hotfix.id)
+
+    def rollback(self, ref: str, *, reason: str = "manual rollback",
+                 take_over: bool = False) -> Outcome:
+        """Roll back a deployed hotfix to its recorded rollback target, then drive it."""
+        hotfix = self.resolve(ref)
+        if machine.allowed(hotfix.state, "start_rollback") is None:
+            raise IllegalTransition(f"a hotfix in state {hotfix.state} cannot be rolled back",
+                                    hotfix_id=hotfix.id)
+        if "rollback_target" not in hotfix.context:
+            raise IllegalTransition(
+                "no rollback target was recorded (the hotfix never reached the deploy)",
+                hotfix_id=hotfix.id, hint="abort it instead")
+        runner = self.runner
+        lease = self.store.acquire_lease(hotfix.id, runner.owner, ttl=runner.lease_ttl,
+                                         take_over=take_over)
+        services = self.services_for(hotfix)
+        try:
+            runner.start_rollback(lease, hotfix, reason=reason, services=services)
+        finally:
+            services.close()
+            self.store.release_lease(lease)
+        return runner.drive(hotfix.id)
+
+    # -- inspection ----------------------------------------------------------------------
+
+    def resolve(self, ref: str | None) -> Hotfix:
+        if ref:
+            return self.store.find(ref)
+        latest = self.store.latest_unfinished()
+        if latest is None:
+            raise NotFound("there is no unfinished hotfix in this store",
+                           hint="start one with `hotfix start ISSUE \"DESCRIPTION\"`")
+        return latest
+
+    def get(self, ref: str) -> Hotfix:
+        return self.store.find(ref)
+
+    def list(self, *, include_finished: bool = False, limit: int = 50) -> list[Hotfix]:
+        return self.store.list(include_finished=include_finished, limit=limit)
+
+    def journal(self, ref: str) -> list[JournalEntry]:
+        return self.store.journal(self.store.find(ref).id)
+
+    def close(self) -> None:
+        self.store.engine.dispose()
+
+    def __enter__(self) -> HotfixEngine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")

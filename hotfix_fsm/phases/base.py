@@ -1,0 +1,173 @@
+"""What a phase is: an idempotency key, a probe of the world, and one effect.
+
+The runner calls, for the phase of the current state:
+
+1. ``prepare(ctx)`` → a dict stored in the *intent* row (for example a correlation id), so
+   a probe after a crash can look for exactly this attempt's effect (``ctx.intent``).
+2. ``run(ctx)`` → the effect; returns facts merged into the hotfix context.
+3. after a crash between intent and done: ``probe(ctx)`` → ``Probe.done(facts)`` (the effect
+   happened: adopt it), ``Probe.not_done()`` (redo it) or ``Probe.unknown(why)`` (pause for a
+   human).
+
+Phases raise ``TransientError`` (retried with backoff), ``PermanentError`` (the hotfix fails
+at this phase, resumable), ``RollbackRequired`` or ``NeedsHuman`` (a durable pause).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..store import Hotfix, JournalEntry
+    from .services import Services
+
+
+@dataclass(frozen=True)
+class Probe:
+    status: Literal["done", "not_done", "unknown"]
+    facts: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    @classmethod
+    def done(cls, facts: dict[str, Any] | None = None) -> Probe:
+        return cls("done", facts or {})
+
+    @classmethod
+    def not_done(cls, reason: str = "") -> Probe:
+        return cls("not_done", {}, reason)
+
+    @classmethod
+    def unknown(cls, reason: str) -> Probe:
+        return cls("unknown", {}, reason)
+
+
+@runtime_checkable
+class Phase(Protocol):
+    """A phase implementation; ``name`` is the trigger it implements (see ``machine``)."""
+
+    name: str
+
+    def key(self, ctx: PhaseContext) -> str: ...
+
+    def prepare(self, ctx: PhaseContext) -> dict[str, Any]: ...
+
+    def probe(self, ctx: PhaseContext) -> Probe: ...
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]: ...
+
+
+class BasePhase:
+    """Defaults: key = hotfix id + phase; nothing to prepare; a probe that cannot tell."""
+
+    name: str = ""
+
+    def key(self, ctx: PhaseContext) -> str:
+        return f"{ctx.hotfix.id}:{self.name}"
+
+    def prepare(self, ctx: PhaseContext) -> dict[str, Any]:
+        return {}
+
+    def probe(self, ctx: PhaseContext) -> Probe:
+        return Probe.unknown(f"phase {self.name} has no probe; check its effect by hand")
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Recorder(Protocol):
+    """The runner side a context writes through (fenced by the driver's lease)."""
+
+    def record(self, ctx: PhaseContext, kind: str, payload: dict[str, Any]) -> None: ...
+
+    def save_facts(self, ctx: PhaseContext, facts: dict[str, Any]) -> None: ...
+
+    def journal(self, hotfix_id: str, **filters: Any) -> list[JournalEntry]: ...
+
+    def emit_progress(self, ctx: PhaseContext, message: str, fields: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class PhaseContext:
+    """Everything a phase may use. ``data`` is the hotfix's recorded facts (mutable copy)."""
+
+    hotfix: Hotfix
+    phase: str
+    attempt: int
+    config: Config
+    services: Services
+    data: dict[str, Any]
+    recorder: Recorder
+    intent: dict[str, Any] = field(default_factory=dict)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.monotonic
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.hotfix.options
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None:
+        """Journal a measurement, note or alert now (durable before returning)."""
+        self.recorder.record(self, kind, payload)
+
+    def save(self, **facts: Any) -> None:
+        """Persist facts now (for example the rollback target, before the deploy)."""
+        self.data.update(facts)
+        self.recorder.save_facts(self, facts)
+
+    def journal(self, **filters: Any) -> list[JournalEntry]:
+        return self.recorder.journal(self.hotfix.id, **filters)
+
+    def progress(self, message: str, **fields: Any) -> None:
+        """Tell watchers what is being waited for (not journaled)."""
+        self.recorder.emit_progress(self, message, fields)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; returns early (raising) if the driver must stop."""
+        from ..errors import LeaseLost
+
+        if self.stop_event.wait(max(0.0, seconds)):
+            raise LeaseLost(
+                "this driver lost its lease while waiting; another driver continues",
+                hotfix_id=self.hotfix.id,
+                phase=self.phase,
+            )
+
+    def wait_until(
+        self,
+        check: Callable[[], tuple[bool, str]],
+        *,
+        timeout: float,
+        interval: float,
+        what: str,
+        max_interval: float | None = None,
+    ) -> None:
+        """Poll ``check`` until it returns (True, _) or ``timeout`` passes.
+
+        ``check`` returns (satisfied, status text); the status is shown as progress. The
+        first check runs at once, so a condition already true costs no wait. Raises
+        ``TransientError`` on timeout with the last status.
+        """
+        from ..errors import TransientError
+
+        start = self.clock()
+        delay = interval
+        while True:
+            ok, status = check()
+            elapsed = self.clock() - start
+            if ok:
+                return
+            self.progress(f"waiting for {what}: {status}", elapsed=round(elapsed, 1))
+            if elapsed >= timeout:
+                raise TransientError(
+                    f"timed out after {timeout:.0f}s waiting for {what} (last: {status})",
+                    hotfix_id=self.hotfix.id,
+                    phase=self.phase,
+                )
+            self.wait(min(delay, max(0.0, timeout - elapsed)))
+            if max_interval:
+                delay = min(delay * 1.5, max_interval)

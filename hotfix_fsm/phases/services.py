@@ -1,0 +1,105 @@
+"""The adapters phases use, created lazily so a command imports git, GitHub or HTTP code
+only when a phase needs it. Tooling replaces any of them by passing a factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import requests
+
+    from ..adapters.git import GitRepo
+    from ..adapters.github import GitHubClient
+    from ..alerts import Alerter
+    from ..config import Config
+
+Factory = Callable[["Services"], Any]
+
+
+def state_root() -> Path:
+    """Per-hotfix files (gate logs, JSON logs): ``HOTFIX_FSM_STATE_DIR`` or the XDG state dir."""
+    explicit = os.environ.get("HOTFIX_FSM_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "hotfix_fsm"
+
+
+class Services:
+    """Lazily built adapters for one hotfix's repository and configuration."""
+
+    def __init__(
+        self,
+        config: Config,
+        repo: str | os.PathLike[str],
+        *,
+        factories: dict[str, Factory] | None = None,
+    ) -> None:
+        self.config = config
+        self.repo = Path(repo)
+        self._factories = dict(factories or {})
+        self._made: dict[str, Any] = {}
+
+    def _get(self, name: str, default: Factory) -> Any:
+        if name not in self._made:
+            self._made[name] = self._factories.get(name, default)(self)
+        return self._made[name]
+
+    @property
+    def git(self) -> GitRepo:
+        def make(s: Services) -> Any:
+            from ..adapters.git import GitRepo
+
+            return GitRepo(s.repo, remote=s.config.remote, timeout=s.config.git_timeout)
+
+        return self._get("git", make)  # type: ignore[no-any-return]
+
+    @property
+    def github(self) -> GitHubClient:
+        def make(s: Services) -> Any:
+            from ..adapters.github import GitHubClient
+
+            return GitHubClient.from_config(s.config, s.repo)
+
+        return self._get("github", make)  # type: ignore[no-any-return]
+
+    @property
+    def http(self) -> requests.Session:
+        def make(_s: Services) -> Any:
+            import requests
+
+            session = requests.Session()
+            session.headers["User-Agent"] = "hotfix-fsm"
+            return session
+
+        return self._get("http", make)  # type: ignore[no-any-return]
+
+    @property
+    def alerts(self) -> Alerter:
+        def make(s: Services) -> Any:
+            from ..alerts import Alerter
+
+            return Alerter.from_config(s.config, s.http)
+
+        return self._get("alerts", make)  # type: ignore[no-any-return]
+
+    def get(self, name: str) -> Any:
+        """A custom service a plugged-in phase registered under ``name``."""
+        if name not in self._factories:
+            raise KeyError(f"no service named {name!r}")
+        return self._get(name, self._factories[name])
+
+    def hotfix_dir(self, hotfix_id: str) -> Path:
+        path = state_root() / "hotfixes" / hotfix_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def close(self) -> None:
+        for made in self._made.values():
+            closer = getattr(made, "close", None)
+            if callable(closer):
+                closer()
+        self._made.clear()

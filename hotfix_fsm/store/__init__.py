@@ -1,0 +1,25 @@
+"""The durable store: models, engine setup with migration on open, fenced journal writes."""
+
+from __future__ import annotations
+
+import os
+
+from .engine import open_engine, resolve_url
+from .repository import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
+
+
+def open_store(url: str | os.PathLike[str] | None = None) -> Store:
+    """Open the store at ``url`` (or ``HOTFIX_FSM_DB``, or the XDG default)."""
+    return Store(open_engine(url))
+
+
+__all__ = [
+    "Entry",
+    "Hotfix",
+    "JournalEntry",
+    "Lease",
+    "Store",
+    "new_owner",
+    "open_store",
+    "resolve_url",
+]

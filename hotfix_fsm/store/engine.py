@@ -1,0 +1,149 @@
+"""Open the store: resolve the URL, set SQLite's pragmas, migrate on open.
+
+SQLite gets WAL, ``synchronous=FULL`` (a laptop losing power must not lose a committed
+checkpoint), a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for every transaction, all
+in one connect listener. The schema revision is checked with one plain query so start-up
+does not import Alembic unless the database actually needs an upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from ..errors import SchemaTooNew, StoreError
+
+# Newest first; the first entry is the head this code writes. Kept in step with
+# migrations/versions (a test checks it) so opening needs no Alembic import.
+KNOWN_REVISIONS: tuple[str, ...] = ("0001_initial",)
+HEAD_REVISION = KNOWN_REVISIONS[0]
+BUSY_TIMEOUT_MS = 10_000
+
+
+def default_db_path() -> Path:
+    """``$XDG_STATE_HOME/hotfix_fsm/hotfix.db`` (``~/.local/state`` when unset)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "hotfix_fsm" / "hotfix.db"
+
+
+def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
+    """An explicit URL or path wins, then ``HOTFIX_FSM_DB``, then the XDG default."""
+    raw = os.fspath(url) if url is not None else os.environ.get("HOTFIX_FSM_DB") or None
+    if raw is None:
+        path = default_db_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    if "://" not in raw:
+        path = Path(raw).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    return raw
+
+
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Take over transaction control from the driver so ``BEGIN IMMEDIATE`` can be emitted.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers queue on the busy timeout instead of failing a later upgrade to a write lock.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for ``url`` with the store's connection settings."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: inside the installed package, or the source tree."""
+    from importlib import resources
+
+    try:
+        shipped = Path(str(resources.files("hotfix_fsm.migrations")))
+        if (shipped / "env.py").exists():
+            return shipped
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parents[2] / "migrations"
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply Alembic migrations up to ``revision`` over ``engine``."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def open_engine(url: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Engine:
+    """Open (creating or upgrading) the store at ``url``; refuse a schema newer than this code."""
+    resolved = resolve_url(url)
+    engine = make_engine(resolved)
+    try:
+        revision = current_revision(engine)
+    except (OperationalError, DatabaseError) as exc:
+        engine.dispose()
+        raise StoreError(
+            f"cannot read the hotfix store at {_safe_url(resolved)}: {exc.orig}",
+            hint="check the path and permissions; if the file is corrupt, restore it from a "
+            "backup or start with a new --db and use `hotfix adopt` to rebuild state",
+        ) from exc
+    if revision is not None and revision not in KNOWN_REVISIONS:
+        engine.dispose()
+        raise SchemaTooNew(
+            f"the store at {_safe_url(resolved)} has schema revision {revision!r}, which is newer "
+            "than this hotfix_fsm knows",
+            hint="upgrade hotfix_fsm (pip install -U hotfix-fsm); the database was left untouched",
+        )
+    if revision != HEAD_REVISION:
+        if not migrate:
+            raise StoreError(f"the store at {_safe_url(resolved)} needs a schema upgrade")
+        try:
+            upgrade(engine)
+        except (OperationalError, DatabaseError) as exc:
+            engine.dispose()
+            raise StoreError(
+                f"cannot prepare the hotfix store at {_safe_url(resolved)}: {exc.orig}",
+                hint="check that the location is writable and the disk is not full",
+            ) from exc
+    return engine
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, fit for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown by scheme only
+        return url.split("://", 1)[0] + "://…"

@@ -1,0 +1,462 @@
+"""Reads and fenced writes of hotfixes and their journal.
+
+Every checkpoint is one transaction: a conditional ``UPDATE`` of the hotfix row (it must
+still carry this driver's fencing token) that also reserves journal sequence numbers, then
+the journal ``INSERT``. A driver that lost its lease changes nothing and gets ``LeaseLost``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from ..errors import LeaseHeld, LeaseLost, NotFound, StoreError
+from .models import HotfixRow, JournalRow
+
+UNFINISHED_EXCLUDES = ("done", "cancelled", "rolled_back")
+
+
+@dataclass(frozen=True)
+class Hotfix:
+    """A snapshot of one hotfix row."""
+
+    id: str
+    issue: str
+    description: str
+    repo: str
+    state: str
+    failed_from: str | None
+    paused_reason: str | None
+    paused_gate: str | None
+    error: str | None
+    context: dict[str, Any]
+    options: dict[str, Any]
+    graph_hash: str
+    created_at: float
+    updated_at: float
+    last_seq: int
+    lease_owner: str | None
+    lease_acquired_at: float | None
+    lease_expires_at: float | None
+    fencing_token: int
+
+    def lease_live(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        return bool(self.lease_owner) and (self.lease_expires_at or 0) > now
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    hotfix_id: str
+    seq: int
+    at: float
+    kind: str
+    phase: str | None
+    attempt: int
+    key: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A journal row to append."""
+
+    kind: str
+    phase: str | None = None
+    attempt: int = 0
+    key: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lease:
+    hotfix_id: str
+    owner: str
+    token: int
+    ttl: float
+
+
+def new_owner() -> str:
+    """``host:pid:random`` — names the holder in messages and is unique per driver."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+_HOTFIX_COLUMNS = tuple(HotfixRow.__table__.columns)
+
+
+def _row_to_hotfix(row: Any) -> Hotfix:
+    m = row._mapping
+    return Hotfix(
+        id=m["id"],
+        issue=m["issue"],
+        description=m["description"],
+        repo=m["repo"],
+        state=m["state"],
+        failed_from=m["failed_from"],
+        paused_reason=m["paused_reason"],
+        paused_gate=m["paused_gate"],
+        error=m["error"],
+        context=json.loads(m["context"] or "{}"),
+        options=json.loads(m["options"] or "{}"),
+        graph_hash=m["graph_hash"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        last_seq=m["last_seq"],
+        lease_owner=m["lease_owner"],
+        lease_acquired_at=m["lease_acquired_at"],
+        lease_expires_at=m["lease_expires_at"],
+        fencing_token=m["fencing_token"],
+    )
+
+
+class Store:
+    """The hotfix store over one SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._t = HotfixRow.__table__
+        self._j = JournalRow.__table__
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, hotfix_id: str) -> Hotfix:
+        with self._reading() as conn:
+            row = conn.execute(select(*_HOTFIX_COLUMNS).where(self._t.c.id == hotfix_id)).first()
+        if row is None:
+            raise NotFound(
+                f"no hotfix {hotfix_id!r} in this store",
+                hint="run `hotfix list --all` to see the hotfixes this store knows",
+            )
+        return _row_to_hotfix(row)
+
+    def find(self, ref: str) -> Hotfix:
+        """A hotfix by id, unique id prefix, or issue id (its most recent hotfix)."""
+        with self._reading() as conn:
+            row = conn.execute(select(*_HOTFIX_COLUMNS).where(self._t.c.id == ref)).first()
+            if row is None:
+                rows = conn.execute(
+                    select(*_HOTFIX_COLUMNS)
+                    .where(self._t.c.issue == ref)
+                    .order_by(self._t.c.updated_at.desc())
+                    .limit(1)
+                ).all()
+                if not rows:
+                    escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                    rows = conn.execute(
+                        select(*_HOTFIX_COLUMNS)
+                        .where(self._t.c.id.like(escaped + "%", escape="\\"))
+                        .limit(2)
+                    ).all()
+                    if len(rows) > 1:
+                        raise NotFound(
+                            f"{ref!r} matches more than one hotfix",
+                            hint="give more of the id (see `hotfix list --all`)",
+                        )
+                row = rows[0] if rows else None
+        if row is None:
+            raise NotFound(
+                f"no hotfix matches {ref!r}",
+                hint="run `hotfix list --all` to see the hotfixes this store knows",
+            )
+        return _row_to_hotfix(row)
+
+    def list(self, *, include_finished: bool = False, limit: int = 50) -> list[Hotfix]:
+        query = select(*_HOTFIX_COLUMNS)
+        if not include_finished:
+            query = query.where(self._t.c.state.not_in(UNFINISHED_EXCLUDES))
+        query = query.order_by(self._t.c.updated_at.desc()).limit(limit)
+        with self._reading() as conn:
+            return [_row_to_hotfix(r) for r in conn.execute(query)]
+
+    def latest_unfinished(self) -> Hotfix | None:
+        found = self.list(limit=1)
+        return found[0] if found else None
+
+    def active_for_issue(self, issue: str) -> list[Hotfix]:
+        query = select(*_HOTFIX_COLUMNS).where(
+            and_(self._t.c.issue == issue, self._t.c.state.not_in(UNFINISHED_EXCLUDES))
+        )
+        with self._reading() as conn:
+            return [_row_to_hotfix(r) for r in conn.execute(query)]
+
+    def journal(
+        self,
+        hotfix_id: str,
+        *,
+        phase: str | None = None,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[JournalEntry]:
+        j = self._j
+        query = select(j).where(j.c.hotfix_id == hotfix_id, j.c.seq > after_seq)
+        if phase is not None:
+            query = query.where(j.c.phase == phase)
+        if kinds is not None:
+            query = query.where(j.c.kind.in_(list(kinds)))
+        query = query.order_by(j.c.seq.desc() if newest_first else j.c.seq)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._reading() as conn:
+            return [
+                JournalEntry(
+                    hotfix_id=r.hotfix_id,
+                    seq=r.seq,
+                    at=r.at,
+                    kind=r.kind,
+                    phase=r.phase,
+                    attempt=r.attempt,
+                    key=r.key,
+                    payload=json.loads(r.payload or "{}"),
+                )
+                for r in conn.execute(query)
+            ]
+
+    def count(self) -> int:
+        with self._reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(self._t)).scalar_one())
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        hotfix_id: str,
+        issue: str,
+        description: str,
+        repo: str,
+        graph_hash: str,
+        options: dict[str, Any],
+        context: dict[str, Any] | None = None,
+        state: str = "created",
+    ) -> Hotfix:
+        now = time.time()
+        payload = {"issue": issue, "repo": repo, "graph_hash": graph_hash}
+        try:
+            with self._writing() as conn:
+                conn.execute(
+                    insert(self._t).values(
+                        id=hotfix_id,
+                        issue=issue,
+                        description=description,
+                        repo=repo,
+                        state=state,
+                        context=_dumps(context or {}),
+                        options=_dumps(options),
+                        graph_hash=graph_hash,
+                        created_at=now,
+                        updated_at=now,
+                        last_seq=1,
+                        fencing_token=0,
+                    )
+                )
+                conn.execute(
+                    insert(self._j).values(
+                        hotfix_id=hotfix_id, seq=1, at=now, kind="created", phase=None,
+                        attempt=0, key=hotfix_id, payload=_dumps(payload),
+                    )
+                )
+        except IntegrityError as exc:
+            raise StoreError(
+                f"a hotfix with id {hotfix_id!r} already exists",
+                hotfix_id=hotfix_id,
+                hint="resume it with `hotfix resume`, or wait a second and start again",
+            ) from exc
+        return self.get(hotfix_id)
+
+    def acquire_lease(
+        self, hotfix_id: str, owner: str, *, ttl: float = 30.0, take_over: bool = False
+    ) -> Lease:
+        """Take the hotfix's lease, bumping the fencing token; refuse a live foreign lease."""
+        now = time.time()
+        with self._writing() as conn:
+            row = conn.execute(
+                select(self._t.c.lease_owner, self._t.c.lease_expires_at,
+                       self._t.c.lease_acquired_at, self._t.c.fencing_token)
+                .where(self._t.c.id == hotfix_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"no hotfix {hotfix_id!r} in this store", hotfix_id=hotfix_id)
+            live = row.lease_owner and (row.lease_expires_at or 0) > now
+            if live and row.lease_owner != owner and not take_over:
+                since = time.strftime(
+                    "%Y-%m-%d %H:%M:%S UTC", time.gmtime(row.lease_acquired_at or now)
+                )
+                raise LeaseHeld(
+                    f"another driver holds this hotfix: {row.lease_owner} (since {since}, "
+                    f"lease expires in {row.lease_expires_at - now:.0f}s)",
+                    hotfix_id=hotfix_id,
+                    hint="wait for it to finish or its lease to expire; if that machine is gone, "
+                    "resume with --take-over",
+                )
+            token = row.fencing_token + 1
+            result = conn.execute(
+                update(self._t)
+                .where(self._t.c.id == hotfix_id, self._t.c.fencing_token == row.fencing_token)
+                .values(lease_owner=owner, lease_acquired_at=now, lease_expires_at=now + ttl,
+                        fencing_token=token)
+            )
+            if result.rowcount != 1:
+                raise LeaseHeld(
+                    "another driver took this hotfix at the same instant",
+                    hotfix_id=hotfix_id,
+                    hint="run `hotfix status` to see who drives it",
+                )
+        return Lease(hotfix_id=hotfix_id, owner=owner, token=token, ttl=ttl)
+
+    def renew_lease(self, lease: Lease) -> bool:
+        """Extend the lease; False when it was taken over (the driver must stop)."""
+        with self._writing() as conn:
+            result = conn.execute(
+                update(self._t)
+                .where(self._fenced(lease))
+                .values(lease_expires_at=time.time() + lease.ttl)
+            )
+            return result.rowcount == 1
+
+    def release_lease(self, lease: Lease) -> None:
+        with self._writing() as conn:
+            conn.execute(
+                update(self._t)
+                .where(self._fenced(lease))
+                .values(lease_owner=None, lease_expires_at=None, lease_acquired_at=None)
+            )
+
+    def checkpoint(
+        self,
+        lease: Lease,
+        entries: Iterable[Entry],
+        **changes: Any,
+    ) -> int:
+        """Append ``entries`` and apply ``changes`` to the hotfix row, if the lease still holds.
+
+        ``changes`` may hold ``state``, ``failed_from``, ``paused_reason``, ``paused_gate``,
+        ``error`` and ``context`` (a dict, replaced whole). Returns the last sequence number.
+        """
+        return self._append(list(entries), changes, lease)
+
+    def append(self, hotfix_id: str, entries: Iterable[Entry], **changes: Any) -> int:
+        """An unfenced append, for records made outside a driver (approvals, notes)."""
+        return self._append(list(entries), changes, None, hotfix_id=hotfix_id)
+
+    def _append(
+        self,
+        entries: list[Entry],
+        changes: dict[str, Any],
+        lease: Lease | None,
+        *,
+        hotfix_id: str | None = None,
+    ) -> int:
+        hid = lease.hotfix_id if lease else hotfix_id
+        assert hid is not None
+        now = time.time()
+        values: dict[str, Any] = {
+            "last_seq": self._t.c.last_seq + len(entries),
+            "updated_at": now,
+        }
+        for key, value in changes.items():
+            values[key] = _dumps(value) if key == "context" else value
+        if lease is not None:
+            values["lease_expires_at"] = now + lease.ttl
+        condition = self._fenced(lease) if lease else self._t.c.id == hid
+        with self._writing() as conn:
+            last = conn.execute(
+                update(self._t).where(condition).values(**values).returning(self._t.c.last_seq)
+            ).scalar()
+            if last is None:
+                if lease is None:
+                    raise NotFound(f"no hotfix {hid!r} in this store", hotfix_id=hid)
+                raise LeaseLost(
+                    "this driver's lease on the hotfix was taken over; it stopped without "
+                    "writing",
+                    hotfix_id=hid,
+                    hint="run `hotfix status` to see who drives it now",
+                )
+            first = last - len(entries) + 1
+            if entries:
+                conn.execute(
+                    insert(self._j),
+                    [
+                        {
+                            "hotfix_id": hid,
+                            "seq": first + i,
+                            "at": now,
+                            "kind": e.kind,
+                            "phase": e.phase,
+                            "attempt": e.attempt,
+                            "key": e.key,
+                            "payload": _dumps(e.payload),
+                        }
+                        for i, e in enumerate(entries)
+                    ],
+                )
+        return int(last)
+
+    def _fenced(self, lease: Lease) -> Any:
+        return and_(
+            self._t.c.id == lease.hotfix_id,
+            self._t.c.fencing_token == lease.token,
+            self._t.c.lease_owner == lease.owner,
+        )
+
+    # -- transactions --------------------------------------------------------------------
+
+    def _reading(self) -> Any:
+        return _Guard(self.engine.connect(), self.engine.url.render_as_string(True), False)
+
+    def _writing(self) -> Any:
+        return _Guard(self.engine.begin(), self.engine.url.render_as_string(True), True)
+
+
+class _Guard:
+    """Turns driver errors (locked, read-only, disk full, corrupt) into a StoreError."""
+
+    def __init__(self, ctx: Any, url: str, writing: bool) -> None:
+        self._ctx = ctx
+        self._url = url
+        self._writing = writing
+
+    def __enter__(self) -> Any:
+        try:
+            return self._ctx.__enter__()
+        except DBAPIError as exc:
+            raise _store_error(exc, self._url, self._writing) from exc
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
+        try:
+            self._ctx.__exit__(et, ev, tb)
+        except DBAPIError as exc:
+            raise _store_error(exc, self._url, self._writing) from exc
+        if isinstance(ev, DBAPIError) and not isinstance(ev, IntegrityError):
+            raise _store_error(ev, self._url, self._writing) from ev
+        return False
+
+
+def _store_error(exc: DBAPIError, url: str, writing: bool) -> StoreError:
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    what = "write to" if writing else "read"
+    hint = "nothing was committed half-way; fix the cause and run the command again"
+    lowered = detail.lower()
+    if "locked" in lowered or "busy" in lowered:
+        hint = "another process holds the database lock; wait for it and retry"
+    elif "readonly" in lowered or "read-only" in lowered:
+        hint = "the store is read-only; fix its permissions or point --db at a writable store"
+    elif "full" in lowered:
+        hint = "the disk is full; free space and retry (nothing was committed half-way)"
+    elif "malformed" in lowered or "not a database" in lowered:
+        hint = "the store file is corrupt; restore it from a backup or rebuild with `hotfix adopt`"
+    return StoreError(f"could not {what} the hotfix store ({url}): {detail}", hint=hint)
