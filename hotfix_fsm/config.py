@@ -97,8 +97,13 @@ class MetricConfig:
 def _default_metrics() -> list[MetricConfig]:
     return [
         MetricConfig(name="error_rate", field="errorRate", success="< 5", failure=">= 10"),
-        MetricConfig(name="response_time", field="responseTime", success="< 1000",
-                     failure=">= 3000", failure_limit=1),
+        MetricConfig(
+            name="response_time",
+            field="responseTime",
+            success="< 1000",
+            failure=">= 3000",
+            failure_limit=1,
+        ),
         MetricConfig(name="uptime", field="uptime", success=">= 99", failure="< 95"),
     ]
 
@@ -131,8 +136,14 @@ class AlertsConfig:
     webhook_url: str = ""
     webhook_url_env: str = ""
     events: list[str] = field(
-        default_factory=lambda: ["paused", "failed", "rollback_started", "rollback_finished",
-                                 "time_target_breached", "completed"]
+        default_factory=lambda: [
+            "paused",
+            "failed",
+            "rollback_started",
+            "rollback_finished",
+            "time_target_breached",
+            "completed",
+        ]
     )
     timeout: float = 5.0
 
@@ -219,8 +230,11 @@ def _build(cls: type[T], data: Any, where: str, source: str) -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'the configuration'} must be a table, in {source}")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-             if f.name != "source"}
+    known = {
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name != "source"
+    }
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{where}.{key}" if where else key
@@ -237,8 +251,7 @@ def _build(cls: type[T], data: Any, where: str, source: str) -> T:
             current = getattr(obj, name, None)
             if current is not None and current not in allowed:
                 raise ConfigError(
-                    f"{where}.{name} = {current!r} in {source} is not one of "
-                    f"{', '.join(allowed)}"
+                    f"{where}.{name} = {current!r} in {source} is not one of {', '.join(allowed)}"
                 )
     return obj
 
@@ -301,15 +314,18 @@ def find_config_file(repo: Path) -> tuple[Path, str | None] | None:
     return None
 
 
-def load_config(repo: str | os.PathLike[str] | None = None,
-                path: str | os.PathLike[str] | None = None) -> Config:
+def load_config(
+    repo: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None
+) -> Config:
     """Load from ``path`` or the repository's own file; defaults when there is none."""
     table: str | None = None
     if path is not None:
         file = Path(path)
         if not file.is_file():
-            raise ConfigError(f"configuration file {file} does not exist",
-                              hint="pass an existing file to --config, or run `hotfix init`")
+            raise ConfigError(
+                f"configuration file {file} does not exist",
+                hint="pass an existing file to --config, or run `hotfix init`",
+            )
         if file.name == "pyproject.toml":
             table = "tool.hotfix"
     elif repo is not None:
@@ -325,8 +341,9 @@ def load_config(repo: str | os.PathLike[str] | None = None,
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{file} is not valid UTF-8 (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file} is not valid TOML: {exc}",
-                          hint="fix the syntax at the line shown") from exc
+        raise ConfigError(
+            f"{file} is not valid TOML: {exc}", hint="fix the syntax at the line shown"
+        ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror}") from exc
     if table:

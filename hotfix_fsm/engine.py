@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import getpass
 import os
 import time
@@ -65,12 +66,14 @@ class HotfixEngine:
         if self._runner is None:
             if self._phases is None:
                 self._phases = dict(self._phase_overrides)
-                if not machine.EFFECT_PHASES <= self._phases.keys():
+                if not self._phases.keys() >= machine.EFFECT_PHASES:
                     from .phases import default_phases
 
                     self._phases = {**default_phases(), **self._phase_overrides}
             self._runner = Runner(
-                self.store, self._phases, services_for=self.services_for,
+                self.store,
+                self._phases,
+                services_for=self.services_for,
                 config_for=self.config_for,
                 lease_ttl=float(self._runner_args["lease_ttl"]),
                 backoff_base=float(self._runner_args["backoff_base"]),
@@ -89,8 +92,7 @@ class HotfixEngine:
         return config
 
     def services_for(self, hotfix: Hotfix) -> Services:
-        return Services(self.config_for(hotfix), hotfix.repo,
-                        factories=self._service_factories)
+        return Services(self.config_for(hotfix), hotfix.repo, factories=self._service_factories)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Receive every journal row as it commits, and progress of long waits."""
@@ -128,7 +130,7 @@ class HotfixEngine:
         for sha in cherry_pick:
             if not sha or sha.startswith("-") or len(sha) > 200:
                 raise InvalidInput(f"cherry-pick {sha!r} is not a commit reference")
-        active = [h for h in self.store.active_for_issue(issue)]
+        active = self.store.active_for_issue(issue)
         if active and not force:
             raise UsageError(
                 f"hotfix {active[0].id} for issue {issue} is still {active[0].state}",
@@ -153,16 +155,21 @@ class HotfixEngine:
             "started_by": _user(),
         }
         return self.store.create(
-            hotfix_id=hotfix_id, issue=issue, description=description, repo=str(repo_path),
-            graph_hash=machine.graph_hash(), options=options,
+            hotfix_id=hotfix_id,
+            issue=issue,
+            description=description,
+            repo=str(repo_path),
+            graph_hash=machine.graph_hash(),
+            options=options,
             context={"timestamp": stamp, **facts},
         )
 
     def _run_preflight(self, services: Services, config: Config, issue: str) -> dict[str, Any]:
-        check = self._preflight
-        if check is None:
-            from .phases.git_phases import preflight as check
-        return check(services, config, issue)
+        if self._preflight is not None:
+            return self._preflight(services, config, issue)
+        from .phases.git_phases import preflight
+
+        return preflight(services, config, issue)
 
     def drive(self, ref: str | None = None, *, take_over: bool = False) -> Outcome:
         """Advance a hotfix (the most recent unfinished one when ``ref`` is None)."""
@@ -177,13 +184,16 @@ class HotfixEngine:
             raise InvalidInput(f"unknown gate {gate!r}; use one of {', '.join(GATES)}")
         hotfix = self.resolve(ref)
         if hotfix.state in machine.TERMINAL and gate != "rollback":
-            raise IllegalTransition(f"the hotfix is {hotfix.state}; nothing to approve",
-                                    hotfix_id=hotfix.id)
+            raise IllegalTransition(
+                f"the hotfix is {hotfix.state}; nothing to approve", hotfix_id=hotfix.id
+            )
         sha = hotfix.context.get("fix_sha")
         if gate == "deploy" and not sha:
             raise IllegalTransition(
-                "there is no fix commit to approve for deploy yet", hotfix_id=hotfix.id,
-                hint=f"resume until it waits at the deploy gate: `hotfix resume {hotfix.id}`")
+                "there is no fix commit to approve for deploy yet",
+                hotfix_id=hotfix.id,
+                hint=f"resume until it waits at the deploy gate: `hotfix resume {hotfix.id}`",
+            )
         payload = {"gate": gate, "by": by or _user(), "sha": sha, "at": time.time()}
         clear: dict[str, Any] = {}
         if hotfix.paused_gate == gate:
@@ -198,34 +208,50 @@ class HotfixEngine:
             raise IllegalTransition(
                 f"a hotfix in state {hotfix.state} cannot be aborted",
                 hotfix_id=hotfix.id,
-                hint="once deployed, use `hotfix rollback` instead" if hotfix.state
-                in machine.DEPLOYED_STATES else None,
+                hint="once deployed, use `hotfix rollback` instead"
+                if hotfix.state in machine.DEPLOYED_STATES
+                else None,
             )
         lease = self.store.acquire_lease(hotfix.id, self.runner.owner, ttl=30)
         try:
             self.store.checkpoint(
-                lease, [Entry("transition", "cancel", 0, None,
-                              {"from": hotfix.state, "to": "cancelled", "reason": reason,
-                               "by": _user()})],
-                state="cancelled", paused_reason=None, paused_gate=None)
+                lease,
+                [
+                    Entry(
+                        "transition",
+                        "cancel",
+                        0,
+                        None,
+                        {"from": hotfix.state, "to": "cancelled", "reason": reason, "by": _user()},
+                    )
+                ],
+                state="cancelled",
+                paused_reason=None,
+                paused_gate=None,
+            )
         finally:
             self.store.release_lease(lease)
         return self.store.get(hotfix.id)
 
-    def rollback(self, ref: str, *, reason: str = "manual rollback",
-                 take_over: bool = False) -> Outcome:
+    def rollback(
+        self, ref: str, *, reason: str = "manual rollback", take_over: bool = False
+    ) -> Outcome:
         """Roll back a deployed hotfix to its recorded rollback target, then drive it."""
         hotfix = self.resolve(ref)
         if machine.allowed(hotfix.state, "start_rollback") is None:
-            raise IllegalTransition(f"a hotfix in state {hotfix.state} cannot be rolled back",
-                                    hotfix_id=hotfix.id)
+            raise IllegalTransition(
+                f"a hotfix in state {hotfix.state} cannot be rolled back", hotfix_id=hotfix.id
+            )
         if "rollback_target" not in hotfix.context:
             raise IllegalTransition(
                 "no rollback target was recorded (the hotfix never reached the deploy)",
-                hotfix_id=hotfix.id, hint="abort it instead")
+                hotfix_id=hotfix.id,
+                hint="abort it instead",
+            )
         runner = self.runner
-        lease = self.store.acquire_lease(hotfix.id, runner.owner, ttl=runner.lease_ttl,
-                                         take_over=take_over)
+        lease = self.store.acquire_lease(
+            hotfix.id, runner.owner, ttl=runner.lease_ttl, take_over=take_over
+        )
         services = self.services_for(hotfix)
         try:
             runner.start_rollback(lease, hotfix, reason=reason, services=services)
@@ -241,17 +267,19 @@ class HotfixEngine:
             return self.store.find(ref)
         latest = self.store.latest_unfinished()
         if latest is None:
-            raise NotFound("there is no unfinished hotfix in this store",
-                           hint="start one with `hotfix start ISSUE \"DESCRIPTION\"`")
+            raise NotFound(
+                "there is no unfinished hotfix in this store",
+                hint='start one with `hotfix start ISSUE "DESCRIPTION"`',
+            )
         return latest
 
     def get(self, ref: str) -> Hotfix:
         return self.store.find(ref)
 
-    def list(self, *, include_finished: bool = False, limit: int = 50) -> list[Hotfix]:
-        return self.store.list(include_finished=include_finished, limit=limit)
+    def list(self, *, include_finished: bool = False, limit: int = 50) -> builtins.list[Hotfix]:
+        return self.store.list_hotfixes(include_finished=include_finished, limit=limit)
 
-    def journal(self, ref: str) -> list[JournalEntry]:
+    def journal(self, ref: str) -> builtins.list[JournalEntry]:
         return self.store.journal(self.store.find(ref).id)
 
     def close(self) -> None:

@@ -51,8 +51,17 @@ STOPPED: frozenset[str] = frozenset({"failed", "rollback_failed"})
 HUMAN_GATES: dict[str, str] = {"awaiting_fix": "fix", "awaiting_deploy_approval": "deploy"}
 # States from which production may run the fix: rollback makes sense from here on.
 DEPLOYED_STATES: frozenset[str] = frozenset(
-    {"deploying", "deployed", "verified", "monitored", "merged", "tagged", "backported",
-     "cleaned_up", "done"}
+    {
+        "deploying",
+        "deployed",
+        "verified",
+        "monitored",
+        "merged",
+        "tagged",
+        "backported",
+        "cleaned_up",
+        "done",
+    }
 )
 
 WORKING_STATES: tuple[str, ...] = tuple(src for _, src, _ in FORWARD)
@@ -176,7 +185,9 @@ def _add_edges(machine: Any) -> None:
     for edge in EDGES:
         if edge.trigger in ("retry", "retry_rollback"):
             machine.add_transition(
-                edge.trigger, edge.source, edge.dest,
+                edge.trigger,
+                edge.source,
+                edge.dest,
                 conditions=lambda d=edge.dest, m=machine: m.models[0].failed_from == d,
             )
         else:

@@ -195,12 +195,19 @@ class Runner:
             trigger = "retry" if hotfix.state == "failed" else "retry_rollback"
             self._transition(lease, hotfix, trigger, hotfix.failed_from, note="resumed")
         elif hotfix.paused_reason:
-            self._checkpoint(lease, hotfix, [Entry("note", payload={"resumed": True})],
-                             paused_reason=None, paused_gate=None)
+            self._checkpoint(
+                lease,
+                hotfix,
+                [Entry("note", payload={"resumed": True})],
+                paused_reason=None,
+                paused_gate=None,
+            )
         while True:
             if stop.is_set():
-                raise LeaseLost("this driver lost its lease; another driver continues",
-                                hotfix_id=lease.hotfix_id)
+                raise LeaseLost(
+                    "this driver lost its lease; another driver continues",
+                    hotfix_id=lease.hotfix_id,
+                )
             hotfix = self.store.get(lease.hotfix_id)
             state = hotfix.state
             if state in machine.TERMINAL or state in machine.STOPPED or hotfix.paused_reason:
@@ -215,8 +222,9 @@ class Runner:
             self._run_phase(lease, hotfix, phase_name, config, services, stop)
 
     def _outcome(self, hotfix: Hotfix) -> Outcome:
-        return Outcome(hotfix.id, hotfix.state, hotfix.paused_reason, hotfix.paused_gate,
-                       hotfix.error)
+        return Outcome(
+            hotfix.id, hotfix.state, hotfix.paused_reason, hotfix.paused_gate, hotfix.error
+        )
 
     # -- one phase -----------------------------------------------------------------------
 
@@ -226,51 +234,90 @@ class Runner:
         except KeyError:
             raise PermanentError(
                 f"no implementation is registered for phase {name!r}",
-                hotfix_id=hotfix.id, phase=name,
+                hotfix_id=hotfix.id,
+                phase=name,
                 hint="register one with HotfixEngine(phases={...})",
             ) from None
 
-    def _context(self, lease: Lease, hotfix: Hotfix, phase: str, attempt: int,
-                 config: Config, services: Services, stop: threading.Event,
-                 intent: dict[str, Any] | None = None) -> PhaseContext:
+    def _context(
+        self,
+        lease: Lease,
+        hotfix: Hotfix,
+        phase: str,
+        attempt: int,
+        config: Config,
+        services: Services,
+        stop: threading.Event,
+        intent: dict[str, Any] | None = None,
+    ) -> PhaseContext:
         return PhaseContext(
-            hotfix=hotfix, phase=phase, attempt=attempt, config=config, services=services,
-            data=dict(hotfix.context), recorder=_Recorder(self, lease),
-            intent=intent or {}, stop_event=stop,
+            hotfix=hotfix,
+            phase=phase,
+            attempt=attempt,
+            config=config,
+            services=services,
+            data=dict(hotfix.context),
+            recorder=_Recorder(self, lease),
+            intent=intent or {},
+            stop_event=stop,
         )
 
-    def _in_doubt(self, hotfix_id: str, phase: str, key: str | None = None
-                  ) -> JournalEntry | None:
+    def _in_doubt(self, hotfix_id: str, phase: str, key: str | None = None) -> JournalEntry | None:
         """The phase's last intent, when nothing ended it."""
-        rows = self.store.journal(hotfix_id, phase=phase, kinds=("intent", *END_KINDS),
-                                  limit=1, newest_first=True)
+        rows = self.store.journal(
+            hotfix_id, phase=phase, kinds=("intent", *END_KINDS), limit=1, newest_first=True
+        )
         if rows and rows[0].kind == "intent" and (key is None or rows[0].key == key):
             return rows[0]
         return None
 
-    def _run_phase(self, lease: Lease, hotfix: Hotfix, name: str, config: Config,
-                   services: Services, stop: threading.Event) -> None:
+    def _run_phase(
+        self,
+        lease: Lease,
+        hotfix: Hotfix,
+        name: str,
+        config: Config,
+        services: Services,
+        stop: threading.Event,
+    ) -> None:
         phase = self._phase(name, hotfix)
         attempts: dict[str, int] = dict(hotfix.context.get("_attempts", {}))
         attempt = attempts.get(name, 0)
         doubt = self._in_doubt(hotfix.id, name)
         if doubt is not None:
-            ctx = self._context(lease, hotfix, name, doubt.attempt, config, services, stop,
-                                doubt.payload)
+            ctx = self._context(
+                lease, hotfix, name, doubt.attempt, config, services, stop, doubt.payload
+            )
             probe = self._probe(phase, ctx)
-            self._checkpoint(lease, hotfix, [Entry("probe", name, doubt.attempt, doubt.key,
-                                                   {"status": probe.status,
-                                                    "reason": probe.reason,
-                                                    "facts": probe.facts})])
+            self._checkpoint(
+                lease,
+                hotfix,
+                [
+                    Entry(
+                        "probe",
+                        name,
+                        doubt.attempt,
+                        doubt.key,
+                        {"status": probe.status, "reason": probe.reason, "facts": probe.facts},
+                    )
+                ],
+            )
             if probe.status == "done":
-                self._complete(lease, hotfix, name, doubt.attempt, doubt.key, ctx,
-                               probe.facts, inferred=True)
+                self._complete(
+                    lease, hotfix, name, doubt.attempt, doubt.key, ctx, probe.facts, inferred=True
+                )
                 return
             if probe.status == "unknown":
-                self._pause(lease, self.store.get(hotfix.id), name, NeedsHuman(
-                    f"cannot tell whether {name} took effect: {probe.reason}",
-                    hint="check the world by hand, then `hotfix resume` to probe again",
-                ), services)
+                self._pause(
+                    lease,
+                    self.store.get(hotfix.id),
+                    name,
+                    NeedsHuman(
+                        f"cannot tell whether {name} took effect: {probe.reason}",
+                        hint="check the world by hand, then `hotfix resume` to probe again",
+                    ),
+                    services,
+                )
                 return
         attempt += 1
         attempts[name] = attempt
@@ -279,8 +326,9 @@ class Runner:
         prepared = phase.prepare(ctx)
         ctx.intent = prepared
         data = {**ctx.data, "_attempts": attempts}
-        self._checkpoint(lease, hotfix, [Entry("intent", name, attempt, key, prepared)],
-                         context=data)
+        self._checkpoint(
+            lease, hotfix, [Entry("intent", name, attempt, key, prepared)], context=data
+        )
         ctx.data = dict(data)
         failpoints.reach(name, "before_effect")
         try:
@@ -294,19 +342,30 @@ class Runner:
         except TransientError as exc:
             self._record_end(lease, name, attempt, key, exc, ctx)
             if attempt >= config.retry_limit:
-                self._fail(lease, self.store.get(hotfix.id), name, PermanentError(
-                    f"{exc.message} (gave up after {attempt} attempts)", hint=exc.hint
-                ), services)
+                self._fail(
+                    lease,
+                    self.store.get(hotfix.id),
+                    name,
+                    PermanentError(
+                        f"{exc.message} (gave up after {attempt} attempts)", hint=exc.hint
+                    ),
+                    services,
+                )
                 return
             delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
-            log.info("phase_retry", hotfix=hotfix.id, phase=name, attempt=attempt,
-                     delay=round(delay, 2), error=exc.message)
+            log.info(
+                "phase_retry",
+                hotfix=hotfix.id,
+                phase=name,
+                attempt=attempt,
+                delay=round(delay, 2),
+                error=exc.message,
+            )
             ctx.wait(delay)
             return
         except RollbackRequired as exc:
             self._record_end(lease, name, attempt, key, exc, ctx)
-            self._rollback_or_fail(lease, self.store.get(hotfix.id), name, exc, config,
-                                   services)
+            self._rollback_or_fail(lease, self.store.get(hotfix.id), name, exc, config, services)
             return
         except PermanentError as exc:
             self._record_end(lease, name, attempt, key, exc, ctx)
@@ -314,12 +373,18 @@ class Runner:
             return
         except HotfixError as exc:
             self._record_end(lease, name, attempt, key, exc, ctx)
-            self._fail(lease, self.store.get(hotfix.id), name, PermanentError(
-                exc.message, hint=exc.hint), services)
+            self._fail(
+                lease,
+                self.store.get(hotfix.id),
+                name,
+                PermanentError(exc.message, hint=exc.hint),
+                services,
+            )
             return
         except Exception as exc:  # a bug or an adapter's surprise: fail cleanly, keep state
-            log.error("phase_crashed", hotfix=hotfix.id, phase=name,
-                      traceback=traceback.format_exc())
+            log.error(
+                "phase_crashed", hotfix=hotfix.id, phase=name, traceback=traceback.format_exc()
+            )
             err = PermanentError(
                 f"unexpected {type(exc).__name__}: {exc}",
                 hint="this is likely a bug in hotfix_fsm or a phase plug-in; the traceback is "
@@ -339,9 +404,18 @@ class Runner:
         except HotfixError as exc:
             return Probe.unknown(exc.message)
 
-    def _complete(self, lease: Lease, hotfix: Hotfix, name: str, attempt: int,
-                  key: str | None, ctx: PhaseContext, facts: dict[str, Any],
-                  *, inferred: bool = False) -> None:
+    def _complete(
+        self,
+        lease: Lease,
+        hotfix: Hotfix,
+        name: str,
+        attempt: int,
+        key: str | None,
+        ctx: PhaseContext,
+        facts: dict[str, Any],
+        *,
+        inferred: bool = False,
+    ) -> None:
         data = {**ctx.data, **facts}
         attempts = dict(data.get("_attempts", {}))
         attempts.pop(name, None)
@@ -353,10 +427,17 @@ class Runner:
         dest = self._validate(hotfix, name)
         payload = {"facts": facts, **({"inferred": True} if inferred else {})}
         self._checkpoint(
-            lease, hotfix,
-            [Entry("done", name, attempt, key, payload),
-             Entry("transition", name, attempt, None, {"from": hotfix.state, "to": dest})],
-            state=dest, context=data, error=None, paused_reason=None, paused_gate=None,
+            lease,
+            hotfix,
+            [
+                Entry("done", name, attempt, key, payload),
+                Entry("transition", name, attempt, None, {"from": hotfix.state, "to": dest}),
+            ],
+            state=dest,
+            context=data,
+            error=None,
+            paused_reason=None,
+            paused_gate=None,
         )
         failpoints.reach(name, "after_done")
         self._after_transition(lease, self.store.get(hotfix.id), ctx.services, ctx.config)
@@ -365,13 +446,35 @@ class Runner:
         rows = self.store.journal(hotfix_id, phase=name, kinds=("intent",), limit=1)
         return rows[0].at if rows else None
 
-    def _record_end(self, lease: Lease, name: str, attempt: int, key: str | None,
-                    exc: HotfixError, ctx: PhaseContext) -> None:
+    def _record_end(
+        self,
+        lease: Lease,
+        name: str,
+        attempt: int,
+        key: str | None,
+        exc: HotfixError,
+        ctx: PhaseContext,
+    ) -> None:
         kind = "paused" if isinstance(exc, NeedsHuman) else "failed"
-        self._checkpoint(lease, ctx.hotfix, [Entry(kind, name, attempt, key, {
-            "error": exc.message, "hint": exc.hint, "code": exc.code,
-            "transient": isinstance(exc, TransientError),
-        })], context=ctx.data)
+        self._checkpoint(
+            lease,
+            ctx.hotfix,
+            [
+                Entry(
+                    kind,
+                    name,
+                    attempt,
+                    key,
+                    {
+                        "error": exc.message,
+                        "hint": exc.hint,
+                        "code": exc.code,
+                        "transient": isinstance(exc, TransientError),
+                    },
+                )
+            ],
+            context=ctx.data,
+        )
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential backoff with full jitter."""
@@ -397,93 +500,181 @@ class Runner:
         if isinstance(state, list):
             return "gating"
         if state == hotfix.state and trigger in ("retry", "retry_rollback"):
-            raise IllegalTransition(f"cannot {trigger} to {hotfix.failed_from}",
-                                    hotfix_id=hotfix.id)
+            raise IllegalTransition(
+                f"cannot {trigger} to {hotfix.failed_from}", hotfix_id=hotfix.id
+            )
         return str(state)
 
-    def _transition(self, lease: Lease, hotfix: Hotfix, trigger: str, expect: str | None = None,
-                    *, note: str | None = None, **changes: Any) -> str:
+    def _transition(
+        self,
+        lease: Lease,
+        hotfix: Hotfix,
+        trigger: str,
+        expect: str | None = None,
+        *,
+        note: str | None = None,
+        **changes: Any,
+    ) -> str:
         dest = self._validate(hotfix, trigger)
         if expect is not None and dest != expect:
-            raise IllegalTransition(f"{trigger} led to {dest}, expected {expect}",
-                                    hotfix_id=hotfix.id)
+            raise IllegalTransition(
+                f"{trigger} led to {dest}, expected {expect}", hotfix_id=hotfix.id
+            )
         payload: dict[str, Any] = {"from": hotfix.state, "to": dest}
         if note:
             payload["note"] = note
-        self._checkpoint(lease, hotfix, [Entry("transition", trigger, 0, None, payload)],
-                         state=dest, **changes)
+        self._checkpoint(
+            lease, hotfix, [Entry("transition", trigger, 0, None, payload)], state=dest, **changes
+        )
         return dest
 
-    def _bookkeeping(self, lease: Lease, hotfix: Hotfix, name: str, config: Config,
-                     services: Services) -> None:
+    def _bookkeeping(
+        self, lease: Lease, hotfix: Hotfix, name: str, config: Config, services: Services
+    ) -> None:
         self._transition(lease, hotfix, name, paused_reason=None, paused_gate=None)
         self._after_transition(lease, self.store.get(hotfix.id), services, config)
 
-    def _after_transition(self, lease: Lease, hotfix: Hotfix, services: Services,
-                          config: Config) -> None:
+    def _after_transition(
+        self, lease: Lease, hotfix: Hotfix, services: Services, config: Config
+    ) -> None:
         """Side notes of reaching a state: time to production, completion alerts."""
         if hotfix.state == "verified":
             elapsed = time.time() - hotfix.created_at
             target = config.time_target_minutes * 60
             facts = {"time_to_production": round(elapsed, 1)}
-            self._checkpoint(lease, hotfix, [Entry("note", "verify", 0, None, {
-                "time_to_production_s": round(elapsed, 1), "target_s": target,
-                "breached": elapsed > target})], context={**hotfix.context, **facts})
+            self._checkpoint(
+                lease,
+                hotfix,
+                [
+                    Entry(
+                        "note",
+                        "verify",
+                        0,
+                        None,
+                        {
+                            "time_to_production_s": round(elapsed, 1),
+                            "target_s": target,
+                            "breached": elapsed > target,
+                        },
+                    )
+                ],
+                context={**hotfix.context, **facts},
+            )
             if elapsed > target:
-                self._alert(lease, hotfix, services, "time_target_breached",
-                            f"time to production {elapsed / 60:.1f} min exceeded the "
-                            f"{config.time_target_minutes:g} min target", {})
+                self._alert(
+                    lease,
+                    hotfix,
+                    services,
+                    "time_target_breached",
+                    f"time to production {elapsed / 60:.1f} min exceeded the "
+                    f"{config.time_target_minutes:g} min target",
+                    {},
+                )
         elif hotfix.state == "done":
             self._alert(lease, hotfix, services, "completed", "hotfix completed", {})
         elif hotfix.state == "rolled_back":
-            self._alert(lease, hotfix, services, "rollback_finished",
-                        "rollback finished: production runs the rollback target", {})
+            self._alert(
+                lease,
+                hotfix,
+                services,
+                "rollback_finished",
+                "rollback finished: production runs the rollback target",
+                {},
+            )
 
-    def _pause(self, lease: Lease, hotfix: Hotfix, phase: str, exc: NeedsHuman,
-               services: Services) -> None:
+    def _pause(
+        self, lease: Lease, hotfix: Hotfix, phase: str, exc: NeedsHuman, services: Services
+    ) -> None:
         reason = exc.message + (f" — {exc.hint}" if exc.hint else "")
-        self._checkpoint(lease, hotfix, [Entry("pause", phase, 0, None,
-                                               {"reason": reason, "gate": exc.gate})],
-                         paused_reason=reason, paused_gate=exc.gate)
-        self._alert(lease, hotfix, services, "paused", f"waiting for a human at {phase}: "
-                    f"{exc.message}", {"gate": exc.gate or ""})
+        self._checkpoint(
+            lease,
+            hotfix,
+            [Entry("pause", phase, 0, None, {"reason": reason, "gate": exc.gate})],
+            paused_reason=reason,
+            paused_gate=exc.gate,
+        )
+        self._alert(
+            lease,
+            hotfix,
+            services,
+            "paused",
+            f"waiting for a human at {phase}: {exc.message}",
+            {"gate": exc.gate or ""},
+        )
 
-    def _fail(self, lease: Lease, hotfix: Hotfix, phase: str, exc: PermanentError,
-              services: Services) -> None:
+    def _fail(
+        self, lease: Lease, hotfix: Hotfix, phase: str, exc: PermanentError, services: Services
+    ) -> None:
         in_rollback = hotfix.state in machine.ROLLBACK_STATES
         trigger = "rollback_fail" if in_rollback else "fail"
         message = str(exc.located(hotfix_id=hotfix.id, phase=phase))
         self._transition(lease, hotfix, trigger, failed_from=hotfix.state, error=message)
         self._alert(lease, hotfix, services, "failed", message, {"phase": phase})
 
-    def _rollback_or_fail(self, lease: Lease, hotfix: Hotfix, phase: str,
-                          exc: RollbackRequired, config: Config, services: Services) -> None:
+    def _rollback_or_fail(
+        self,
+        lease: Lease,
+        hotfix: Hotfix,
+        phase: str,
+        exc: RollbackRequired,
+        config: Config,
+        services: Services,
+    ) -> None:
         policy = config.rollback.policy
         if policy == "never" or "rollback_target" not in hotfix.context:
             self._fail(lease, hotfix, phase, exc, services)
             return
         if policy == "ask" and not self._approved(hotfix, "rollback"):
-            self._pause(lease, hotfix, phase, NeedsHuman(
-                f"{exc.message}; rollback policy is 'ask'", gate="rollback",
-                hint=f"`hotfix approve {hotfix.id} rollback` to roll back, or fix forward and "
-                f"`hotfix resume {hotfix.id}`",
-            ), services)
+            self._pause(
+                lease,
+                hotfix,
+                phase,
+                NeedsHuman(
+                    f"{exc.message}; rollback policy is 'ask'",
+                    gate="rollback",
+                    hint=f"`hotfix approve {hotfix.id} rollback` to roll back, or fix forward and "
+                    f"`hotfix resume {hotfix.id}`",
+                ),
+                services,
+            )
             return
         self.start_rollback(lease, hotfix, reason=exc.message, services=services)
 
-    def start_rollback(self, lease: Lease, hotfix: Hotfix, *, reason: str,
-                       services: Services) -> None:
-        self._transition(lease, hotfix, "start_rollback", "rolling_back",
-                         failed_from=None, error=reason, paused_reason=None, paused_gate=None)
-        self._alert(lease, hotfix, services, "rollback_started",
-                    f"rolling back: {reason}", {"reason": reason})
+    def start_rollback(
+        self, lease: Lease, hotfix: Hotfix, *, reason: str, services: Services
+    ) -> None:
+        self._transition(
+            lease,
+            hotfix,
+            "start_rollback",
+            "rolling_back",
+            failed_from=None,
+            error=reason,
+            paused_reason=None,
+            paused_gate=None,
+        )
+        self._alert(
+            lease,
+            hotfix,
+            services,
+            "rollback_started",
+            f"rolling back: {reason}",
+            {"reason": reason},
+        )
 
     def _approved(self, hotfix: Hotfix, gate: str) -> bool:
         rows = self.store.journal(hotfix.id, kinds=("approval",), newest_first=True)
         return any(r.payload.get("gate") == gate for r in rows)
 
-    def _alert(self, lease: Lease, hotfix: Hotfix, services: Services, event: str,
-               message: str, fields: dict[str, Any]) -> None:
+    def _alert(
+        self,
+        lease: Lease,
+        hotfix: Hotfix,
+        services: Services,
+        event: str,
+        message: str,
+        fields: dict[str, Any],
+    ) -> None:
         """Send an alert; a failed delivery is journaled and never fails the hotfix."""
         try:
             alerter = services.alerts
@@ -492,24 +683,31 @@ class Runner:
             return
         result = alerter.send(event, hotfix, message, fields)
         if result:
-            self._checkpoint(lease, hotfix, [Entry("alert", None, 0, None,
-                                                   {"event": event, **result})])
+            self._checkpoint(
+                lease, hotfix, [Entry("alert", None, 0, None, {"event": event, **result})]
+            )
 
     # -- gates ---------------------------------------------------------------------------
 
-    def _run_gates(self, lease: Lease, hotfix: Hotfix, config: Config, services: Services,
-                   stop: threading.Event) -> None:
+    def _run_gates(
+        self,
+        lease: Lease,
+        hotfix: Hotfix,
+        config: Config,
+        services: Services,
+        stop: threading.Event,
+    ) -> None:
         """Run the gates not yet passed for the fix sha, concurrently; then finish_gates."""
         sha = str(hotfix.context.get("fix_sha", ""))
         pending = [g for g in machine.GATES if not self._gate_passed(hotfix.id, g, sha)]
         workers = len(pending) if config.gates.parallel else 1
         errors: list[HotfixError] = []
         if pending:
-            with ThreadPoolExecutor(max_workers=max(1, workers),
-                                    thread_name_prefix="gate") as pool:
+            with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gate") as pool:
                 futures = {
-                    gate: pool.submit(self._run_gate, lease, hotfix, gate, sha, config,
-                                      services, stop)
+                    gate: pool.submit(
+                        self._run_gate, lease, hotfix, gate, sha, config, services, stop
+                    )
                     for gate in pending
                 }
                 for future in futures.values():
@@ -522,18 +720,26 @@ class Runner:
         if errors:
             first = errors[0]
             summary = "; ".join(e.message for e in errors)
-            self._fail(lease, hotfix, "gates", PermanentError(summary, hint=first.hint),
-                       services)
+            self._fail(lease, hotfix, "gates", PermanentError(summary, hint=first.hint), services)
             return
         self._transition(lease, hotfix, "finish_gates", "gates_passed")
 
     def _gate_passed(self, hotfix_id: str, gate: str, sha: str) -> bool:
-        rows = self.store.journal(hotfix_id, phase=f"gate:{gate}", kinds=END_KINDS,
-                                  limit=1, newest_first=True)
+        rows = self.store.journal(
+            hotfix_id, phase=f"gate:{gate}", kinds=END_KINDS, limit=1, newest_first=True
+        )
         return bool(rows) and rows[0].kind == "done" and rows[0].key == f"{gate}:{sha}"
 
-    def _run_gate(self, lease: Lease, hotfix: Hotfix, gate: str, sha: str, config: Config,
-                  services: Services, stop: threading.Event) -> HotfixError | None:
+    def _run_gate(
+        self,
+        lease: Lease,
+        hotfix: Hotfix,
+        gate: str,
+        sha: str,
+        config: Config,
+        services: Services,
+        stop: threading.Event,
+    ) -> HotfixError | None:
         name = f"gate:{gate}"
         key = f"{gate}:{sha}"
         try:
@@ -551,21 +757,33 @@ class Runner:
             return exc
         except HotfixError as exc:
             try:
-                self._checkpoint(lease, hotfix, [Entry("failed", name, 0, key, {
-                    "error": exc.message, "hint": exc.hint, "code": exc.code})])
+                self._checkpoint(
+                    lease,
+                    hotfix,
+                    [
+                        Entry(
+                            "failed",
+                            name,
+                            0,
+                            key,
+                            {"error": exc.message, "hint": exc.hint, "code": exc.code},
+                        )
+                    ],
+                )
             except LeaseLost as lost:
                 return lost
             return exc.located(hotfix_id=hotfix.id, phase=name)
         except Exception as exc:  # a gate plug-in bug fails the gate, not the process
-            log.error("gate_crashed", hotfix=hotfix.id, gate=gate,
-                      traceback=traceback.format_exc())
-            return PermanentError(f"gate {gate} crashed: {type(exc).__name__}: {exc}",
-                                  hotfix_id=hotfix.id, phase=name)
+            log.error("gate_crashed", hotfix=hotfix.id, gate=gate, traceback=traceback.format_exc())
+            return PermanentError(
+                f"gate {gate} crashed: {type(exc).__name__}: {exc}", hotfix_id=hotfix.id, phase=name
+            )
 
     # -- writes --------------------------------------------------------------------------
 
-    def _checkpoint(self, lease: Lease, hotfix: Hotfix, entries: list[Entry],
-                    **changes: Any) -> int:
+    def _checkpoint(
+        self, lease: Lease, hotfix: Hotfix, entries: list[Entry], **changes: Any
+    ) -> int:
         with self._lock:
             seq = self.store.checkpoint(lease, entries, **changes)
         state = changes.get("state", hotfix.state)
@@ -586,17 +804,22 @@ class _Recorder:
         return self.lease
 
     def record(self, ctx: PhaseContext, kind: str, payload: dict[str, Any]) -> None:
-        self.runner._checkpoint(self._lease(), ctx.hotfix,
-                                [Entry(kind, ctx.phase, ctx.attempt, None, payload)])
+        self.runner._checkpoint(
+            self._lease(), ctx.hotfix, [Entry(kind, ctx.phase, ctx.attempt, None, payload)]
+        )
 
     def save_facts(self, ctx: PhaseContext, facts: dict[str, Any]) -> None:
-        self.runner._checkpoint(self._lease(), ctx.hotfix,
-                                [Entry("note", ctx.phase, ctx.attempt, None, {"facts": facts})],
-                                context=ctx.data)
+        self.runner._checkpoint(
+            self._lease(),
+            ctx.hotfix,
+            [Entry("note", ctx.phase, ctx.attempt, None, {"facts": facts})],
+            context=ctx.data,
+        )
 
     def journal(self, hotfix_id: str, **filters: Any) -> list[JournalEntry]:
         return self.runner.store.journal(hotfix_id, **filters)
 
     def emit_progress(self, ctx: PhaseContext, message: str, fields: dict[str, Any]) -> None:
-        self.runner._emit(Event(ctx.hotfix.id, "progress", ctx.phase,
-                                {"message": message, **fields}))
+        self.runner._emit(
+            Event(ctx.hotfix.id, "progress", ctx.phase, {"message": message, **fields})
+        )

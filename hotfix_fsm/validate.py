@@ -71,11 +71,14 @@ def validate_issue(issue: str, pattern: str) -> str:
 
 def validate_description(description: str) -> str:
     if not description.strip():
-        raise InvalidInput("the description is empty",
-                           hint='say what the fix does, e.g. "Fix token expiry check"')
+        raise InvalidInput(
+            "the description is empty", hint='say what the fix does, e.g. "Fix token expiry check"'
+        )
     if len(description) > MAX_DESCRIPTION:
-        raise InvalidInput(f"the description is too long ({len(description)} characters, at "
-                           f"most {MAX_DESCRIPTION})")
+        raise InvalidInput(
+            f"the description is too long ({len(description)} characters, at "
+            f"most {MAX_DESCRIPTION})"
+        )
     if "\x00" in description:
         raise InvalidInput("the description contains a NUL character")
     return description

@@ -13,9 +13,7 @@ if connection is None:  # invoked from the alembic CLI: build an engine from the
 
     engine = make_engine(resolve_url(config.get_main_option("sqlalchemy.url") or None))
     with engine.begin() as conn:
-        context.configure(
-            connection=conn, target_metadata=Base.metadata, render_as_batch=True
-        )
+        context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
         context.run_migrations()
 else:
     context.configure(

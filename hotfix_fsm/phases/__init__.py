@@ -17,10 +17,25 @@ def default_phases() -> dict[str, Phase]:
     from .release import Monitor, RollbackRedeploy, RollbackRevert, RollbackVerify, Verify
 
     phases: list[Phase] = [
-        Branch(), CommitFix(), Gate("tests"), Gate("build"), Gate("audit"), Push(),
-        OpenPullRequest(), WaitForCI(), ApproveDeploy(), Deploy(), Verify(), Monitor(),
-        Merge(), Tag(), Backport(), Cleanup(),
-        RollbackRevert(), RollbackRedeploy(), RollbackVerify(),
+        Branch(),
+        CommitFix(),
+        Gate("tests"),
+        Gate("build"),
+        Gate("audit"),
+        Push(),
+        OpenPullRequest(),
+        WaitForCI(),
+        ApproveDeploy(),
+        Deploy(),
+        Verify(),
+        Monitor(),
+        Merge(),
+        Tag(),
+        Backport(),
+        Cleanup(),
+        RollbackRevert(),
+        RollbackRedeploy(),
+        RollbackVerify(),
     ]
     return {p.name: p for p in phases}
 

@@ -14,9 +14,9 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, Table, and_, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..errors import LeaseHeld, LeaseLost, NotFound, StoreError
@@ -94,7 +94,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-_HOTFIX_COLUMNS = tuple(HotfixRow.__table__.columns)
+_HOTFIX_COLUMNS = tuple(cast(Table, HotfixRow.__table__).columns)
 
 
 def _row_to_hotfix(row: Any) -> Hotfix:
@@ -127,8 +127,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._t = HotfixRow.__table__
-        self._j = JournalRow.__table__
+        self._t = cast(Table, HotfixRow.__table__)
+        self._j = cast(Table, JournalRow.__table__)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -173,7 +173,7 @@ class Store:
             )
         return _row_to_hotfix(row)
 
-    def list(self, *, include_finished: bool = False, limit: int = 50) -> list[Hotfix]:
+    def list_hotfixes(self, *, include_finished: bool = False, limit: int = 50) -> list[Hotfix]:
         query = select(*_HOTFIX_COLUMNS)
         if not include_finished:
             query = query.where(self._t.c.state.not_in(UNFINISHED_EXCLUDES))
@@ -182,7 +182,7 @@ class Store:
             return [_row_to_hotfix(r) for r in conn.execute(query)]
 
     def latest_unfinished(self) -> Hotfix | None:
-        found = self.list(limit=1)
+        found = self.list_hotfixes(limit=1)
         return found[0] if found else None
 
     def active_for_issue(self, issue: str) -> list[Hotfix]:
@@ -266,8 +266,14 @@ class Store:
                 )
                 conn.execute(
                     insert(self._j).values(
-                        hotfix_id=hotfix_id, seq=1, at=now, kind="created", phase=None,
-                        attempt=0, key=hotfix_id, payload=_dumps(payload),
+                        hotfix_id=hotfix_id,
+                        seq=1,
+                        at=now,
+                        kind="created",
+                        phase=None,
+                        attempt=0,
+                        key=hotfix_id,
+                        payload=_dumps(payload),
                     )
                 )
         except IntegrityError as exc:
@@ -285,9 +291,14 @@ class Store:
         now = time.time()
         with self._writing() as conn:
             row = conn.execute(
-                select(self._t.c.lease_owner, self._t.c.lease_expires_at,
-                       self._t.c.lease_acquired_at, self._t.c.fencing_token)
+                select(
+                    self._t.c.lease_owner,
+                    self._t.c.lease_expires_at,
+                    self._t.c.lease_acquired_at,
+                    self._t.c.fencing_token,
+                )
                 .where(self._t.c.id == hotfix_id)
+                .with_for_update()  # PostgreSQL: row lock; SQLite: BEGIN IMMEDIATE already
             ).first()
             if row is None:
                 raise NotFound(f"no hotfix {hotfix_id!r} in this store", hotfix_id=hotfix_id)
@@ -307,8 +318,12 @@ class Store:
             result = conn.execute(
                 update(self._t)
                 .where(self._t.c.id == hotfix_id, self._t.c.fencing_token == row.fencing_token)
-                .values(lease_owner=owner, lease_acquired_at=now, lease_expires_at=now + ttl,
-                        fencing_token=token)
+                .values(
+                    lease_owner=owner,
+                    lease_acquired_at=now,
+                    lease_expires_at=now + ttl,
+                    fencing_token=token,
+                )
             )
             if result.rowcount != 1:
                 raise LeaseHeld(
@@ -326,7 +341,7 @@ class Store:
                 .where(self._fenced(lease))
                 .values(lease_expires_at=time.time() + lease.ttl)
             )
-            return result.rowcount == 1
+            return bool(result.rowcount == 1)
 
     def release_lease(self, lease: Lease) -> None:
         with self._writing() as conn:
@@ -362,7 +377,8 @@ class Store:
         hotfix_id: str | None = None,
     ) -> int:
         hid = lease.hotfix_id if lease else hotfix_id
-        assert hid is not None
+        if hid is None:
+            raise ValueError("an unfenced append needs a hotfix id")
         now = time.time()
         values: dict[str, Any] = {
             "last_seq": self._t.c.last_seq + len(entries),
@@ -381,8 +397,7 @@ class Store:
                 if lease is None:
                     raise NotFound(f"no hotfix {hid!r} in this store", hotfix_id=hid)
                 raise LeaseLost(
-                    "this driver's lease on the hotfix was taken over; it stopped without "
-                    "writing",
+                    "this driver's lease on the hotfix was taken over; it stopped without writing",
                     hotfix_id=hid,
                     hint="run `hotfix status` to see who drives it now",
                 )
@@ -436,7 +451,7 @@ class _Guard:
         except DBAPIError as exc:
             raise _store_error(exc, self._url, self._writing) from exc
 
-    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
         try:
             self._ctx.__exit__(et, ev, tb)
         except DBAPIError as exc:

@@ -1,0 +1,80 @@
+"""hotfix_fsm: drive an emergency production hotfix as a persisted, resumable state machine.
+
+The public API for internal tooling::
+
+    from hotfix_fsm import HotfixEngine
+
+    with HotfixEngine() as engine:                     # SQLite in the XDG state dir
+        hotfix = engine.start("INC-42", "Fix token expiry", repo=".", cherry_pick=["abc123"])
+        outcome = engine.drive(hotfix.id)              # returns at a human gate, done or failed
+        engine.approve(hotfix.id, "deploy")
+        outcome = engine.resume(hotfix.id)
+
+Heavy adapters (git, GitHub, HTTP) load only when a phase needs them.
+"""
+
+from __future__ import annotations
+
+from .config import Config, load_config
+from .engine import HotfixEngine
+from .errors import (
+    ConfigError,
+    ExitCode,
+    HotfixError,
+    IllegalTransition,
+    InvalidInput,
+    LeaseHeld,
+    LeaseLost,
+    NeedsHuman,
+    NotFound,
+    PermanentError,
+    PhaseError,
+    RollbackRequired,
+    SchemaTooNew,
+    StoreError,
+    TransientError,
+    UnknownGraph,
+    UsageError,
+)
+from .machine import graph_hash, to_mermaid
+from .phases.base import BasePhase, Phase, PhaseContext, Probe
+from .runner import Event, Outcome
+from .store import Hotfix, JournalEntry, Store, open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BasePhase",
+    "Config",
+    "ConfigError",
+    "Event",
+    "ExitCode",
+    "Hotfix",
+    "HotfixEngine",
+    "HotfixError",
+    "IllegalTransition",
+    "InvalidInput",
+    "JournalEntry",
+    "LeaseHeld",
+    "LeaseLost",
+    "NeedsHuman",
+    "NotFound",
+    "Outcome",
+    "PermanentError",
+    "Phase",
+    "PhaseContext",
+    "PhaseError",
+    "Probe",
+    "RollbackRequired",
+    "SchemaTooNew",
+    "Store",
+    "StoreError",
+    "TransientError",
+    "UnknownGraph",
+    "UsageError",
+    "__version__",
+    "graph_hash",
+    "load_config",
+    "open_store",
+    "to_mermaid",
+]

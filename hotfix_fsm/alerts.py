@@ -1,0 +1,291 @@
+"""Alerts: a Slack incoming-webhook message and a generic JSON webhook.
+
+The runner calls ``Alerter.send`` when a hotfix waits for a human, fails, starts or ends a
+rollback, breaches the time target, and completes. Delivery is best effort: ``send`` never
+raises; a target that cannot be reached is logged and reported in the returned dict, which
+the runner journals. Webhook URLs are secrets: they are registered with the redactor, and
+neither they nor error texts that could contain them leave this module — targets are named
+``slack`` and ``webhook`` only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from . import machine
+from .redact import redact, redact_obj, register_secret
+
+if TYPE_CHECKING:
+    import requests
+
+    from .config import Config
+    from .store import Hotfix
+
+log = structlog.get_logger("hotfix_fsm.alerts")
+
+EVENTS: tuple[str, ...] = (
+    "paused",
+    "failed",
+    "rollback_started",
+    "rollback_finished",
+    "time_target_breached",
+    "completed",
+)
+SEVERITY: dict[str, str] = {
+    "failed": "critical",
+    "rollback_started": "critical",
+    "paused": "warning",
+    "time_target_breached": "warning",
+    "rollback_finished": "warning",
+    "completed": "info",
+}
+EMOJI = {"critical": "🚨", "warning": "⚠️", "info": "✅"}
+COLOR = {"critical": "danger", "warning": "warning", "info": "good"}
+TITLES: dict[str, str] = {
+    "paused": "Hotfix waiting for a human",
+    "failed": "Hotfix failed",
+    "rollback_started": "Rollback started",
+    "rollback_finished": "Rollback finished",
+    "time_target_breached": "Time target breached",
+    "completed": "Hotfix completed",
+}
+# Metric fields shown when known: label, keys looked up (alert fields, then monitor values).
+METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("Error Rate", ("error_rate", "errorRate"), "%"),
+    ("Response Time", ("response_time", "responseTime", "response_time_ms"), " ms"),
+    ("Uptime", ("uptime",), "%"),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One destination: its public name (``slack``/``webhook``) and its secret URL."""
+
+    name: str
+    url: str
+
+
+class Alerter:
+    """Sends alert payloads to the configured targets, for the configured events."""
+
+    def __init__(
+        self,
+        targets: list[Target],
+        session: requests.Session,
+        *,
+        events: tuple[str, ...] | list[str] = EVENTS,
+        timeout: float = 5.0,
+    ) -> None:
+        self.targets = list(targets)
+        self.session = session
+        self.events = frozenset(events)
+        self.timeout = timeout
+        for target in self.targets:
+            register_secret(target.url)
+
+    @classmethod
+    def from_config(cls, config: Config, http_session: requests.Session) -> Alerter:
+        alerts = config.alerts
+        targets = []
+        slack = config.secret(alerts.slack_webhook, alerts.slack_webhook_env)
+        if slack:
+            targets.append(Target("slack", slack))
+        hook = config.secret(alerts.webhook_url, alerts.webhook_url_env)
+        if hook:
+            targets.append(Target("webhook", hook))
+        return cls(
+            targets,
+            http_session,
+            events=list(alerts.events),
+            timeout=min(alerts.timeout, 30.0) or 5.0,
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.targets)
+
+    def send(
+        self, event: str, hotfix: Hotfix, message: str, fields: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Deliver ``event`` to every target; None when nothing is configured for it."""
+        try:
+            if not self.targets or event not in self.events:
+                return None
+            alert = build_alert(event, hotfix, message, dict(fields or {}))
+            delivered: list[str] = []
+            failed: list[dict[str, str]] = []
+            for target in self.targets:
+                payload = slack_payload(alert) if target.name == "slack" else webhook_payload(alert)
+                error = self._post(target, payload)
+                if error is None:
+                    delivered.append(target.name)
+                else:
+                    failed.append({"target": target.name, "error": error})
+                    log.warning(
+                        "alert_not_delivered",
+                        hotfix=hotfix.id,
+                        alert_event=event,
+                        target=target.name,
+                        error=error,
+                    )
+            return {"severity": alert.severity, "delivered": delivered, "failed": failed}
+        except Exception as exc:  # alerting must never break the hotfix
+            error = f"{type(exc).__name__}: {redact(str(exc))}"[:300]
+            log.warning("alert_crashed", alert_event=event, error=error)
+            return {"delivered": [], "failed": [{"target": "alerter", "error": error}]}
+
+    def _post(self, target: Target, payload: dict[str, Any]) -> str | None:
+        """POST the payload; None on success, else an error text without the URL."""
+        import requests
+
+        try:
+            response = self.session.post(
+                target.url, json=payload, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.Timeout:
+            return f"no answer within {self.timeout:g}s"
+        except requests.ConnectionError:
+            return "cannot connect to the webhook"
+        except requests.RequestException as exc:
+            return f"request failed ({type(exc).__name__})"
+        with response:
+            if 200 <= response.status_code < 300:
+                return None
+            return f"the webhook answered HTTP {response.status_code}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Everything a payload shows, already redacted."""
+
+    event: str
+    severity: str
+    title: str
+    message: str
+    hotfix_id: str
+    issue: str
+    description: str
+    state: str
+    phase: str
+    metrics: dict[str, str]
+    links: dict[str, str]
+    fields: dict[str, Any]
+    at: float
+
+
+def build_alert(event: str, hotfix: Hotfix, message: str, fields: dict[str, Any]) -> Alert:
+    context = hotfix.context or {}
+    phase = _phase(hotfix, fields)
+    links = {}
+    if context.get("pr_url"):
+        number = context.get("pr_number")
+        links["pr"] = str(context["pr_url"])
+        links["pr_label"] = f"PR #{number}" if number else "pull request"
+    rolling = event.startswith("rollback") or hotfix.state.startswith(("rolling", "rollback"))
+    run_url = context.get("rollback_run_url") if rolling else None
+    run_url = run_url or context.get("deploy_run_url")
+    if run_url:
+        links["run"] = str(run_url)
+    severity = SEVERITY.get(event, "warning")
+    return Alert(
+        event=event,
+        severity=severity,
+        title=TITLES.get(event, event.replace("_", " ").capitalize()),
+        message=redact(message),
+        hotfix_id=hotfix.id,
+        issue=hotfix.issue,
+        description=redact(hotfix.description),
+        state=hotfix.state,
+        phase=phase,
+        metrics=_metrics(fields, context),
+        links=redact_obj(links),
+        fields=redact_obj({k: v for k, v in fields.items() if k != "phase"}),
+        at=time.time(),
+    )
+
+
+def _phase(hotfix: Hotfix, fields: Mapping[str, Any]) -> str:
+    """The phase the alert is about: given, else the one that failed, else the current one."""
+    if fields.get("phase"):
+        return str(fields["phase"])
+    for state in (hotfix.failed_from, hotfix.state):
+        if state and state in machine.PHASE_OF_STATE:
+            return machine.PHASE_OF_STATE[state]
+    return ""
+
+
+def _metrics(fields: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str]:
+    """Error rate, response time and uptime from the alert fields or the last measurements."""
+    sources: list[Mapping[str, Any]] = [fields]
+    for fact in ("monitor", "verify", "rollback_verify"):
+        summary = context.get(fact)
+        if isinstance(summary, dict) and isinstance(summary.get("last_values"), dict):
+            sources.append(summary["last_values"])
+    found: dict[str, str] = {}
+    for label, keys, unit in METRICS:
+        for source in sources:
+            value = next((source[k] for k in keys if source.get(k) is not None), None)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                found[label] = f"{value:g}{unit}"
+                break
+    return found
+
+
+def slack_payload(alert: Alert) -> dict[str, Any]:
+    """A Slack incoming-webhook message: text, then an attachment with fields and links."""
+    emoji = EMOJI.get(alert.severity, "⚠️")
+    text = f"{emoji} {alert.severity.upper()}: {alert.title} — {alert.hotfix_id}: {alert.message}"
+    fields: list[dict[str, Any]] = [
+        {"title": "Hotfix", "value": alert.hotfix_id, "short": True},
+        {"title": "Issue", "value": alert.issue, "short": True},
+        {"title": "State", "value": alert.state, "short": True},
+    ]
+    if alert.phase:
+        fields.append({"title": "Phase", "value": alert.phase, "short": True})
+    fields += [{"title": k, "value": v, "short": True} for k, v in alert.metrics.items()]
+    links = []
+    if "pr" in alert.links:
+        links.append(f"<{alert.links['pr']}|{alert.links.get('pr_label', 'pull request')}>")
+    if "run" in alert.links:
+        links.append(f"<{alert.links['run']}|workflow run>")
+    if links:
+        fields.append({"title": "Links", "value": " · ".join(links), "short": False})
+    return {
+        "text": text,
+        "attachments": [
+            {
+                "color": COLOR.get(alert.severity, "warning"),
+                "title": f"{alert.title}: {alert.description}",
+                "text": alert.message,
+                "fields": fields,
+                "footer": "hotfix_fsm",
+                "ts": int(alert.at),
+            }
+        ],
+    }
+
+
+def webhook_payload(alert: Alert) -> dict[str, Any]:
+    """The generic JSON webhook body: flat, stable keys for any receiver."""
+    return {
+        "event": alert.event,
+        "severity": alert.severity,
+        "title": alert.title,
+        "message": alert.message,
+        "hotfix": {
+            "id": alert.hotfix_id,
+            "issue": alert.issue,
+            "description": alert.description,
+            "state": alert.state,
+            "phase": alert.phase,
+        },
+        "metrics": alert.metrics,
+        "links": {k: v for k, v in alert.links.items() if k in ("pr", "run")},
+        "fields": alert.fields,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(alert.at)),
+    }

@@ -1,0 +1,499 @@
+"""The ``hotfix`` command: a thin layer over ``HotfixEngine``.
+
+Built with typer (a maintained CLI framework on click: typed options, help, usage errors with
+exit code 2, sub-commands) and rich (tables and a live progress line) rather than hand-written
+argparse and ANSI codes. Start-up stays fast: heavy modules (the engine's adapters, GitHub,
+git, HTTP, the sandbox, rich itself) are imported inside the commands that need them.
+
+Exit codes (also in the README)::
+
+    0  done, or the command succeeded
+    1  the hotfix failed or was rolled back (or an unexpected error; see the crash log)
+    2  usage, configuration or input error
+    3  paused at a human gate (approve, then resume)
+    4  another driver holds the hotfix
+    130 interrupted (Ctrl-C); the hotfix is checkpointed, resume it
+
+Every ``HotfixError`` is printed as what happened, where (hotfix, phase) and what to do; an
+unexpected exception prints one line and the path of a crash log with the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from . import __version__
+from .errors import ExitCode, HotfixError, UsageError
+
+if TYPE_CHECKING:
+    from .engine import HotfixEngine
+    from .runner import Outcome
+
+app = typer.Typer(
+    name="hotfix",
+    help="Drive an emergency production hotfix as a persisted, resumable state machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Globals:
+    """The global options, handed to every command through the typer context."""
+
+    db: str | None
+    config: Path | None
+    verbose: int
+
+    def engine(self) -> HotfixEngine:
+        from .engine import HotfixEngine
+
+        return HotfixEngine(self.db, config_path=self.config)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"hotfix {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="HOTFIX_FSM_DB",
+            show_envvar=True,
+            help="Store URL or SQLite path (default: the XDG state dir).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Configuration file (default: the repository's hotfix.toml or pyproject.toml).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug)."),
+    ] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    from .log import configure_logging
+
+    configure_logging(verbose)
+    ctx.obj = Globals(db=db, config=config, verbose=verbose)
+
+
+def _g(ctx: typer.Context) -> Globals:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Globals):  # only when a command is invoked without the app
+        obj = Globals(db=None, config=None, verbose=0)
+    return obj
+
+
+def _finish(outcome: Outcome) -> NoReturn:
+    from .cli_render import echo, outcome_text
+
+    echo(outcome_text(outcome))
+    raise typer.Exit(int(outcome.exit_code))
+
+
+def _drive(
+    engine: HotfixEngine,
+    hotfix_id: str,
+    *,
+    take_over: bool = False,
+    action: Callable[[], Outcome] | None = None,
+) -> Outcome:
+    """Drive (or run ``action``) with live progress; Ctrl-C leaves a resumable hotfix."""
+    from .cli_render import drive_with_progress
+
+    _ = engine.runner  # build it now so the subscription below reaches it
+    if action is None:
+
+        def action() -> Outcome:
+            return engine.drive(hotfix_id, take_over=take_over)
+
+    try:
+        return drive_with_progress(engine, hotfix_id, action)
+    except KeyboardInterrupt:
+        _interrupted(hotfix_id)
+
+
+def _interrupted(hotfix_id: str) -> NoReturn:
+    from .cli_render import echo
+
+    echo(
+        f"\nhotfix: interrupted; every finished step of {hotfix_id} is checkpointed — "
+        f"`hotfix resume {hotfix_id}` continues from there",
+        err=True,
+    )
+    raise typer.Exit(130)
+
+
+# -- driving --------------------------------------------------------------------------------
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    issue: Annotated[str, typer.Argument(help="The incident or issue id, e.g. INC-1234.")],
+    description: Annotated[str, typer.Argument(help="What the fix does.")],
+    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    cherry_pick: Annotated[
+        list[str] | None,
+        typer.Option("--cherry-pick", help="A commit to cherry-pick as the fix (repeatable)."),
+    ] = None,
+    patch: Annotated[
+        Path | None, typer.Option("--patch", help="A patch file to apply as the fix.")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve the human gates automatically.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Start even if another hotfix for this issue is unfinished."),
+    ] = False,
+) -> None:
+    """Start a hotfix and drive it until it is done, paused at a gate, failed or rolled back."""
+    g = _g(ctx)
+    if dry_run:
+        from .cli_plan import print_plan
+
+        print_plan(
+            issue,
+            description,
+            repo=repo,
+            config_path=g.config,
+            cherry_pick=cherry_pick or [],
+            patch=patch,
+            yes=yes,
+        )
+        return
+    from .cli_render import echo
+
+    with g.engine() as engine:
+        hotfix = engine.start(
+            issue,
+            description,
+            repo=repo,
+            cherry_pick=cherry_pick or [],
+            patch=patch,
+            yes=yes,
+            force=force,
+        )
+        echo(f"started hotfix {hotfix.id}", err=True)
+        _finish(_drive(engine, hotfix.id))
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    hotfix: Annotated[
+        str | None,
+        typer.Argument(
+            help="Hotfix id, id prefix or issue (default: the most recent unfinished one)."
+        ),
+    ] = None,
+    take_over: Annotated[
+        bool,
+        typer.Option(
+            "--take-over", help="Take the hotfix from a driver that is gone (fences it out)."
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask before taking over.")
+    ] = False,
+) -> None:
+    """Continue a hotfix from its last checkpoint (probing anything left in doubt)."""
+    with _g(ctx).engine() as engine:
+        found = engine.resolve(hotfix)
+        if take_over and not yes:
+            _confirm_take_over(found.id, found.lease_owner if found.lease_live() else None)
+        _finish(_drive(engine, found.id, take_over=take_over))
+
+
+def _confirm_take_over(hotfix_id: str, holder: str | None) -> None:
+    who = f"from {holder}" if holder else "(no live driver holds it)"
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"taking over {hotfix_id} {who} needs a confirmation",
+            hint="make sure that driver is gone, then add --yes",
+        )
+    if not typer.confirm(
+        f"Take over {hotfix_id} {who}? Its writes will be refused from now on.", default=False
+    ):
+        raise UsageError("not taken over; nothing changed")
+
+
+@app.command()
+def approve(
+    ctx: typer.Context,
+    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    gate: Annotated[str, typer.Argument(help="fix, deploy or rollback.")],
+) -> None:
+    """Record an approval (who, when, for which commit); `hotfix resume` then continues."""
+    from .cli_render import echo
+
+    with _g(ctx).engine() as engine:
+        entry = engine.approve(hotfix, gate)
+        p = entry.payload
+        sha = str(p.get("sha") or "")[:12] or "-"
+        echo(
+            f"{entry.hotfix_id}: {gate} approved by {p.get('by')} for {sha} (journal #{entry.seq})"
+        )
+        echo(f"  next: `hotfix resume {entry.hotfix_id}`")
+
+
+@app.command()
+def abort(
+    ctx: typer.Context,
+    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (journaled).")
+    ] = "aborted by a person",
+) -> None:
+    """Cancel a hotfix that has not reached production."""
+    from .cli_render import echo
+
+    with _g(ctx).engine() as engine:
+        done = engine.abort(hotfix, reason=reason)
+        echo(f"{done.id}: {done.state}")
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (journaled).")] = "manual rollback",
+    take_over: Annotated[
+        bool, typer.Option("--take-over", help="Take the hotfix from a driver that is gone.")
+    ] = False,
+) -> None:
+    """Roll production back to the recorded rollback target and verify it."""
+    with _g(ctx).engine() as engine:
+        found = engine.resolve(hotfix)
+        _finish(
+            _drive(
+                engine,
+                found.id,
+                action=lambda: engine.rollback(found.id, reason=reason, take_over=take_over),
+            )
+        )
+
+
+# -- inspection -----------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    hotfix: Annotated[
+        str | None,
+        typer.Argument(
+            help="Hotfix id, id prefix or issue (default: the most recent unfinished one)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
+) -> None:
+    """State, a phase table with durations, and the next action."""
+    from .cli_render import echo, print_json, render_status
+    from .report import status_document
+
+    with _g(ctx).engine() as engine:
+        if hotfix is None and engine.store.latest_unfinished() is None:
+            if as_json:
+                print_json({"schema": "hotfix-fsm/status@1", "id": None})
+            else:
+                echo("no unfinished hotfix (`hotfix list --all` shows finished ones)")
+            return
+        found = engine.resolve(hotfix)
+        doc = status_document(found, engine.store.journal(found.id))
+    if as_json:
+        print_json(doc)
+    else:
+        render_status(doc)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Include finished ones.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
+) -> None:
+    """Hotfixes in progress (or all of them), most recently changed first."""
+    from .cli_render import print_json, render_list
+    from .report import list_document
+
+    with _g(ctx).engine() as engine:
+        doc = list_document(engine.list(include_finished=all_), include_finished=all_)
+    if as_json:
+        print_json(doc)
+    else:
+        render_list(doc)
+
+
+@app.command()
+def log(
+    ctx: typer.Context,
+    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
+) -> None:
+    """The journal as a timeline."""
+    from .cli_render import print_json, render_log
+    from .report import log_document
+
+    with _g(ctx).engine() as engine:
+        found = engine.get(hotfix)
+        journal = engine.store.journal(found.id)
+    if as_json:
+        print_json(log_document(found, journal))
+    else:
+        render_log(found, journal)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the markdown to this file.")
+    ] = None,
+) -> None:
+    """The post-mortem (markdown), its checklist ticked only from journaled evidence."""
+    from .cli_render import echo
+    from .report import postmortem_markdown
+
+    with _g(ctx).engine() as engine:
+        found = engine.get(hotfix)
+        text = postmortem_markdown(found, engine.store.journal(found.id))
+    if output is not None:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        echo(f"wrote {output}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def graph() -> None:
+    """The state graph as Mermaid (paste it into a markdown file)."""
+    from .machine import to_mermaid
+
+    sys.stdout.write(to_mermaid())
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing hotfix.toml.")
+    ] = False,
+) -> None:
+    """Write a commented hotfix.toml for this repository (npm or Python gates detected)."""
+    from .cli_check import write_init
+
+    write_init(repo, force=force)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON document.")] = False,
+) -> None:
+    """Readiness before an incident: config, remote, token scopes, workflows, health URL."""
+    from .cli_check import print_check
+
+    raise typer.Exit(print_check(repo, config_path=_g(ctx).config, as_json=as_json))
+
+
+def _register_sandbox() -> None:
+    from .cli_sandbox import register
+
+    register(app)
+
+
+_register_sandbox()
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected error to a file; return its path."""
+    from .phases.services import state_root
+    from .redact import redact
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        folder = state_root() / "crash"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path.write_text(
+            f"hotfix {__version__}\nargv: {sys.argv!r}\n\n{redact(text)}", encoding="utf-8"
+        )
+        return path
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The console script: run the command and exit with its documented code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--version"]:
+        sys.stdout.write(f"hotfix {__version__}\n")
+        sys.exit(0)
+    try:
+        app(args=args, prog_name="hotfix")
+    except HotfixError as exc:
+        from .cli_render import error_text
+
+        sys.stderr.write(error_text(exc) + "\n")
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\nhotfix: interrupted; every finished step is checkpointed — "
+            "`hotfix resume` continues from there\n"
+        )
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: no traceback on the terminal
+        path = _crash_log(exc)
+        where = f"the traceback is in {path}" if path else "the crash log could not be written"
+        from .redact import redact
+
+        sys.stderr.write(
+            redact(
+                f"hotfix: unexpected error: {type(exc).__name__}: {exc}\n"
+                f"  This is a bug; {where} — please report it.\n"
+            )
+        )
+        sys.exit(int(ExitCode.FAILED))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""``hotfix start --dry-run``: the plan of a hotfix, without changing anything.
+
+No database row, no fetch, no push: the configuration is read, the remote is asked with
+``git ls-remote`` for the production head and the last tag (the rollback target), and the
+phases are listed with the commands, workflows and URLs they would use.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli_check import last_tag, remote_heads
+from .config import load_config
+from .errors import UsageError
+from .redact import redact, register_secret
+
+
+def build_plan(
+    issue: str,
+    description: str,
+    *,
+    repo: Path,
+    config_path: Path | None,
+    cherry_pick: list[str],
+    patch: Path | None,
+    yes: bool,
+) -> dict[str, Any]:
+    """What ``hotfix start`` would do, without doing any of it."""
+    from . import machine
+    from .validate import validate_description, validate_issue, validate_ref
+
+    repo = repo.expanduser().resolve()
+    config = load_config(repo, config_path)
+    register_secret(*config.secrets())
+    validate_issue(issue, config.issue_pattern)
+    validate_description(description)
+    if cherry_pick and patch:
+        raise UsageError("give either --cherry-pick or --patch, not both")
+    branch = config.branch_pattern.replace("{issue}", issue).replace(
+        "{timestamp}", "YYYYmmdd-HHMMSS"
+    )
+    validate_ref(branch.replace("YYYYmmdd-HHMMSS", "20240101-000000"), "hotfix branch")
+    refs, error = remote_heads(repo, config)
+    head = refs.get(f"refs/heads/{config.production_branch}")
+    target: dict[str, Any] = {"sha": head, "tag": last_tag(refs, config.tag.prefix, head)}
+    if error:
+        target["error"] = error
+    fix = (
+        f"cherry-pick {', '.join(cherry_pick)}"
+        if cherry_pick
+        else f"apply {patch}"
+        if patch
+        else "wait for a person to commit the fix"
+    )
+    gate_cmds = {
+        name: getattr(config.gates, name).command or "(detected from the project)"
+        for name in machine.GATES
+        if getattr(config.gates, name).enabled
+    }
+    approval = (
+        "automatic (--yes)"
+        if yes
+        else (
+            "automatic (deploy.approval = auto)"
+            if config.deploy.approval == "auto"
+            else "a person runs `hotfix approve <id> deploy`"
+        )
+    )
+    steps = [
+        ("branch", f"create {branch} from {config.remote}/{config.production_branch}"),
+        ("fix", fix),
+        (
+            "gates",
+            "run in parallel: "
+            + "; ".join(
+                f"{k}: {' '.join(v) if isinstance(v, list) else v}" for k, v in gate_cmds.items()
+            ),
+        ),
+        ("push", f"push {branch} to {config.remote} (never forced)"),
+        (
+            "open_pr",
+            f"open a PR into {config.production_branch} labelled {', '.join(config.github.labels)}",
+        ),
+        ("wait_ci", "wait for CI checks" if config.ci.enabled else "skipped (ci.enabled = false)"),
+        ("approve_deploy", approval),
+        ("deploy", f"dispatch {config.deploy.workflow} with a correlation id"),
+        (
+            "verify",
+            f"poll {config.verify.url or '(verify.url not set!)'} for "
+            f"{config.verify.expected_status}",
+        ),
+        (
+            "monitor",
+            f"measure for {config.monitor.duration:g}s every {config.monitor.interval:g}s"
+            if config.monitor.enabled
+            else "skipped",
+        ),
+        ("merge", f"{config.merge.method}-merge the PR"),
+        ("tag", f"tag the release ({config.tag.scheme})" if config.tag.enabled else "skipped"),
+        (
+            "backport",
+            f"open a back-merge PR into {config.backport.base or config.main_branch}"
+            if config.backport.enabled
+            else "skipped",
+        ),
+        ("cleanup", "delete the hotfix branch"),
+    ]
+    return {
+        "schema": "hotfix-fsm/plan@1",
+        "issue": issue,
+        "description": description,
+        "repo": str(repo),
+        "config": config.source,
+        "branch": branch,
+        "steps": [{"phase": p, "does": d} for p, d in steps],
+        "gates": gate_cmds,
+        "workflows": {
+            "deploy": config.deploy.workflow,
+            "rollback": config.rollback.workflow or f"{config.deploy.workflow} (redeploy)",
+        },
+        "urls": {"github_api": config.github.api_url, "health": config.verify.url},
+        "rollback_target": target,
+        "rollback_policy": config.rollback.policy,
+    }
+
+
+def print_plan(
+    issue: str,
+    description: str,
+    *,
+    repo: Path,
+    config_path: Path | None,
+    cherry_pick: list[str],
+    patch: Path | None,
+    yes: bool,
+) -> None:
+    plan = build_plan(
+        issue,
+        description,
+        repo=repo,
+        config_path=config_path,
+        cherry_pick=cherry_pick,
+        patch=patch,
+        yes=yes,
+    )
+    target = plan["rollback_target"]
+    lines = [
+        f"Plan for {issue}: {description}  (dry run: nothing is changed)",
+        f"  repository: {plan['repo']}  (config: {plan['config']})",
+        "",
+    ]
+    lines += [f"  {i:2}. {s['phase']:<15} {s['does']}" for i, s in enumerate(plan["steps"], 1)]
+    lines += [
+        "",
+        f"  workflows: deploy {plan['workflows']['deploy']}, rollback "
+        f"{plan['workflows']['rollback']}",
+        f"  GitHub API: {plan['urls']['github_api']}",
+        f"  health URL: {plan['urls']['health'] or '(not set)'}",
+        "  rollback target: "
+        + (
+            f"{target['sha'][:12]} (current {plan['branch'] and 'production'} head"
+            + (f", tag {target['tag']}" if target.get("tag") else ", no tag")
+            + ")"
+            if target.get("sha")
+            else f"unknown ({target.get('error', 'no production branch')})"
+        ),
+        f"  rollback policy: {plan['rollback_policy']}",
+    ]
+    sys.stdout.write(redact("\n".join(lines)) + "\n")
+
+
+__all__ = ["build_plan", "print_plan"]

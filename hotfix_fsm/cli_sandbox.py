@@ -1,0 +1,160 @@
+"""``hotfix sandbox init|serve|effects`` and ``hotfix demo``: the rehearsal world on the CLI.
+
+The sandbox modules (git repositories, HTTP servers) are imported inside the commands, so the
+rest of the command never pays for them.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+sandbox_app = typer.Typer(
+    name="sandbox",
+    help="A local rehearsal world: a git origin, a GitHub API and a production app.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+SCENARIOS = ("happy", "failing-tests", "unhealthy-deploy", "crash-and-resume")
+MODES = ("healthy", "failing", "flapping", "slow", "garbage", "degraded")
+
+
+@sandbox_app.command("init")
+def sandbox_init(
+    directory: Annotated[Path, typer.Argument(help="Where to build it (empty or new).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Build into a non-empty directory.")
+    ] = False,
+) -> None:
+    """Build a sandbox: bare origin, a work tree with a tiny real app, and its hotfix.toml."""
+    from .sandbox.world import build_sandbox
+
+    info = build_sandbox(directory, force=force)
+    sys.stdout.write(
+        f"sandbox ready in {info.root}\n"
+        f"  origin:     {info.origin}  (main, production, tag {info.release_tag})\n"
+        f"  work tree:  {info.work}  (config: {info.config})\n"
+        f'  the fix:    {info.fix_sha[:12]}  "Fix token expiry check" on main\n'
+        f"  a bad fix:  {info.broken_fix_sha[:12]}  (its tests fail)\n"
+        f"next:\n"
+        f"  hotfix sandbox serve {info.root}        # in another terminal\n"
+        f'  cd {info.work} && hotfix start DRILL-1 "Fix token expiry check" '
+        f"--cherry-pick {info.fix_sha[:12]}\n"
+    )
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `sandbox init`.")],
+    mode: Annotated[
+        str, typer.Option("--mode", help="Production health mode: " + ", ".join(MODES) + ".")
+    ] = "healthy",
+    ci: Annotated[
+        str, typer.Option("--ci", help="CI conclusion for new commits: success or failure.")
+    ] = "success",
+    deploy: Annotated[
+        str, typer.Option("--deploy", help="Deploy workflow conclusion: success or failure.")
+    ] = "success",
+    error_rate: Annotated[
+        float,
+        typer.Option(
+            "--github-error-rate", help="Share of GitHub API requests answered 502 (0-1)."
+        ),
+    ] = 0.0,
+) -> None:
+    """Serve the rehearsal GitHub API and production app until interrupted."""
+    from .errors import UsageError
+    from .sandbox.serve import serve_sandbox
+
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    for what, value in (("--ci", ci), ("--deploy", deploy)):
+        if value not in ("success", "failure"):
+            raise UsageError(f"{what} must be success or failure, not {value!r}")
+    if not 0.0 <= error_rate <= 1.0:
+        raise UsageError("--github-error-rate must be between 0 and 1")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with serve_sandbox(directory) as running:
+            running.production.set_mode(mode)
+            running.github.set_ci(conclusion=ci)
+            running.github.set_workflow_conclusion("deploy-production.yml", deploy)
+            if error_rate:
+                running.github.set_fault("*", error_rate=error_rate, status=502)
+            else:
+                running.github.clear_faults()
+            urls = running.urls
+            sys.stdout.write(
+                f"serving the sandbox {running.info.root}\n"
+                f"  GitHub API:  {urls['github']}\n"
+                f"  production:  {urls['production']}  (health {urls['health']})\n"
+                f"  written to {Path(running.info.root) / 'sandbox.json'} and "
+                f"{running.info.config}\n"
+                f"  switches:    POST {urls['production']}/_control "
+                '{"mode": "failing"}  ·  POST '
+                f'{urls["github"]}/_sandbox/faults {{"route": "*", "error_rate": 0.3}}\n'
+                "press Ctrl-C to stop\n"
+            )
+            sys.stdout.flush()
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    sys.stdout.write("stopped\n")
+
+
+@sandbox_app.command("effects")
+def sandbox_effects(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `sandbox init`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Full JSON lists of objects.")] = False,
+) -> None:
+    """Every effect the sandbox recorded: PRs, labels, dispatches, merges, refs, deploys."""
+    from .redact import redact
+    from .sandbox.serve import effects_of
+
+    effects: dict[str, Any] = effects_of(directory)
+    if as_json:
+        sys.stdout.write(redact(json.dumps(effects, indent=2, sort_keys=True)) + "\n")
+        return
+    for key in sorted(effects):
+        sys.stdout.write(f"{key:<24} {len(effects[key])}\n")
+
+
+def demo(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario", help="happy, failing-tests, unhealthy-deploy or crash-and-resume."
+        ),
+    ] = "happy",
+) -> None:
+    """Rehearse a complete hotfix in a throw-away sandbox and print its post-mortem."""
+    from .errors import UsageError
+    from .sandbox.demo import run_demo
+
+    if scenario not in SCENARIOS:
+        raise UsageError(
+            f"unknown scenario {scenario!r}", hint=f"use one of {', '.join(SCENARIOS)}"
+        )
+    raise typer.Exit(run_demo(scenario))
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the sandbox group and the demo command to the main app."""
+    app.add_typer(sandbox_app, name="sandbox")
+    app.command("demo")(demo)
+
+
+__all__ = ["SCENARIOS", "register", "sandbox_app"]

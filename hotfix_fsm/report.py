@@ -1,0 +1,377 @@
+"""What a person reads: status, phase table, timeline and the post-mortem, all from the journal.
+
+Nothing here looks at the world or guesses. The post-mortem's checklist — the original
+workflow's pre-deployment, deployment and post-deployment items — ticks an item only when a
+journal row proves it, and cites that row's sequence number; items no machine can prove
+("Root cause identified", "Post-mortem scheduled") stay unticked, marked "(for a person)".
+Every string that leaves this module passes ``hotfix_fsm.redact``.
+
+The JSON documents (``status_document``, ``list_document``, ``log_document``) are the stable
+``--json`` output of the command: keys are only ever added, never renamed or removed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from . import machine
+from .redact import redact, redact_obj
+from .runner import next_action
+from .store import Hotfix, JournalEntry
+
+STATUS_SCHEMA = "hotfix-fsm/status@1"
+LIST_SCHEMA = "hotfix-fsm/list@1"
+LOG_SCHEMA = "hotfix-fsm/log@1"
+# Facts worth showing in a status view, in this order.
+KEY_FACTS = (
+    "branch",
+    "base_sha",
+    "fix_sha",
+    "pushed_sha",
+    "pr_number",
+    "pr_url",
+    "deploy_run_id",
+    "deploy_run_url",
+    "deployed_sha",
+    "merge_sha",
+    "release_tag",
+    "backport_pr_url",
+    "rollback_target",
+    "time_to_production",
+)
+_PHASE_KINDS = ("intent", "done", "failed", "paused", "probe")
+
+
+def redacted_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with every secret masked."""
+    return cast("dict[str, Any]", redact_obj(doc))
+
+
+def iso(ts: float | None) -> str | None:
+    """An epoch time as ISO 8601 UTC (seconds), or None."""
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def short(sha: Any) -> str:
+    return str(sha)[:12] if sha else "-"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+# -- phases ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseRow:
+    """One phase as the journal saw it."""
+
+    name: str
+    status: str  # done | failed | paused | running
+    attempts: int
+    started_at: float | None
+    ended_at: float | None
+    first_seq: int
+    last_seq: int
+    inferred: bool = False
+    error: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, self.ended_at - self.started_at)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "attempts": self.attempts,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "duration_s": None if self.duration is None else round(self.duration, 3),
+            "inferred": self.inferred,
+            "error": self.error,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+        }
+
+
+def phase_rows(journal: Sequence[JournalEntry]) -> list[PhaseRow]:
+    """Effectful phases (and gates) in the order they first ran, with durations."""
+    rows: dict[str, PhaseRow] = {}
+    for entry in journal:
+        if entry.kind not in _PHASE_KINDS or not entry.phase:
+            continue
+        row = rows.get(entry.phase)
+        if row is None:
+            row = PhaseRow(entry.phase, "running", 0, None, None, entry.seq, entry.seq)
+            rows[entry.phase] = row
+        row.last_seq = entry.seq
+        if entry.kind == "intent":
+            row.attempts += 1
+            if row.started_at is None:
+                row.started_at = entry.at
+            row.status, row.ended_at, row.error, row.inferred = "running", None, None, False
+        elif entry.kind == "done":
+            row.status, row.ended_at = "done", entry.at
+            row.inferred = bool(entry.payload.get("inferred"))
+            row.error = None
+        elif entry.kind in ("failed", "paused"):
+            row.status, row.ended_at = entry.kind, entry.at
+            row.error = redact(str(entry.payload.get("error") or ""))
+    return list(rows.values())
+
+
+# -- timeline -------------------------------------------------------------------------------
+
+
+def _facts_summary(facts: dict[str, Any]) -> str:
+    parts = []
+    for key in (
+        "branch",
+        "fix_sha",
+        "pushed_sha",
+        "pr_url",
+        "deploy_run_url",
+        "deployed_sha",
+        "merge_sha",
+        "release_tag",
+        "backport_pr_url",
+    ):
+        value = facts.get(key)
+        if value:
+            parts.append(f"{key}={short(value) if key.endswith('sha') else value}")
+    return ", ".join(parts)
+
+
+def summarize(entry: JournalEntry) -> str:
+    """One line of text for a journal row."""
+    p = entry.payload
+    phase = entry.phase or ""
+    kind = entry.kind
+    if kind == "created":
+        text = f"hotfix created for issue {p.get('issue', '?')} in {p.get('repo', '?')}"
+    elif kind == "intent":
+        text = f"{phase}: started (attempt {entry.attempt})"
+        if entry.key:
+            text += f", key {entry.key}"
+    elif kind == "done":
+        facts = p.get("facts", p)
+        extra = _facts_summary(facts) if isinstance(facts, dict) else ""
+        text = f"{phase}: done" + (" (adopted after a probe)" if p.get("inferred") else "")
+        text += f" — {extra}" if extra else ""
+    elif kind in ("failed", "paused"):
+        text = f"{phase}: {kind}: {p.get('error', '')}"
+    elif kind == "pause":
+        gate = f" [gate {p['gate']}]" if p.get("gate") else ""
+        text = f"paused{gate}: {p.get('reason', '')}"
+    elif kind == "probe":
+        text = f"{phase}: probe says {p.get('status')}"
+        text += f" ({p['reason']})" if p.get("reason") else ""
+    elif kind == "transition":
+        text = f"{p.get('from', '?')} → {p.get('to', '?')} ({phase})"
+        for extra_key in ("note", "reason"):
+            if p.get(extra_key):
+                text += f" — {p[extra_key]}"
+    elif kind == "approval":
+        text = f"{p.get('by', '?')} approved {p.get('gate', '?')} for {short(p.get('sha'))}"
+    elif kind == "measurement":
+        text = f"{phase}: measured " + measurement_text(p)
+    elif kind == "alert":
+        text = f"alert {p.get('event', '?')}: " + ", ".join(
+            f"{k}={v}" for k, v in p.items() if k != "event"
+        )
+    elif kind == "note":
+        text = (phase + ": " if phase else "") + _note_text(p)
+    else:
+        text = f"{kind} {phase} {p}"
+    return redact(text)
+
+
+def _note_text(p: dict[str, Any]) -> str:
+    facts = p.get("facts")
+    if isinstance(facts, dict):
+        parts = []
+        for key, value in facts.items():
+            if isinstance(value, dict):
+                inner = ", ".join(
+                    f"{k} {short(v) if 'sha' in k else v}"
+                    for k, v in value.items()
+                    if k in ("sha", "tag", "branch", "id", "verdict", "reason")
+                )
+                parts.append(f"{key} ({inner})" if inner else key)
+            elif isinstance(value, list):
+                parts.append(f"{key} ({len(value)})")
+            else:
+                parts.append(f"{key}={short(value) if 'sha' in key else value}")
+        return "recorded " + "; ".join(parts)
+    if "time_to_production_s" in p:
+        verdict = "over" if p.get("breached") else "within"
+        return (
+            f"time to production {fmt_duration(float(p['time_to_production_s']))} "
+            f"({verdict} the {fmt_duration(float(p.get('target_s') or 0))} target)"
+        )
+    return "note " + ", ".join(f"{k}={v}" for k, v in p.items())
+
+
+def measurement_text(p: dict[str, Any]) -> str:
+    if isinstance(p.get("values"), dict):  # a monitor round: every metric at once
+        verdicts = p["verdicts"] if isinstance(p.get("verdicts"), dict) else {}
+        parts = [f"{k}={v} ({verdicts.get(k, '?')})" for k, v in p["values"].items()]
+        errors = p.get("errors")
+        if isinstance(errors, dict) and errors:
+            parts.append("errors: " + ", ".join(f"{k}: {v}" for k, v in errors.items()))
+        return f"round {int(p.get('round', 0)) + 1}: " + ", ".join(parts)
+    if "healthy" in p:  # a health check (verify, rollback verify)
+        state = "healthy" if p.get("healthy") else f"unhealthy ({p.get('reason', '')})"
+        version = f", version {short(p['version'])}" if p.get("version") else ""
+        check = f"{p.get('check', 'health')} #{p.get('n', '?')}"
+        return f"{check}: HTTP {p.get('status')} {state}{version}"
+    name = p.get("metric") or p.get("name") or "?"
+    return f"{name}={p.get('value')}"
+
+
+def timeline(journal: Sequence[JournalEntry]) -> list[dict[str, Any]]:
+    return [
+        {"seq": e.seq, "at": iso(e.at), "kind": e.kind, "phase": e.phase, "summary": summarize(e)}
+        for e in journal
+    ]
+
+
+# -- documents ------------------------------------------------------------------------------
+
+
+def _lease(hotfix: Hotfix) -> dict[str, Any] | None:
+    if not hotfix.lease_owner:
+        return None
+    return {
+        "owner": hotfix.lease_owner,
+        "since": iso(hotfix.lease_acquired_at),
+        "expires_at": iso(hotfix.lease_expires_at),
+        "live": hotfix.lease_live(),
+    }
+
+
+def key_facts(hotfix: Hotfix) -> dict[str, Any]:
+    return {k: hotfix.context[k] for k in KEY_FACTS if hotfix.context.get(k) not in (None, "")}
+
+
+def hotfix_next_action(hotfix: Hotfix) -> str:
+    return next_action(hotfix.id, hotfix.state, hotfix.paused_gate, hotfix.paused_reason)
+
+
+def status_document(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    """The stable ``hotfix status --json`` document."""
+    doc = {
+        "schema": STATUS_SCHEMA,
+        "id": hotfix.id,
+        "issue": hotfix.issue,
+        "description": hotfix.description,
+        "repo": hotfix.repo,
+        "state": hotfix.state,
+        "terminal": hotfix.state in machine.TERMINAL,
+        "paused": {"reason": hotfix.paused_reason, "gate": hotfix.paused_gate}
+        if hotfix.paused_reason
+        else None,
+        "error": hotfix.error,
+        "failed_from": hotfix.failed_from,
+        "next_action": hotfix_next_action(hotfix),
+        "created_at": iso(hotfix.created_at),
+        "updated_at": iso(hotfix.updated_at),
+        "lease": _lease(hotfix),
+        "facts": key_facts(hotfix),
+        "phases": [row.as_json() for row in phase_rows(journal)],
+        "journal_length": hotfix.last_seq,
+    }
+    return redacted_doc(doc)
+
+
+def list_item(hotfix: Hotfix) -> dict[str, Any]:
+    return {
+        "id": hotfix.id,
+        "issue": hotfix.issue,
+        "description": hotfix.description,
+        "state": hotfix.state,
+        "paused_gate": hotfix.paused_gate,
+        "paused": bool(hotfix.paused_reason),
+        "created_at": iso(hotfix.created_at),
+        "updated_at": iso(hotfix.updated_at),
+        "next_action": hotfix_next_action(hotfix),
+    }
+
+
+def list_document(hotfixes: Iterable[Hotfix], *, include_finished: bool) -> dict[str, Any]:
+    """The stable ``hotfix list --json`` document."""
+    return redacted_doc(
+        {
+            "schema": LIST_SCHEMA,
+            "include_finished": include_finished,
+            "hotfixes": [list_item(h) for h in hotfixes],
+        }
+    )
+
+
+def log_document(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    """The stable ``hotfix log --json`` document: every journal row, oldest first."""
+    return redacted_doc(
+        {
+            "schema": LOG_SCHEMA,
+            "hotfix": hotfix.id,
+            "state": hotfix.state,
+            "entries": [
+                {
+                    "seq": e.seq,
+                    "at": iso(e.at),
+                    "kind": e.kind,
+                    "phase": e.phase,
+                    "attempt": e.attempt,
+                    "key": e.key,
+                    "summary": summarize(e),
+                    "payload": e.payload,
+                }
+                for e in journal
+            ],
+        }
+    )
+
+
+# -- post-mortem ----------------------------------------------------------------------------
+
+
+def postmortem_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
+    """The ``hotfix report`` document (markdown); see ``report_postmortem``."""
+    from .report_postmortem import render_markdown
+
+    return render_markdown(hotfix, journal)
+
+
+__all__ = [
+    "LIST_SCHEMA",
+    "LOG_SCHEMA",
+    "STATUS_SCHEMA",
+    "PhaseRow",
+    "fmt_duration",
+    "iso",
+    "list_document",
+    "log_document",
+    "phase_rows",
+    "postmortem_markdown",
+    "status_document",
+    "summarize",
+    "timeline",
+]

@@ -1,0 +1,243 @@
+"""The post-mortem: timeline, evidence-only checklist, gates, measurements, approvals, rollback.
+
+``build_report`` gathers everything from the journal as data; ``render_markdown`` is the
+``hotfix report`` rendering of it. Every string passes ``hotfix_fsm.redact``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .redact import redact
+from .report import (
+    PhaseRow,
+    fmt_duration,
+    iso,
+    measurement_text,
+    phase_rows,
+    redacted_doc,
+    short,
+    summarize,
+    timeline,
+)
+from .report_checklist import ChecklistItem, ChecklistSection, build_checklist
+from .store import Hotfix, JournalEntry
+
+
+@dataclass
+class Report:
+    """Everything the post-mortem shows, as data (the markdown is one rendering of it)."""
+
+    hotfix: Hotfix
+    phases: list[PhaseRow]
+    checklist: list[ChecklistSection]
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    rollback: list[dict[str, Any]] = field(default_factory=list)
+    time_to_production: dict[str, Any] | None = None
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return redacted_doc(
+            {
+                "hotfix": self.hotfix.id,
+                "state": self.hotfix.state,
+                "phases": [p.as_json() for p in self.phases],
+                "checklist": [asdict(s) for s in self.checklist],
+                "gates": self.gates,
+                "measurements": self.measurements,
+                "approvals": self.approvals,
+                "rollback": self.rollback,
+                "time_to_production": self.time_to_production,
+                "timeline": self.timeline,
+            }
+        )
+
+
+def build_report(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Report:
+    gates = []
+    for entry in journal:
+        if entry.phase and entry.phase.startswith("gate:") and entry.kind in ("done", "failed"):
+            facts = entry.payload.get("facts", entry.payload)
+            gates.append(
+                {
+                    "seq": entry.seq,
+                    "gate": entry.phase[5:],
+                    "result": entry.kind,
+                    "key": entry.key,
+                    "at": iso(entry.at),
+                    "details": facts,
+                }
+            )
+    measurements = [
+        {**e.payload, "seq": e.seq, "at": iso(e.at), "phase": e.phase}
+        for e in journal
+        if e.kind == "measurement"
+    ]
+    approvals = [
+        {
+            "seq": e.seq,
+            "at": iso(e.at),
+            "gate": e.payload.get("gate"),
+            "by": e.payload.get("by"),
+            "sha": e.payload.get("sha"),
+        }
+        for e in journal
+        if e.kind == "approval"
+    ]
+    rollback = [
+        {"seq": e.seq, "at": iso(e.at), "kind": e.kind, "phase": e.phase, "summary": summarize(e)}
+        for e in journal
+        if (e.phase or "").startswith("rollback")
+        or e.phase in ("start_rollback", "finish_rollback")
+    ]
+    ttp = None
+    for e in journal:
+        if e.kind == "note" and "time_to_production_s" in e.payload:
+            ttp = {"seq": e.seq, **e.payload}
+    return Report(
+        hotfix=hotfix,
+        phases=phase_rows(journal),
+        checklist=build_checklist(hotfix, journal),
+        gates=gates,
+        measurements=measurements,
+        approvals=approvals,
+        rollback=rollback,
+        time_to_production=ttp,
+        timeline=timeline(journal),
+    )
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _item_line(item: ChecklistItem) -> str:
+    box = "[x]" if item.ticked else "[ ]"
+    line = f"- {box} {item.text}"
+    if item.evidence:
+        line += " — " + _md_escape(item.evidence)
+    if item.seqs:
+        line += " (journal " + ", ".join(f"#{s}" for s in item.seqs) + ")"
+    return line
+
+
+def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
+    """The ``hotfix report`` document (markdown)."""
+    rep = build_report(hotfix, journal)
+    ctx = hotfix.context
+    out: list[str] = [f"# Post-mortem: {hotfix.issue} — {hotfix.description.splitlines()[0]}"]
+    out += [
+        "",
+        f"- Hotfix: `{hotfix.id}`",
+        f"- Outcome: **{hotfix.state}**" + (f" (error: {hotfix.error})" if hotfix.error else ""),
+        f"- Started: {iso(hotfix.created_at)} by {hotfix.options.get('started_by', '?')}",
+        f"- Last change: {iso(hotfix.updated_at)}",
+        f"- Repository: `{hotfix.repo}`",
+        f"- Severity (as started): {hotfix.options.get('severity', '?')}",
+        f"- Fix mode: {hotfix.options.get('fix_mode', '?')}",
+    ]
+    if rep.time_to_production:
+        t = rep.time_to_production
+        target = t.get("target_s")
+        verdict = "over" if t.get("breached") else "within"
+        out.append(
+            f"- Time to production: {fmt_duration(float(t['time_to_production_s']))} "
+            f"({verdict} the {fmt_duration(float(target)) if target else '?'} target; "
+            f"journal #{t['seq']})"
+        )
+    else:
+        out.append(
+            "- Time to production: not reached (production was never verified healthy with the fix)"
+        )
+    out += [
+        "",
+        "## Checklist",
+        "",
+        "Ticked only where the journal proves it; each tick cites the journal rows.",
+        "",
+    ]
+    for section in rep.checklist:
+        out += [f"### {section.title}", ""]
+        out += [_item_line(item) for item in section.items]
+        out.append("")
+    out += [
+        "## Phases",
+        "",
+        "| Phase | Status | Attempts | Duration | Notes |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rep.phases:
+        note = "adopted after a crash (probe)" if row.inferred else (row.error or "")
+        out.append(
+            f"| {row.name} | {row.status} | {row.attempts} | "
+            f"{fmt_duration(row.duration)} | {_md_escape(note)} |"
+        )
+    out += ["", "## Gate results", ""]
+    if rep.gates:
+        for g in rep.gates:
+            details = g["details"] if isinstance(g["details"], dict) else {}
+            bits = [
+                f"{k}={v}"
+                for k, v in details.items()
+                if k
+                in ("exit_code", "duration_s", "command", "log", "artifact", "skipped", "reason")
+            ]
+            out.append(
+                f"- {g['gate']}: **{g['result']}** (journal #{g['seq']})"
+                + (" — " + _md_escape(", ".join(bits)) if bits else "")
+            )
+    else:
+        out.append("- no gate ran")
+    out += ["", "## Measurements", ""]
+    if rep.measurements:
+        out += ["| # | Time | Phase | Measurement |", "|---|---|---|---|"]
+        for m in rep.measurements:
+            fields = {k: v for k, v in m.items() if k not in ("seq", "at", "phase")}
+            out.append(
+                f"| {m['seq']} | {m['at']} | {m['phase']} | "
+                f"{_md_escape(measurement_text(fields))} |"
+            )
+    else:
+        out.append("- no measurement was recorded")
+    out += ["", "## Approvals", ""]
+    if rep.approvals:
+        for a in rep.approvals:
+            out.append(
+                f"- {a['gate']}: approved by {a['by']} at {a['at']} for "
+                f"`{short(a['sha'])}` (journal #{a['seq']})"
+            )
+    else:
+        auto = ctx.get("deploy_approval")
+        if isinstance(auto, dict) and auto.get("auto"):
+            out.append(
+                "- deploy: approved automatically (--yes or deploy.approval = auto); "
+                "no person reviewed it"
+            )
+        else:
+            out.append("- none recorded")
+    out += ["", "## Rollback", ""]
+    target = ctx.get("rollback_target")
+    if isinstance(target, dict):
+        out.append(
+            f"- Plan: redeploy `{short(target.get('sha'))}`"
+            + (f" (tag {target['tag']})" if target.get("tag") else "")
+            + " with the rollback workflow if verification or monitoring fails"
+        )
+    else:
+        out.append("- Plan: none recorded (the hotfix never reached the deploy)")
+    if rep.rollback:
+        out.append("- What the rollback did:")
+        out += [f"  - #{r['seq']} {r['at']} {_md_escape(r['summary'])}" for r in rep.rollback]
+    else:
+        out.append("- No rollback was needed or started")
+    out += ["", "## Timeline", "", "| # | Time (UTC) | Event |", "|---|---|---|"]
+    out += [f"| {t['seq']} | {t['at']} | {_md_escape(t['summary'])} |" for t in rep.timeline]
+    out.append("")
+    return redact("\n".join(out))
+
+
+__all__ = ["Report", "build_report", "render_markdown"]

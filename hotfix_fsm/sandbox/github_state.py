@@ -1,0 +1,260 @@
+"""Persistent state and GitHub semantics of the rehearsal GitHub server (no HTTP here).
+
+Callers hold the server's lock around every method. Time-based progress (CI checks,
+workflow runs) is computed from stored timestamps when read, so no background thread is
+needed and a restarted server continues where the old one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hotfix_fsm.sandbox.github_git import BareRepo, CommitInfo
+
+JSON = dict[str, Any]
+DeployHook = Callable[[str, str, dict[str, str]], None]
+DOCS = "https://docs.github.com/rest"
+EFFECT_KEYS = (
+    "pull_requests",
+    "pull_request_updates",
+    "labels_added",
+    "labels_created",
+    "dispatches",
+    "merges",
+    "refs_deleted_via_api",
+    "deploys",
+)
+_SUCCESSFUL = {"success", "neutral", "skipped"}
+
+
+class ApiError(Exception):
+    """An error answered to the client as a GitHub-shaped JSON body."""
+
+    def __init__(self, status: int, message: str, errors: list[JSON] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+    def body(self) -> JSON:
+        """The JSON body GitHub would send."""
+        out: JSON = {"message": self.message, "documentation_url": DOCS}
+        if self.errors is not None:
+            out["errors"] = self.errors
+        return out
+
+
+def not_found() -> ApiError:
+    """GitHub's uniform 404."""
+    return ApiError(404, "Not Found")
+
+
+def validation(resource: str, field: str, code: str, message: str | None = None) -> ApiError:
+    """A 422 ``Validation Failed`` with one error entry."""
+    err: JSON = {"resource": resource, "code": code, "field": field}
+    if message is not None:
+        err["message"] = message
+    return ApiError(422, "Validation Failed", [err])
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds to GitHub's ``2026-01-02T03:04:05Z``."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str) -> float:
+    value = datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def created_matches(created: float, expr: str) -> bool:
+    """GitHub's ``created`` search qualifier: ``>=T``, ``<T``, ``A..B`` or a date."""
+    expr = expr.strip().replace(" ", "+")  # an unencoded "+00:00" arrives as a space
+    try:
+        for op in (">=", "<=", ">", "<"):
+            if expr.startswith(op):
+                bound = _parse_time(expr[len(op) :])
+                return {
+                    ">=": created >= bound,
+                    "<=": created <= bound,
+                    ">": created > bound,
+                    "<": created < bound,
+                }[op]
+        if ".." in expr:
+            low, high = expr.split("..", 1)
+            ok_low = low in ("", "*") or created >= _parse_time(low)
+            ok_high = high in ("", "*") or created <= _parse_time(high) + (
+                86400 if len(high.strip()) == 10 else 0
+            )
+            return ok_low and ok_high
+        start = _parse_time(expr)
+        return start <= created < start + (86400 if len(expr.strip()) == 10 else 1)
+    except ValueError as exc:
+        raise ApiError(422, f"Invalid created filter: {expr}") from exc
+
+
+def workflow_name(file: str) -> str:
+    """A readable name derived from the workflow file name."""
+    stem = file.rsplit(".", 1)[0]
+    return stem.replace("-", " ").replace("_", " ").title()
+
+
+def _empty_state() -> JSON:
+    return {
+        "format": 1,
+        "counters": {"pr": 0, "label": 0, "run": 0, "check": 0, "status": 0},
+        "run_numbers": {},
+        "pulls": {},
+        "labels": {},
+        "runs": {},
+        "ci": {"conclusion": "success", "checks": None, "seconds": None, "overrides": {}},
+        "ci_shas": {},
+        "workflow_conclusions": {},
+        "faults": [],
+        "requests": {},
+        "rate": {},
+        "effects": {key: [] for key in EFFECT_KEYS},
+    }
+
+
+class StateFile:
+    """The whole server state as one JSON document, replaced atomically on save."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = _empty_state()
+        if path.exists():
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            for key, value in loaded.items():
+                self.data[key] = value
+            for key in EFFECT_KEYS:
+                self.data["effects"].setdefault(key, [])
+
+    def save(self) -> None:
+        """Write to a temp file in the same directory, then ``os.replace`` it in."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.data, fh, sort_keys=True)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class WorldBase:
+    """Configuration and shared helpers of the rehearsal world."""
+
+    def __init__(
+        self,
+        state: StateFile,
+        repo: BareRepo,
+        *,
+        owner: str,
+        name: str,
+        default_branch: str,
+        workflows: Mapping[str, str],
+        ci_seconds: float,
+        ci_checks: Sequence[str],
+        run_queued_seconds: float,
+        run_seconds: float,
+        on_deploy: DeployHook | None,
+    ) -> None:
+        self.state = state
+        self.repo = repo
+        self.owner = owner
+        self.name = name
+        self.default_branch = default_branch
+        self.workflows = dict(workflows)
+        self.ci_seconds = ci_seconds
+        self.ci_checks = list(ci_checks)
+        self.run_queued_seconds = run_queued_seconds
+        self.run_seconds = run_seconds
+        self.on_deploy = on_deploy
+        self.base_url = "http://127.0.0.1"
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @property
+    def data(self) -> JSON:
+        """The mutable JSON document."""
+        return self.state.data
+
+    @property
+    def full_name(self) -> str:
+        """``owner/repo``."""
+        return f"{self.owner}/{self.name}"
+
+    @property
+    def api(self) -> str:
+        """API URL of the repository."""
+        return f"{self.base_url}/repos/{self.full_name}"
+
+    @property
+    def web(self) -> str:
+        """Web URL of the repository (not served; GitHub-shaped links only)."""
+        return f"{self.base_url}/{self.full_name}"
+
+    def _next(self, counter: str) -> int:
+        self.data["counters"][counter] += 1
+        return int(self.data["counters"][counter])
+
+    def _effect(self, key: str, item: JSON) -> None:
+        self.data["effects"][key].append(item)
+
+    def repository(self) -> JSON:
+        """GET /repos/{o}/{r}."""
+        return {
+            "id": zlib.crc32(self.full_name.encode()),
+            "name": self.name,
+            "full_name": self.full_name,
+            "owner": {"login": self.owner, "type": "Organization"},
+            "private": True,
+            "html_url": self.web,
+            "url": self.api,
+            "default_branch": self.default_branch,
+            "allow_squash_merge": True,
+            "allow_merge_commit": True,
+            "allow_rebase_merge": True,
+            "delete_branch_on_merge": False,
+            "permissions": {"admin": True, "maintain": True, "push": True, "pull": True},
+        }
+
+    def _commit_json(self, c: CommitInfo) -> JSON:
+        return {
+            "sha": c.sha,
+            "url": f"{self.api}/commits/{c.sha}",
+            "html_url": f"{self.web}/commit/{c.sha}",
+            "commit": {
+                "message": c.message,
+                "author": {"name": c.author_name, "email": c.author_email, "date": c.author_date},
+                "committer": {
+                    "name": c.committer_name,
+                    "email": c.committer_email,
+                    "date": c.committer_date,
+                },
+            },
+            "parents": [{"sha": p} for p in c.parents],
+        }
+
+
+def page(items: list[JSON], query: Mapping[str, str]) -> list[JSON]:
+    try:
+        per_page = max(1, min(100, int(query.get("per_page", "30"))))
+        page = max(1, int(query.get("page", "1")))
+    except ValueError:
+        per_page, page = 30, 1
+    start = (page - 1) * per_page
+    return items[start : start + per_page]

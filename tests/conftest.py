@@ -1,0 +1,100 @@
+"""Shared test settings: hypothesis profiles and the store backends (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# CI runs a bounded profile; `--torture` (or HYPOTHESIS_PROFILE=torture) runs long.
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    max_examples=15,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "torture",
+    max_examples=500,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--torture", action="store_true", help="run the long crash-torture runs")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--torture"):
+        settings.load_profile("torture")
+    else:
+        settings.load_profile(
+            os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--torture"):
+        return
+    skip = pytest.mark.skip(reason="long torture run: enable with --torture")
+    for item in items:
+        if "torture" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's state dir, default store and git identity inside tmp_path."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("HOTFIX_FSM_STATE_DIR", str(tmp_path / "hotfix-state"))
+    monkeypatch.delenv("HOTFIX_FSM_DB", raising=False)
+    monkeypatch.delenv("HOTFIX_FSM_FAILPOINTS", raising=False)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Engineer")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "engineer@example.test")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Engineer")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "engineer@example.test")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+PG_URL_ENV = "HOTFIX_FSM_TEST_PG_URL"
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS journal, hotfixes, alembic_version CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store URL on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs a PostgreSQL server: {PG_URL_ENV} is not set (.ci/run sets it)")
+        pytest.skip(f"no PostgreSQL: set {PG_URL_ENV} (e.g. `URL=$(bash .ci/pg-start)`) to run")
+    _reset_postgres(url)
+    yield url
+    _reset_postgres(url)
