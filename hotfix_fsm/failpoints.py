@@ -31,7 +31,7 @@ def set_hook(hook: Callable[[str, str], None] | None) -> None:
 
 def _matches(spec: str, phase: str, point: str, count: int) -> bool:
     target, _, nth = spec.partition("@")
-    want_phase, _, want_point = target.partition(":")
+    want_phase, _, want_point = target.rpartition(":")
     if want_phase not in ("*", phase) or want_point not in ("*", point):
         return False
     return count == (int(nth) if nth.isdigit() else 1)

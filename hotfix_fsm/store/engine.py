@@ -59,8 +59,12 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # Writers queue on the busy timeout instead of failing a later upgrade to a write lock.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock up front, so they queue on the busy timeout instead of
+    # failing a later lock upgrade; readers stay deferred and never block a writer (WAL).
+    if conn.get_execution_options().get("hotfix_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -100,7 +104,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
-    with engine.begin() as conn:
+    # A write transaction: two processes opening a new store at once queue here, and the
+    # second finds the schema already at head.
+    with engine.execution_options(hotfix_write=True).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -113,11 +119,9 @@ def open_engine(url: str | os.PathLike[str] | None = None, *, migrate: bool = Tr
         revision = current_revision(engine)
     except (OperationalError, DatabaseError) as exc:
         engine.dispose()
-        raise StoreError(
-            f"cannot read the hotfix store at {_safe_url(resolved)}: {exc.orig}",
-            hint="check the path and permissions; if the file is corrupt, restore it from a "
-            "backup or start with a new --db and use `hotfix adopt` to rebuild state",
-        ) from exc
+        from .repository import store_error
+
+        raise store_error(exc, _safe_url(resolved), writing=False) from exc
     if revision is not None and revision not in KNOWN_REVISIONS:
         engine.dispose()
         raise SchemaTooNew(
@@ -132,10 +136,9 @@ def open_engine(url: str | os.PathLike[str] | None = None, *, migrate: bool = Tr
             upgrade(engine)
         except (OperationalError, DatabaseError) as exc:
             engine.dispose()
-            raise StoreError(
-                f"cannot prepare the hotfix store at {_safe_url(resolved)}: {exc.orig}",
-                hint="check that the location is writable and the disk is not full",
-            ) from exc
+            from .repository import store_error
+
+            raise store_error(exc, _safe_url(resolved), writing=True) from exc
     return engine
 
 

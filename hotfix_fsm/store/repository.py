@@ -127,6 +127,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._writer = engine.execution_options(hotfix_write=True)
         self._t = cast(Table, HotfixRow.__table__)
         self._j = cast(Table, JournalRow.__table__)
 
@@ -434,7 +435,7 @@ class Store:
         return _Guard(self.engine.connect(), self.engine.url.render_as_string(True), False)
 
     def _writing(self) -> Any:
-        return _Guard(self.engine.begin(), self.engine.url.render_as_string(True), True)
+        return _Guard(self._writer.begin(), self.engine.url.render_as_string(True), True)
 
 
 class _Guard:
@@ -449,19 +450,20 @@ class _Guard:
         try:
             return self._ctx.__enter__()
         except DBAPIError as exc:
-            raise _store_error(exc, self._url, self._writing) from exc
+            raise store_error(exc, self._url, writing=self._writing) from exc
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
         try:
             self._ctx.__exit__(et, ev, tb)
         except DBAPIError as exc:
-            raise _store_error(exc, self._url, self._writing) from exc
+            raise store_error(exc, self._url, writing=self._writing) from exc
         if isinstance(ev, DBAPIError) and not isinstance(ev, IntegrityError):
-            raise _store_error(ev, self._url, self._writing) from ev
+            raise store_error(ev, self._url, writing=self._writing) from ev
         return False
 
 
-def _store_error(exc: DBAPIError, url: str, writing: bool) -> StoreError:
+def store_error(exc: DBAPIError, url: str, *, writing: bool) -> StoreError:
+    """A StoreError saying what the driver error means and what to do about it."""
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     what = "write to" if writing else "read"
     hint = "nothing was committed half-way; fix the cause and run the command again"

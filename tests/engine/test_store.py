@@ -1,0 +1,167 @@
+"""The store: pragmas, migrations, fencing, and clear errors when the file misbehaves."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from hotfix_fsm.errors import LeaseHeld, LeaseLost, NotFound, SchemaTooNew, StoreError
+from hotfix_fsm.store import Entry, open_store
+from hotfix_fsm.store.engine import KNOWN_REVISIONS, migrations_dir, open_engine
+
+
+def new_hotfix(store, hid: str = "INC-1-1", issue: str = "INC-1"):  # type: ignore[no-untyped-def]
+    return store.create(
+        hotfix_id=hid, issue=issue, description="d", repo="/r", graph_hash="g", options={}
+    )
+
+
+def test_sqlite_connection_settings(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path / "s.db")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    engine.dispose()
+
+
+def test_known_revisions_match_the_migration_scripts() -> None:
+    scripts = sorted(p.stem for p in (migrations_dir() / "versions").glob("[0-9]*.py"))
+    assert sorted(KNOWN_REVISIONS) == scripts
+
+
+def test_upgrade_from_the_first_revision_keeps_data(store_url: str) -> None:
+    from hotfix_fsm.store.engine import make_engine, upgrade
+
+    engine = make_engine(store_url)
+    upgrade(engine, KNOWN_REVISIONS[-1])  # the first revision
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO hotfixes (id, issue, description, repo, state, context, options, "
+                "graph_hash, created_at, updated_at, last_seq, fencing_token) VALUES "
+                "('OLD-1', 'OLD', 'd', '/r', 'created', '{}', '{}', 'g', 0, 0, 0, 0)"
+            )
+        )
+    engine.dispose()
+    store = open_store(store_url)  # upgrades to head on open
+    assert store.get("OLD-1").state == "created"
+    store.engine.dispose()
+
+
+def test_schema_newer_than_the_code_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    open_store(db).engine.dispose()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    before = db.read_bytes()
+    with pytest.raises(SchemaTooNew, match="newer than this hotfix_fsm knows") as info:
+        open_store(db)
+    assert "upgrade hotfix_fsm" in str(info.value)
+    assert db.read_bytes() == before
+
+
+def test_corrupt_file_gives_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    db.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match="could not read the hotfix store") as info:
+        open_store(db)
+    assert "hotfix adopt" in str(info.value)
+    assert db.read_bytes() == b"this is not a database at all" * 100
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_store_gives_a_clear_error(tmp_path: Path) -> None:  # pragma: no cover
+    db = tmp_path / "s.db"
+    store = open_store(db)
+    new_hotfix(store)
+    store.engine.dispose()
+    db.chmod(0o444)
+    with pytest.raises(StoreError, match="read-only"):
+        new_hotfix(open_store(db), "INC-2-1", "INC-2")
+
+
+def test_locked_store_gives_a_clear_error(tmp_path: Path) -> None:
+    from hotfix_fsm.store import engine as store_engine
+
+    db = tmp_path / "s.db"
+    store = open_store(db)
+    new_hotfix(store)
+    locker = sqlite3.connect(db, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    old = store_engine.BUSY_TIMEOUT_MS
+    store_engine.BUSY_TIMEOUT_MS = 100
+    try:
+        impatient = open_store(db)
+        with pytest.raises(StoreError, match="locked") as info:
+            impatient.append("INC-1-1", [Entry("note")])
+        assert "another process holds the database lock" in str(info.value)
+        impatient.engine.dispose()
+    finally:
+        store_engine.BUSY_TIMEOUT_MS = old
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert [e.seq for e in store.journal("INC-1-1")] == [1]  # nothing half-written
+    store.engine.dispose()
+
+
+def test_disk_full_leaves_nothing_half_written(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    store = open_store(db)
+    new_hotfix(store)
+    lease = store.acquire_lease("INC-1-1", "me", ttl=60)
+    with store.engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+    # A page limit stands in for a full disk: the big write cannot fit.
+    from sqlalchemy import event
+
+    def limit(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
+        dbapi_conn.execute(f"PRAGMA max_page_count = {int(pages) + 2}")
+
+    store.engine.dispose()
+    event.listen(store.engine, "connect", limit)
+    with pytest.raises(StoreError, match="full"):
+        store.checkpoint(lease, [Entry("note", payload={"blob": "x" * 200_000})], state="x")
+    hotfix = store.get("INC-1-1")
+    assert hotfix.state == "created"
+    assert hotfix.last_seq == 1
+    assert [e.seq for e in store.journal("INC-1-1")] == [1]
+    store.engine.dispose()
+
+
+def test_fencing_and_gapless_sequence(store_url: str) -> None:
+    store = open_store(store_url)
+    new_hotfix(store)
+    a = store.acquire_lease("INC-1-1", "a", ttl=60)
+    with pytest.raises(LeaseHeld, match="another driver holds this hotfix: a"):
+        store.acquire_lease("INC-1-1", "b", ttl=60)
+    store.checkpoint(a, [Entry("intent", "branch"), Entry("done", "branch")], state="branched")
+    b = store.acquire_lease("INC-1-1", "b", ttl=60, take_over=True)
+    assert b.token == a.token + 1
+    with pytest.raises(LeaseLost):
+        store.checkpoint(a, [Entry("note")], state="pushed")
+    store.append("INC-1-1", [Entry("approval", payload={"gate": "deploy"})])
+    store.checkpoint(b, [Entry("note")])
+    assert [e.seq for e in store.journal("INC-1-1")] == [1, 2, 3, 4, 5]
+    assert store.get("INC-1-1").state == "branched"
+    with pytest.raises(NotFound):
+        store.get("nope")
+    store.engine.dispose()
+
+
+def test_find_by_id_prefix_and_issue(store_url: str) -> None:
+    store = open_store(store_url)
+    new_hotfix(store, "INC-1-20260101-000000", "INC-1")
+    new_hotfix(store, "INC-10-20260101-000000", "INC-10")
+    assert store.find("INC-10").id == "INC-10-20260101-000000"  # issue id wins
+    assert store.find("INC-1-2026").id == "INC-1-20260101-000000"
+    with pytest.raises(NotFound, match="more than one"):
+        store.find("INC-")
+    with pytest.raises(NotFound):
+        store.find("%")
+    store.engine.dispose()
