@@ -233,7 +233,7 @@ def _build(cls: type[T], data: Any, where: str, source: str) -> T:
     known = {
         f.name
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.name != "source"
+        if not (cls is Config and f.name == "source")
     }
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
@@ -297,9 +297,18 @@ def config_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Conf
     """A validated Config from already parsed TOML data."""
     config = _build(Config, data, "", source)
     config.source = source
+    from .analysis import ConditionError, Rule
+
     for i, metric in enumerate(config.monitor.metrics):
         if not metric.name:
             raise ConfigError(f"monitor.metrics[{i}] in {source} needs a name")
+        try:
+            Rule.from_config(metric)
+        except ConditionError as exc:
+            raise ConfigError(
+                f"monitor.metrics[{i}] ({metric.name}) in {source}: {exc}",
+                hint='write conditions like "< 5", ">= 99" or "== healthy"',
+            ) from exc
     return config
 
 

@@ -307,6 +307,7 @@ class Runner:
                     lease, hotfix, name, doubt.attempt, doubt.key, ctx, probe.facts, inferred=True
                 )
                 return
+            hotfix = self.store.get(hotfix.id)  # facts a probe saved must survive
             if probe.status == "unknown":
                 self._pause(
                     lease,

@@ -1,0 +1,177 @@
+"""Redeploy the rollback target through a workflow, tracked exactly like the deploy.
+
+The shared ``workflow_runs`` helpers do the tracking: the intent carries a fresh
+correlation id (workflow input ``correlation_id``, which the workflow puts in its
+``run-name``); every dispatch is written to the ``rollback_dispatches`` ledger before it is
+sent; a later attempt adopts the run of an earlier dispatch instead of sending a second
+one; only a run whose failure was reported is replaced by a new dispatch (``hotfix resume``
+after ``rollback_failed`` means "dispatch the rollback again").
+
+What is dispatched: ``rollback.workflow`` (default ``rollback.yml``) with inputs
+``rollback.inputs`` + ``target_sha``, ``correlation_id``, ``hotfix_id``; or, when
+``rollback.workflow`` is empty, ``deploy.workflow`` with ``deploy.inputs`` + ``sha`` (the
+deploy's own input names). The ref is the target's tag when it has one (workflow_dispatch
+needs a branch or tag), else the production branch — which after a revert holds the
+target's content, and before the merge never left it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hotfix_fsm.errors import PermanentError
+from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.workflow_runs import (
+    adopt_dispatch,
+    dispatch_workflow,
+    github,
+    new_correlation_id,
+    probe_dispatch,
+    run_failed,
+    wait_for_run,
+)
+
+LEDGER = "rollback_dispatches"
+
+
+def rollback_target(ctx: PhaseContext) -> dict[str, Any]:
+    """The target the deploy phase recorded: ``{"sha", "tag", ...}``."""
+    target = ctx.data.get("rollback_target")
+    if not isinstance(target, dict) or not target.get("sha"):
+        raise PermanentError(
+            "no rollback target was recorded before the deploy, so nothing is known to be "
+            "safe to redeploy",
+            hint="redeploy the last good release by hand with your deploy workflow, check "
+            "production's health, then `hotfix abort` this hotfix",
+        )
+    return target
+
+
+def workflow_and_ref(ctx: PhaseContext) -> tuple[str, str]:
+    """(workflow file, ref to dispatch on)."""
+    target = rollback_target(ctx)
+    workflow = ctx.config.rollback.workflow or ctx.config.deploy.workflow
+    return workflow, str(target.get("tag") or ctx.config.production_branch)
+
+
+def manual_command(ctx: PhaseContext) -> str:
+    """The ``gh`` command a person runs to redeploy the target by hand."""
+    workflow, ref = workflow_and_ref(ctx)
+    sha = rollback_target(ctx)["sha"]
+    name = "target_sha" if ctx.config.rollback.workflow else "sha"
+    return f"gh workflow run {workflow} --ref {ref} -f {name}={sha}"
+
+
+def _inputs(ctx: PhaseContext, sha: str) -> dict[str, str]:
+    if ctx.config.rollback.workflow:
+        return {**ctx.config.rollback.inputs, "target_sha": sha, "hotfix_id": ctx.hotfix.id}
+    return {**ctx.config.deploy.inputs, "sha": sha, "hotfix_id": ctx.hotfix.id}
+
+
+def _facts(entry: dict[str, Any], run: dict[str, Any], workflow: str, ref: str) -> dict[str, Any]:
+    return {
+        "rollback_workflow": workflow,
+        "rollback_ref": ref,
+        "rollback_correlation_id": entry.get("correlation_id"),
+        "rollback_run_id": run.get("id"),
+        "rollback_run_url": run.get("html_url"),
+        "rollback_run_sha": run.get("head_sha"),
+        "rollback_run_conclusion": run.get("conclusion"),
+    }
+
+
+class RollbackRedeploy(BasePhase):
+    """Dispatch the rollback workflow at the target and wait for its run to succeed.
+
+    ``run_search_grace``: how long a just-dispatched run may take to be listed;
+    ``find_timeout``: how long to look for it when GitHub answers without run details.
+    """
+
+    name = "rollback_redeploy"
+
+    def __init__(self, *, run_search_grace: float = 20.0, find_timeout: float = 120.0) -> None:
+        self.run_search_grace = run_search_grace
+        self.find_timeout = find_timeout
+
+    def key(self, ctx: PhaseContext) -> str:
+        return f"{ctx.hotfix.id}:rollback_redeploy:{rollback_target(ctx)['sha']}"
+
+    def prepare(self, ctx: PhaseContext) -> dict[str, Any]:
+        workflow, ref = workflow_and_ref(ctx)
+        return {
+            "correlation_id": new_correlation_id(ctx, "rollback"),
+            "workflow": workflow,
+            "ref": ref,
+            "sha": rollback_target(ctx)["sha"],
+        }
+
+    def _interval(self, ctx: PhaseContext) -> float:
+        return max(0.01, ctx.config.deploy.poll_interval)
+
+    def probe(self, ctx: PhaseContext) -> Probe:
+        workflow, ref = workflow_and_ref(ctx)
+        with github(ctx):
+            return probe_dispatch(
+                ctx,
+                LEDGER,
+                branch=None,
+                timeout=ctx.config.deploy.timeout,
+                interval=self._interval(ctx),
+                grace=self.run_search_grace,
+                facts=lambda entry, run: _facts(entry, run, workflow, ref),
+            )
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]:
+        sha = str(rollback_target(ctx)["sha"])
+        workflow, ref = workflow_and_ref(ctx)
+        interval = self._interval(ctx)
+        with github(ctx):
+            found = adopt_dispatch(
+                ctx, LEDGER, sha=sha, branch=None, grace=self.run_search_grace, interval=interval
+            )
+            if found is not None:
+                entry, run = found
+                ctx.progress(
+                    f"following rollback run {run['id']} dispatched earlier",
+                    run_url=run.get("html_url"),
+                )
+            else:
+                correlation_id = str(
+                    ctx.intent.get("correlation_id") or new_correlation_id(ctx, "rollback")
+                )
+                sent = dispatch_workflow(
+                    ctx,
+                    workflow,
+                    ref,
+                    _inputs(ctx, sha),
+                    correlation_id,
+                    ledger_name=LEDGER,
+                    sha=sha,
+                    grace=self.run_search_grace,
+                    find_timeout=self.find_timeout,
+                    interval=interval,
+                )
+                entry = {"correlation_id": correlation_id}
+                run = {"id": sent["run_id"], "html_url": sent["run_url"]}
+            final = wait_for_run(
+                ctx,
+                int(run["id"]),
+                timeout=ctx.config.deploy.timeout,
+                interval=interval,
+                what=f"rollback run {run['id']} ({run.get('html_url')})",
+            )
+            facts = _facts(entry, final, workflow, ref)
+            if final.get("conclusion") != "success":
+                ctx.save(**facts)
+                raise run_failed(
+                    ctx,
+                    LEDGER,
+                    final,
+                    f"the rollback workflow {workflow} (redeploying {ref}, {sha[:12]})",
+                    hint=f"production may still run the hotfix. Read the run's log "
+                    f"(`gh run view {final.get('id')} --log-failed`) and fix the cause, then "
+                    f"`hotfix resume {ctx.hotfix.id}` to dispatch the rollback again — or "
+                    f"redeploy by hand: `{manual_command(ctx)}`, check production's health, and "
+                    "`hotfix resume` to verify",
+                )
+            return facts
