@@ -45,11 +45,11 @@ def test_happy_path_runs_every_effect_once(store_url: str, tmp_path: Path) -> No
 @pytest.mark.parametrize("point", failpoints.POINTS)
 @pytest.mark.parametrize("phase", ["branch", "push", "deploy", "gate:build", "merge"])
 def test_crash_at_each_boundary_resumes_without_repeating(
-    tmp_path: Path, phase: str, point: str
+    store_url: str, tmp_path: Path, phase: str, point: str
 ) -> None:
     world = World()
-    db = tmp_path / "store.db"
-    engine = make_engine(db, world, config=None)
+    db = store_url
+    engine = make_engine(db, world)
     hid = start(engine, tmp_path, yes=True)
 
     def crash(at_phase: str, at_point: str) -> None:
@@ -77,9 +77,9 @@ def test_crash_at_each_boundary_resumes_without_repeating(
     engine.close()
 
 
-def test_transient_failures_retry_and_count_attempts(tmp_path: Path) -> None:
+def test_transient_failures_retry_and_count_attempts(store_url: str, tmp_path: Path) -> None:
     world = World(fail_next={"open_pr": "transient"})
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     hid = start(engine, tmp_path, yes=True)
     assert engine.drive(hid).state == "done"
     failed = [e for e in engine.journal(hid) if e.kind == "failed" and e.phase == "open_pr"]
@@ -92,10 +92,10 @@ def test_transient_failures_retry_and_count_attempts(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_permanent_failure_fails_then_resumes_at_the_phase(tmp_path: Path) -> None:
+def test_permanent_failure_fails_then_resumes_at_the_phase(store_url: str, tmp_path: Path) -> None:
     world = World(fail_next={"wait_ci": "permanent"})
     alerts = NoAlerts()
-    engine = make_engine(tmp_path / "s.db", world, alerts=alerts)
+    engine = make_engine(store_url, world, alerts=alerts)
     hid = start(engine, tmp_path, yes=True)
     outcome = engine.drive(hid)
     assert outcome.state == "failed"
@@ -110,9 +110,9 @@ def test_permanent_failure_fails_then_resumes_at_the_phase(tmp_path: Path) -> No
     engine.close()
 
 
-def test_gate_failure_reruns_only_the_failed_gate(tmp_path: Path) -> None:
+def test_gate_failure_reruns_only_the_failed_gate(store_url: str, tmp_path: Path) -> None:
     world = World(fail_next={"gate:audit": "permanent"})
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     hid = start(engine, tmp_path, yes=True)
     outcome = engine.drive(hid)
     assert outcome.state == "failed"
@@ -124,9 +124,9 @@ def test_gate_failure_reruns_only_the_failed_gate(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_unhealthy_verify_rolls_back_automatically(tmp_path: Path) -> None:
+def test_unhealthy_verify_rolls_back_automatically(store_url: str, tmp_path: Path) -> None:
     world = World(unhealthy=True)
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     hid = start(engine, tmp_path, yes=True)
     outcome = engine.drive(hid)
     assert outcome.state == "rolled_back"
@@ -137,9 +137,9 @@ def test_unhealthy_verify_rolls_back_automatically(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_deploy_approval_lapses_when_the_fix_changes(tmp_path: Path) -> None:
+def test_deploy_approval_lapses_when_the_fix_changes(store_url: str, tmp_path: Path) -> None:
     world = World()
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     hid = start(engine, tmp_path)
     engine.drive(hid)
     engine.approve(hid, "deploy")
@@ -155,9 +155,9 @@ def test_deploy_approval_lapses_when_the_fix_changes(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_probe_that_cannot_tell_pauses_for_a_human(tmp_path: Path) -> None:
+def test_probe_that_cannot_tell_pauses_for_a_human(store_url: str, tmp_path: Path) -> None:
     world = World()
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     phases = engine.runner.phases
     hid = start(engine, tmp_path, yes=True)
 
@@ -204,9 +204,9 @@ def test_second_driver_is_refused_with_the_holder_named(store_url: str, tmp_path
     second.close()
 
 
-def test_unknown_graph_is_refused(tmp_path: Path) -> None:
+def test_unknown_graph_is_refused(store_url: str, tmp_path: Path) -> None:
     world = World()
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     hid = start(engine, tmp_path)
     with engine.store.engine.begin() as conn:
         from sqlalchemy import text
@@ -219,9 +219,9 @@ def test_unknown_graph_is_refused(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_abort_and_illegal_rollback(tmp_path: Path) -> None:
+def test_abort_and_illegal_rollback(store_url: str, tmp_path: Path) -> None:
     world = World()
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     hid = start(engine, tmp_path)
     with pytest.raises(IllegalTransition, match="cannot be rolled back"):
         engine.rollback(hid)
@@ -231,9 +231,9 @@ def test_abort_and_illegal_rollback(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_manual_rollback_of_a_done_hotfix(tmp_path: Path) -> None:
+def test_manual_rollback_of_a_done_hotfix(store_url: str, tmp_path: Path) -> None:
     world = World()
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     hid = start(engine, tmp_path, yes=True)
     assert engine.drive(hid).state == "done"
     assert engine.rollback(hid).state == "rolled_back"
@@ -241,9 +241,9 @@ def test_manual_rollback_of_a_done_hotfix(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_subscribers_see_every_committed_row(tmp_path: Path) -> None:
+def test_subscribers_see_every_committed_row(store_url: str, tmp_path: Path) -> None:
     world = World()
-    engine = make_engine(tmp_path / "s.db", world)
+    engine = make_engine(store_url, world)
     seen: list[int] = []
     engine.subscribe(lambda event: seen.append(event.seq) if event.seq else None)
     hid = start(engine, tmp_path, yes=True)
