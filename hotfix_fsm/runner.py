@@ -43,7 +43,7 @@ from .store import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
 
 log = structlog.get_logger("hotfix_fsm.runner")
 
-END_KINDS = ("done", "failed")
+END_KINDS = ("done", "failed", "paused")  # rows that end an intent
 
 
 @dataclass(frozen=True)
@@ -323,8 +323,23 @@ class Runner:
         attempt += 1
         attempts[name] = attempt
         ctx = self._context(lease, hotfix, name, attempt, config, services, stop)
-        key = phase.key(ctx)
-        prepared = phase.prepare(ctx)
+        try:
+            key = phase.key(ctx)
+            prepared = phase.prepare(ctx)
+        except LeaseLost:
+            raise
+        except NeedsHuman as exc:
+            self._pause(lease, hotfix, name, exc, services)
+            return
+        except Exception as exc:  # nothing happened yet: fail the phase cleanly, keep state
+            message = (
+                exc.message
+                if isinstance(exc, HotfixError)
+                else (f"unexpected {type(exc).__name__} preparing {name}: {exc}")
+            )
+            hint = exc.hint if isinstance(exc, HotfixError) else None
+            self._fail(lease, hotfix, name, PermanentError(message, hint=hint), services)
+            return
         ctx.intent = prepared
         data = {**ctx.data, "_attempts": attempts}
         self._checkpoint(
@@ -723,7 +738,20 @@ class Runner:
             summary = "; ".join(e.message for e in errors)
             self._fail(lease, hotfix, "gates", PermanentError(summary, hint=first.hint), services)
             return
-        self._transition(lease, hotfix, "finish_gates", "gates_passed")
+        results: dict[str, Any] = {}
+        for gate in machine.GATES:
+            rows = self.store.journal(
+                hotfix.id, phase=f"gate:{gate}", kinds=("done",), limit=1, newest_first=True
+            )
+            if rows:
+                results[gate] = rows[0].payload
+        self._transition(
+            lease,
+            hotfix,
+            "finish_gates",
+            "gates_passed",
+            context={**hotfix.context, "gates": results},
+        )
 
     def _gate_passed(self, hotfix_id: str, gate: str, sha: str) -> bool:
         rows = self.store.journal(

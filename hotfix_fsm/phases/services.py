@@ -4,6 +4,7 @@ only when a phase needs it. Tooling replaces any of them by passing a factory.""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,11 +43,13 @@ class Services:
         self.repo = Path(repo)
         self._factories = dict(factories or {})
         self._made: dict[str, Any] = {}
+        self._lock = threading.RLock()
 
     def _get(self, name: str, default: Factory) -> Any:
-        if name not in self._made:
-            self._made[name] = self._factories.get(name, default)(self)
-        return self._made[name]
+        with self._lock:  # parallel gates share one adapter of each kind
+            if name not in self._made:
+                self._made[name] = self._factories.get(name, default)(self)
+            return self._made[name]
 
     @property
     def git(self) -> GitRepo:

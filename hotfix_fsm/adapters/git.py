@@ -1,0 +1,467 @@
+"""``GitRepo``: the git operations phases need, over GitPython and ``git`` argv subprocesses.
+
+GitPython opens and validates the repository and reads commit objects; everything that
+touches the network, feeds a message on stdin or must obey a deadline runs ``git`` as an
+argv list with a timeout (its whole process group is killed when the timeout passes).
+
+No credential prompt can hang a hotfix: ``GIT_TERMINAL_PROMPT=0``, ssh ``BatchMode=yes``
+and Git Credential Manager's ``GCM_INTERACTIVE=never``; credential helpers still work.
+Nothing here force-pushes. Errors are ``hotfix_fsm.errors`` types: ``GitNetworkError`` (a
+``TransientError``, retried) for an unreachable remote, ``GitCommandError`` (a
+``PermanentError``) for anything else, with git's own words (credentials stripped).
+
+Helpers the later phases use (all take full 40-hex shas or revisions):
+
+* remote: ``fetch``, ``fetch_branch``, ``ls_remote``, ``remote_tag_commit``, ``push_ref``,
+  ``push_tag``, ``delete_remote_branch`` (idempotent), ``remote_url`` (no userinfo);
+* history: ``rev_parse``, ``resolve_commit``, ``is_ancestor``, ``diffstat``,
+  ``commits_between``, ``commit_info``, ``find_commit_with_trailer``, ``describe``;
+* work tree: ``checkout``, ``current_branch``, ``head_sha``, ``is_clean``, ``status``,
+  ``stage_all``, ``commit``, ``revert``, ``delete_local_branch``;
+* tags: ``tag_exists``, ``tag_commit``, ``create_annotated_tag``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from hotfix_fsm.adapters.commands import Captured, CommandNotFound, run_captured
+from hotfix_fsm.adapters.git_errors import (
+    GitCommandError,
+    GitNetworkError,
+    GitPushRejected,
+    clean_output,
+    git_environment,
+    git_failure,
+    strip_userinfo,
+)
+from hotfix_fsm.errors import InvalidInput, PermanentError
+from hotfix_fsm.validate import validate_ref
+
+ZERO_SHA = "0" * 40
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+__all__ = [
+    "ZERO_SHA",
+    "GitCommandError",
+    "GitNetworkError",
+    "GitPushRejected",
+    "GitRepo",
+    "git_environment",
+    "strip_userinfo",
+]
+
+
+class GitRepo:
+    """One git work tree and its remote.
+
+    Args:
+        path: the work tree (or a directory inside it).
+        remote: the remote every network operation talks to.
+        timeout: seconds any single git command may take (network ones included).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, remote: str = "origin", timeout: float = 120.0
+    ) -> None:
+        self.path = Path(path)
+        self.remote = remote
+        self.timeout = timeout
+        self._env = git_environment()
+        self._lock = threading.Lock()
+        self._repo: Any = None
+        self._top: Path | None = None
+
+    # -- running git ---------------------------------------------------------------------
+
+    def run(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        network: bool = False,
+        timeout: float | None = None,
+    ) -> Captured:
+        """Run ``git <args>`` in the work tree; raise on failure when ``check``."""
+        argv = ["git", *args]
+        limit = self.timeout if timeout is None else timeout
+        try:
+            result = run_captured(
+                argv,
+                cwd=self.work_tree,  # a clear InvalidInput first when this is no work tree
+                timeout=limit,
+                env=self._env,
+                input=input.encode() if input is not None else None,
+            )
+        except CommandNotFound as exc:
+            raise PermanentError(
+                f"cannot run git: {exc.reason}", hint="install git and make sure it is on PATH"
+            ) from exc
+        if result.timed_out:
+            message = f"`git {args[0]}` timed out after {limit:.0f}s"
+            if network:
+                raise GitNetworkError(
+                    message + f" talking to remote {self.remote!r}",
+                    hint="check the network and the remote, then resume",
+                )
+            raise GitCommandError(
+                message,
+                argv=argv,
+                hint="check the repository; "
+                "raise git_timeout in the configuration if it is just slow",
+            )
+        if check and result.returncode != 0:
+            raise git_failure(args, result, remote=self.remote, network=network)
+        return result
+
+    def _out(self, *args: str, network: bool = False) -> str:
+        return self.run(*args, network=network).stdout.strip()
+
+    # -- the repository ------------------------------------------------------------------
+
+    @property
+    def repo(self) -> Any:
+        """The GitPython ``Repo`` (opened once; raises InvalidInput if not a work tree)."""
+        with self._lock:
+            if self._repo is None:
+                import git
+
+                try:
+                    repo = git.Repo(self.path, search_parent_directories=True, expand_vars=False)
+                except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+                    raise InvalidInput(
+                        f"{self.path} is not inside a git work tree",
+                        hint="run hotfix from (or pass --repo) a clone of the repository",
+                    ) from exc
+                if repo.bare:
+                    repo.close()
+                    raise InvalidInput(
+                        f"{self.path} is a bare repository, not a work tree",
+                        hint="use a clone with a checked-out work tree",
+                    )
+                repo.git.update_environment(**self._env)
+                self._repo = repo
+            return self._repo
+
+    @property
+    def work_tree(self) -> Path:
+        """The top directory of the work tree (where people edit the fix)."""
+        if self._top is None:
+            self._top = Path(self.repo.working_tree_dir).resolve()
+        return self._top
+
+    def is_work_tree(self) -> bool:
+        try:
+            self.repo  # noqa: B018 - opening validates
+        except InvalidInput:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
+
+    def __enter__(self) -> GitRepo:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- work tree -----------------------------------------------------------------------
+
+    def status(self, *, untracked: bool = True) -> list[str]:
+        """``git status --porcelain`` entries (``XY path``); ignored files never appear."""
+        flag = "--untracked-files=all" if untracked else "--untracked-files=no"
+        raw = self.run("status", "--porcelain=v1", "-z", flag).stdout
+        entries: list[str] = []
+        items = iter(raw.split("\0"))
+        for item in items:
+            if not item:
+                continue
+            entries.append(item)
+            if item[:1] in ("R", "C"):  # a rename's source path follows
+                next(items, None)
+        return entries
+
+    def is_clean(self, *, untracked: bool = True) -> bool:
+        return not self.status(untracked=untracked)
+
+    def operation_in_progress(self) -> str | None:
+        """A merge, rebase, cherry-pick, revert or bisect left unfinished, or None."""
+        names = {
+            "MERGE_HEAD": "merge",
+            "CHERRY_PICK_HEAD": "cherry-pick",
+            "REVERT_HEAD": "revert",
+            "rebase-merge": "rebase",
+            "rebase-apply": "rebase",
+            "BISECT_LOG": "bisect",
+        }
+        args = [arg for marker in names for arg in ("--git-path", marker)]
+        paths = self._out("rev-parse", *args).splitlines()
+        for marker, path in zip(names, paths, strict=False):
+            full = path if os.path.isabs(path) else self.work_tree / path
+            if os.path.exists(full):
+                return names[marker]
+        return None
+
+    def conflicted_files(self) -> list[str]:
+        raw = self.run("diff", "--name-only", "--diff-filter=U", "-z").stdout
+        return sorted({p for p in raw.split("\0") if p})
+
+    def current_branch(self) -> str | None:
+        """The checked-out branch, or None on a detached HEAD."""
+        result = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+    def head_sha(self) -> str:
+        return self.rev_parse("HEAD")
+
+    def checkout(self, ref: str) -> None:
+        """Check out an existing branch (or a commit, detached)."""
+        if self.local_branch_sha(ref):
+            self.run("switch", "--no-guess", ref)
+        else:
+            self.run("switch", "--detach", self.rev_parse(ref))
+
+    def create_branch(self, branch: str, start_sha: str, *, checkout: bool = True) -> None:
+        """Create a local branch at ``start_sha`` (no upstream), checked out by default."""
+        validate_ref(branch, "branch name")
+        if checkout:
+            self.run("switch", "--no-track", "-c", branch, start_sha)
+        else:
+            self.run("branch", "--no-track", branch, start_sha)
+
+    def delete_local_branch(self, branch: str) -> bool:
+        """Delete a local branch (even unmerged); False when it did not exist."""
+        if self.local_branch_sha(branch) is None:
+            return False
+        if self.current_branch() == branch:
+            raise GitCommandError(
+                f"branch {branch} is checked out; switch away first",
+                hint="check out the main branch, then retry",
+            )
+        self.run("branch", "-D", branch)
+        return True
+
+    def stage_all(self) -> None:
+        """Stage every change, new and deleted files included (.gitignore respected)."""
+        self.run("add", "--all", "--", ".")
+
+    def commit(self, message: str) -> str:
+        """Commit the index with ``message`` verbatim (given on stdin, never via a shell)."""
+        self.run("commit", "--quiet", "--cleanup=verbatim", "--file=-", input=message)
+        return self.head_sha()
+
+    def soft_reset(self, sha: str) -> None:
+        self.run("reset", "--soft", sha)
+
+    def reset_hard(self, rev: str = "HEAD") -> None:
+        """Discard index and tracked work-tree changes (local only)."""
+        self.run("reset", "--hard", "--quiet", rev)
+
+    def cherry_pick_no_commit(self, sha: str) -> list[str]:
+        """Apply ``sha`` to index and work tree; the conflicted files ([] = it applied)."""
+        result = self.run("cherry-pick", "--no-commit", "--allow-empty", sha, check=False)
+        if result.returncode == 0:
+            return []
+        conflicts = self.conflicted_files()
+        if not conflicts:
+            raise git_failure(("cherry-pick", sha), result, remote=self.remote)
+        return conflicts
+
+    def abort_cherry_pick(self) -> None:
+        """Leave no half-applied cherry-pick behind (HEAD is untouched by --no-commit)."""
+        self.run("cherry-pick", "--abort", check=False)
+        self.reset_hard("HEAD")
+
+    def apply_patch(self, patch: str | os.PathLike[str], *, check_only: bool = False) -> str:
+        """``git apply --index`` (``--check`` first when ``check_only``); '' or git's refusal."""
+        args = [
+            "apply",
+            "--index",
+            *(["--check"] if check_only else []),
+            "--",
+            str(Path(patch).resolve()),
+        ]
+        result = self.run(*args, check=False)
+        return "" if result.returncode == 0 else clean_output(result.stderr) or "git apply failed"
+
+    def revert(self, sha: str, message: str) -> str:
+        """Commit the revert of ``sha`` with ``message``; return the new commit's sha."""
+        self.run("revert", "--no-commit", sha)
+        return self.commit(message)
+
+    # -- history -------------------------------------------------------------------------
+
+    def rev_parse(self, rev: str) -> str:
+        """The full sha of ``rev`` (peeled to a commit); raises if it does not resolve."""
+        sha = self.resolve_commit(rev)
+        if sha is None:
+            raise GitCommandError(
+                f"{rev!r} is not a commit in {self.work_tree}",
+                hint="fetch the remote or check the revision",
+            )
+        return sha
+
+    def resolve_commit(self, rev: str) -> str | None:
+        if not rev or rev.startswith("-"):
+            return None
+        result = self.run(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False
+        )
+        sha = result.stdout.strip()
+        return sha if result.returncode == 0 and _SHA.match(sha) else None
+
+    def has_commit(self, sha: str) -> bool:
+        return self.resolve_commit(sha) is not None
+
+    def local_branch_sha(self, branch: str) -> str | None:
+        return self.resolve_commit(f"refs/heads/{branch}")
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        result = self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+        if result.returncode not in (0, 1):
+            raise git_failure(("merge-base", ancestor), result, remote=self.remote)
+        return result.returncode == 0
+
+    def diffstat(self, base: str, head: str) -> str:
+        return self.run("diff", "--stat", "--no-color", base, head).stdout.rstrip()
+
+    def commit_info(self, sha: str) -> dict[str, Any]:
+        """sha, subject, message, parents and author of one commit."""
+        repo = self.repo
+        with self._lock:
+            commit = repo.commit(sha)
+            return {
+                "sha": commit.hexsha,
+                "subject": str(commit.summary),
+                "message": str(commit.message),
+                "parents": [p.hexsha for p in commit.parents],
+                "author": f"{commit.author.name} <{commit.author.email}>",
+            }
+
+    def commits_between(self, base: str, head: str) -> list[dict[str, str]]:
+        """Commits in ``base..head``, oldest first, as ``{"sha", "subject"}``."""
+        repo = self.repo
+        with self._lock:
+            found = [
+                {"sha": c.hexsha, "subject": str(c.summary)}
+                for c in repo.iter_commits(f"{base}..{head}")
+            ]
+        return list(reversed(found))
+
+    def find_commit_with_trailer(self, base: str, head: str, key: str, value: str) -> str | None:
+        """The newest commit in ``base..head`` whose trailer ``key`` equals ``value``."""
+        fmt = f"%H%x1f%(trailers:key={key},valueonly,separator=%x1f)%x1e"
+        out = self.run("log", f"--format={fmt}", f"{base}..{head}", "--").stdout
+        for record in out.split("\x1e"):
+            sha, _, values = record.strip().partition("\x1f")
+            if sha and value in [v.strip() for v in values.split("\x1f")]:
+                return sha
+        return None
+
+    def describe(self, sha: str) -> str | None:
+        """The most recent tag reachable from ``sha`` (``git describe --tags --abbrev=0``)."""
+        result = self.run("describe", "--tags", "--abbrev=0", sha, check=False)
+        return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def tag_exists(self, name: str) -> bool:
+        return self.tag_commit(name) is not None
+
+    def tag_commit(self, name: str) -> str | None:
+        """The commit a local tag points at (annotated tags peeled), or None."""
+        return self.resolve_commit(f"refs/tags/{name}")
+
+    def create_annotated_tag(self, name: str, sha: str, message: str) -> None:
+        """Create an annotated tag; a tag of that name on the same commit is fine."""
+        validate_ref(f"refs/tags/{name}", "tag name")
+        existing = self.tag_commit(name)
+        if existing == sha:
+            return
+        if existing is not None:
+            raise GitCommandError(
+                f"tag {name} already exists at {existing[:12]}, not {sha[:12]}",
+                hint="pick another tag name; tags are never moved",
+            )
+        self.run("tag", "--annotate", "--cleanup=verbatim", "--file=-", name, sha, input=message)
+
+    def push_tag(self, name: str) -> None:
+        """Push one tag (never forced: an existing different remote tag is refused)."""
+        self.push_ref(f"refs/tags/{name}", f"refs/tags/{name}")
+
+    # -- remote --------------------------------------------------------------------------
+
+    def remote_url(self) -> str | None:
+        """The remote's URL with any ``user:password@`` removed, or None if no such remote."""
+        result = self.run("remote", "get-url", "--", self.remote, check=False)
+        return strip_userinfo(result.stdout.strip()) if result.returncode == 0 else None
+
+    def fetch(self) -> None:
+        """``git fetch <remote>`` with its configured refspecs (tags follow)."""
+        self.run("fetch", "--quiet", "--", self.remote, network=True)
+
+    def fetch_branch(self, branch: str) -> str | None:
+        """Fetch one branch into ``refs/remotes/<remote>/<branch>``; its sha, or None."""
+        if self.ls_remote(f"refs/heads/{branch}") is None:
+            return None
+        tracking = f"refs/remotes/{self.remote}/{branch}"
+        self.run(
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--",
+            self.remote,
+            f"+refs/heads/{branch}:{tracking}",
+            network=True,
+        )
+        return self.resolve_commit(tracking)
+
+    def ls_remote(self, ref: str) -> str | None:
+        """The sha the remote's ``ref`` points at (``refs/...``, or a branch name), or None."""
+        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+        out = self._out("ls-remote", "--", self.remote, full, network=True)
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            if name == full:
+                return sha
+        return None
+
+    def remote_tag_commit(self, name: str) -> str | None:
+        """The commit a remote tag points at (peeled), or None when the remote lacks it."""
+        full = f"refs/tags/{name}"
+        out = self._out("ls-remote", "--tags", "--", self.remote, full, full + "^{}", network=True)
+        found: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            found[ref] = sha
+        return found.get(full + "^{}") or found.get(full)
+
+    def push_ref(self, src: str, dest_ref: str) -> None:
+        """``git push <remote> <src>:<dest_ref>`` — no force flag, ever."""
+        validate_ref(dest_ref, "destination ref")
+        self.run("push", "--quiet", "--", self.remote, f"{src}:{dest_ref}", network=True)
+
+    def delete_remote_branch(self, branch: str, *, expect_sha: str | None = None) -> bool:
+        """Delete the remote branch; False when it is already gone.
+
+        With ``expect_sha``, refuse (GitCommandError) when the branch moved elsewhere.
+        """
+        current = self.ls_remote(f"refs/heads/{branch}")
+        if current is None:
+            return False
+        if expect_sha is not None and current != expect_sha:
+            raise GitCommandError(
+                f"remote branch {branch} is at {current[:12]}, not {expect_sha[:12]}; "
+                "not deleting someone else's work",
+                hint="delete it by hand if it is stale",
+            )
+        self.run("push", "--quiet", "--", self.remote, f":refs/heads/{branch}", network=True)
+        return True

@@ -1,0 +1,236 @@
+"""After the merge: carry the fix to main (back-merge PR) and delete the hotfix branches.
+
+The back-merge PR's head is its own branch, ``backport/<hotfix branch>``, pushed at the fix
+commit: GitHub closes a PR whose head branch is deleted, so a PR from the hotfix branch
+itself would be closed by the cleanup that follows. The back-merge never blocks the
+hotfix: a conflict or an error is recorded (``backport_status``) for a human to finish.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hotfix_fsm.errors import LeaseLost
+
+from .base import BasePhase, PhaseContext, Probe
+from .deploy_phase import release_git, require
+from .release_git import ReleaseGit
+from .workflow_runs import github, poll
+
+
+def _base(ctx: PhaseContext) -> str:
+    return ctx.config.backport.base or ctx.config.main_branch
+
+
+def _head(ctx: PhaseContext) -> str:
+    return f"backport/{ctx.data.get('branch', '')}"
+
+
+class Backport(BasePhase):
+    """A PR from ``backport/<branch>`` (at the fix) into ``backport.base`` or main."""
+
+    name = "backport"
+
+    def __init__(self, *, mergeable_wait: float = 10.0) -> None:
+        self.mergeable_wait = mergeable_wait
+
+    def key(self, ctx: PhaseContext) -> str:
+        return f"{ctx.hotfix.id}:backport:{_head(ctx)}->{_base(ctx)}"
+
+    def probe(self, ctx: PhaseContext) -> Probe:
+        if not ctx.config.backport.enabled:
+            return Probe.done({"backport_status": "skipped"})
+        require(ctx, "branch")
+        with github(ctx) as gh:
+            pr = gh.find_pull(_head(ctx), base=_base(ctx))
+        if pr is None:
+            return Probe.not_done(f"no pull request from {_head(ctx)} into {_base(ctx)}")
+        return Probe.done(self._facts(ctx, pr, self._status(pr)))
+
+    @staticmethod
+    def _status(pr: dict[str, Any]) -> str:
+        if pr.get("merged_at"):
+            return "merged"
+        if pr.get("state") != "open":
+            return "closed"
+        mergeable = pr.get("mergeable")
+        return "pending" if mergeable is None else "open" if mergeable else "conflict"
+
+    @staticmethod
+    def _facts(ctx: PhaseContext, pr: dict[str, Any], status: str) -> dict[str, Any]:
+        facts = {
+            "backport_branch": _head(ctx),
+            "backport_pr_number": pr["number"],
+            "backport_pr_url": pr.get("html_url"),
+            "backport_status": status,
+        }
+        if status == "conflict":
+            facts["backport_message"] = (
+                f"{_head(ctx)} conflicts with {_base(ctx)}; resolve it on the branch and merge "
+                f"{pr.get('html_url')} by hand"
+            )
+        return facts
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]:
+        if not ctx.config.backport.enabled:
+            return {"backport_status": "skipped", "backport_message": "backport.enabled = false"}
+        branch, sha = require(ctx, "branch", "fix_sha")
+        try:
+            return self._open(ctx, release_git(ctx), branch, sha)
+        except LeaseLost:
+            raise
+        except Exception as exc:  # non-blocking by design: record it for a human
+            from hotfix_fsm.adapters.github import GitHubAPIError
+
+            if isinstance(exc, GitHubAPIError) and exc.mentions("No commits between"):
+                return {
+                    "backport_status": "not_needed",
+                    "backport_branch": _head(ctx),
+                    "backport_message": f"{_base(ctx)} already contains the fix",
+                }
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            return {
+                "backport_status": "error",
+                "backport_branch": _head(ctx),
+                "backport_message": f"the back-merge PR could not be opened: {message}; "
+                f"open a PR from {branch} into {_base(ctx)} by hand",
+            }
+
+    def _open(self, ctx: PhaseContext, git: ReleaseGit, branch: str, sha: str) -> dict[str, Any]:
+        head, base = _head(ctx), _base(ctx)
+        with github(ctx) as gh:
+            pr = gh.find_pull(head, base=base)
+            if pr is None:
+                self._push_head(git, head, sha)
+                pr, _created = gh.open_pull(head, base, self._title(ctx), self._body(ctx, head))
+            number = int(pr["number"])
+
+            def settled() -> dict[str, Any] | None:
+                current = gh.get_pull(number)
+                return (
+                    current
+                    if current.get("mergeable") is not None or (current.get("state") != "open")
+                    else None
+                )
+
+            # GitHub computes mergeability in the background: give it a moment.
+            pr = (
+                poll(
+                    ctx,
+                    settled,
+                    timeout=self.mergeable_wait,
+                    interval=1.0,
+                    what=f"GitHub to compute whether PR #{number} merges cleanly",
+                )
+                or pr
+            )
+        return self._facts(ctx, pr, self._status(pr))
+
+    @staticmethod
+    def _push_head(git: ReleaseGit, head: str, sha: str) -> None:
+        remote = git.remote_head(head)
+        if remote == sha:
+            return
+        if remote is not None:
+            git.fetch(head, tags=False)
+            if git.is_ancestor(sha, remote):
+                return  # someone already built on it (for example, resolved conflicts)
+            raise RuntimeError(f"branch {head} exists on the remote with other commits")
+        if not git.push_ref(sha, f"refs/heads/{head}") and git.remote_head(head) != sha:
+            raise RuntimeError(f"the remote refused to create {head}")
+
+    @staticmethod
+    def _title(ctx: PhaseContext) -> str:
+        first = (ctx.hotfix.description.strip().splitlines() or [""])[0]
+        return f"BACKPORT({ctx.hotfix.issue}): {first}"[:256]
+
+    @staticmethod
+    def _body(ctx: PhaseContext, head: str) -> str:
+        data = ctx.data
+        return "\n".join(
+            [
+                f"Carries hotfix `{ctx.hotfix.id}` ({ctx.hotfix.issue}) into `{_base(ctx)}`.",
+                "",
+                f"- Production PR: #{data.get('pr_number')} {data.get('pr_url') or ''}".rstrip(),
+                f"- Merged into `{ctx.config.production_branch}` as `{data.get('merge_sha')}`",
+                f"- Release tag: `{data.get('release_tag')}`",
+                f"- Fix commit: `{data.get('fix_sha')}`",
+                "",
+                f"If this PR conflicts, resolve the conflicts on `{head}` and merge it; the "
+                "hotfix itself is complete.",
+            ]
+        )
+
+
+class Cleanup(BasePhase):
+    """Delete the hotfix branch on the remote (API) and locally; gone already is fine.
+
+    A branch holding commits that are not the fix is kept (and said so), as is a local
+    branch checked out in a work tree with uncommitted changes: cleanup never loses work.
+    """
+
+    name = "cleanup"
+
+    def probe(self, ctx: PhaseContext) -> Probe:
+        (branch,) = require(ctx, "branch")
+        config, git = ctx.config.cleanup, release_git(ctx)
+        remote_gone = git.remote_head(branch) is None
+        local_gone = git.local_branch(branch) is None
+        if (remote_gone or not config.delete_remote_branch) and (
+            local_gone or not config.delete_local_branch
+        ):
+            return Probe.done({"cleaned": {"remote": remote_gone, "local": local_gone}})
+        return Probe.not_done("the hotfix branch still exists")
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]:
+        branch, sha = require(ctx, "branch", "fix_sha")
+        git = release_git(ctx)
+        notes: list[str] = []
+        remote = self._remote(ctx, git, branch, sha, notes)
+        local = self._local(ctx, git, branch, sha, notes)
+        cleaned: dict[str, Any] = {"remote": remote, "local": local}
+        if notes:
+            cleaned["notes"] = notes
+        return {"cleaned": cleaned}
+
+    def _remote(
+        self, ctx: PhaseContext, git: ReleaseGit, branch: str, sha: str, notes: list[str]
+    ) -> bool:
+        if not ctx.config.cleanup.delete_remote_branch:
+            notes.append("remote branch kept (cleanup.delete_remote_branch = false)")
+            return False
+        head = git.remote_head(branch)
+        if head is None:
+            return True
+        if head != sha:
+            notes.append(f"remote {branch} kept: it is at {head[:12]}, not the fix {sha[:12]}")
+            return False
+        with github(ctx) as gh:
+            if not gh.delete_branch(branch):
+                notes.append(f"remote {branch} was already deleted")
+        return True
+
+    def _local(
+        self, ctx: PhaseContext, git: ReleaseGit, branch: str, sha: str, notes: list[str]
+    ) -> bool:
+        if not ctx.config.cleanup.delete_local_branch:
+            notes.append("local branch kept (cleanup.delete_local_branch = false)")
+            return False
+        local = git.local_branch(branch)
+        if local is None:
+            return True
+        if local != sha and not git.is_ancestor(local, sha):
+            notes.append(f"local {branch} kept: it has commits beyond the fix {sha[:12]}")
+            return False
+        for tree in git.worktrees():
+            if tree.branch != branch:
+                continue
+            if git.dirty(tree.path):
+                notes.append(f"local {branch} kept: {tree.path} has uncommitted changes")
+                return False
+            moved = git.switch_away(
+                tree.path, [ctx.config.main_branch, ctx.config.production_branch]
+            )
+            notes.append(f"{tree.path} switched to {moved}")
+        git.delete_local_branch(branch)
+        return True

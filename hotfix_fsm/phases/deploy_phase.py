@@ -1,0 +1,211 @@
+"""Deploy: record the rollback target, dispatch the deploy workflow once, follow its run.
+
+Dispatching and waiting live in one phase on purpose. The dispatch is the effect; its
+idempotency key is the correlation id stored in the intent (and, before the request, in
+the ``deploy_dispatches`` ledger). After a crash the probe finds the run by that id and
+only waits for it; after a timeout or a transient failure the next attempt adopts the same
+run from the ledger. So however the phase is interrupted, one approved fix sha gets one
+deploy run — a new dispatch happens only after a failed run was reported and the hotfix is
+resumed (a deliberate "deploy again").
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hotfix_fsm.errors import PermanentError
+
+from .base import BasePhase, PhaseContext, Probe
+from .release_git import ReleaseGit
+from .workflow_runs import (
+    adopt_dispatch,
+    dispatch_workflow,
+    github,
+    new_correlation_id,
+    probe_dispatch,
+    run_failed,
+    wait_for_run,
+)
+
+LEDGER = "deploy_dispatches"
+
+
+def release_git(ctx: PhaseContext) -> ReleaseGit:
+    return ReleaseGit(ctx.services.repo, ctx.config.remote, ctx.config.git_timeout)
+
+
+def require(ctx: PhaseContext, *names: str) -> list[Any]:
+    """The facts ``names`` earlier phases recorded; a clear error when one is missing."""
+    missing = [n for n in names if not ctx.data.get(n)]
+    if missing:
+        raise PermanentError(
+            f"phase {ctx.phase} needs {', '.join(missing)}, which no earlier phase recorded",
+            hint="the hotfix's facts are incomplete; check `hotfix status` and the journal",
+        )
+    return [ctx.data[n] for n in names]
+
+
+def release_tag_pattern(ctx: PhaseContext) -> str | None:
+    prefix = ctx.config.tag.prefix
+    return f"{prefix}[0-9]*" if ctx.config.tag.scheme == "patch" else None
+
+
+def rollback_target(ctx: PhaseContext, git: ReleaseGit) -> dict[str, Any]:
+    """Production's current head on the remote and the last release tag reachable from it.
+
+    Recorded once, before the first dispatch (a later attempt keeps it: production's head
+    does not move when the hotfix branch is deployed). Both are checked on the remote.
+    """
+    recorded = ctx.data.get("rollback_target")
+    if isinstance(recorded, dict) and recorded.get("sha"):
+        return recorded
+    production = ctx.config.production_branch
+    git.fetch(production, tags=True)
+    sha = git.remote_head(production)
+    if not sha:
+        raise PermanentError(
+            f"the production branch {production!r} does not exist on {git.remote}, so there "
+            "is no rollback target",
+            hint="check production_branch in hotfix.toml",
+        )
+    tag = git.last_tag(sha, release_tag_pattern(ctx)) or git.last_tag(sha, None)
+    note = ""
+    if tag and git.remote_tag(tag) is None:
+        note = f"tag {tag} exists only locally; not used as the rollback tag"
+        tag = None
+    base = ctx.data.get("base_sha")
+    if base and base != sha:
+        note = (note + "; " if note else "") + (
+            f"production moved from {str(base)[:12]} since the hotfix branch was cut"
+        )
+    target = {"sha": sha, "tag": tag, "branch": production, "recorded_at": time.time()}
+    if note:
+        target["note"] = note
+    ctx.save(rollback_target=target)
+    return target
+
+
+def _facts(entry: dict[str, Any], run: dict[str, Any], sha: str) -> dict[str, Any]:
+    return {
+        "deploy_correlation_id": entry["correlation_id"],
+        "deploy_run_id": run["id"],
+        "deploy_run_url": run.get("html_url"),
+        "deploy_conclusion": run.get("conclusion"),
+        "deployed_sha": sha,
+    }
+
+
+class Deploy(BasePhase):
+    """Dispatch ``deploy.workflow`` on the hotfix branch and wait for its run to succeed.
+
+    ``run_search_grace`` is how long a just-dispatched run may take to be listed, and
+    ``find_timeout`` how long to look for it when GitHub answers 204 without details.
+    """
+
+    name = "deploy"
+
+    def __init__(self, *, run_search_grace: float = 20.0, find_timeout: float = 120.0) -> None:
+        self.run_search_grace = run_search_grace
+        self.find_timeout = find_timeout
+
+    def key(self, ctx: PhaseContext) -> str:
+        return f"{ctx.hotfix.id}:deploy:{ctx.data.get('fix_sha', '')}"
+
+    def prepare(self, ctx: PhaseContext) -> dict[str, Any]:
+        return {
+            "correlation_id": new_correlation_id(ctx, "deploy"),
+            "workflow": ctx.config.deploy.workflow,
+            "sha": ctx.data.get("fix_sha"),
+        }
+
+    def _interval(self, ctx: PhaseContext) -> float:
+        return max(0.01, ctx.config.deploy.poll_interval)
+
+    def probe(self, ctx: PhaseContext) -> Probe:
+        sha, branch = require(ctx, "fix_sha", "branch")
+        with github(ctx):
+            return probe_dispatch(
+                ctx,
+                LEDGER,
+                branch=branch,
+                timeout=ctx.config.deploy.timeout,
+                interval=self._interval(ctx),
+                grace=self.run_search_grace,
+                facts=lambda entry, run: _facts(entry, run, sha),
+            )
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]:
+        sha, branch = require(ctx, "fix_sha", "branch")
+        approval = ctx.data.get("deploy_approval")
+        if isinstance(approval, dict) and approval.get("sha") not in (None, sha):
+            raise PermanentError(
+                f"the deploy approval is for {str(approval.get('sha'))[:12]}, not the fix "
+                f"{sha[:12]}",
+                hint=f"`hotfix approve {ctx.hotfix.id} deploy` again",
+            )
+        config = ctx.config.deploy
+        interval = self._interval(ctx)
+        git = release_git(ctx)
+        with github(ctx):
+            rollback_target(ctx, git)
+            found = adopt_dispatch(
+                ctx, LEDGER, sha=sha, branch=branch, grace=self.run_search_grace, interval=interval
+            )
+            if found is not None:
+                entry, run = found
+                ctx.progress(
+                    f"following deploy run {run['id']} dispatched earlier",
+                    run_url=run.get("html_url"),
+                )
+            else:
+                remote = git.remote_head(branch)
+                if remote != sha:
+                    raise PermanentError(
+                        f"the hotfix branch {branch} on {git.remote} is at "
+                        f"{(remote or 'nothing')[:12]}, not the approved fix {sha[:12]}",
+                        hint="someone pushed to (or deleted) the branch; restore it to the "
+                        "approved commit or start a new hotfix",
+                    )
+                correlation_id = str(
+                    ctx.intent.get("correlation_id") or new_correlation_id(ctx, "deploy")
+                )
+                inputs = {
+                    **config.inputs,
+                    "correlation_id": correlation_id,
+                    "hotfix_id": ctx.hotfix.id,
+                    "sha": sha,
+                }
+                sent = dispatch_workflow(
+                    ctx,
+                    config.workflow,
+                    branch,
+                    inputs,
+                    correlation_id,
+                    ledger_name=LEDGER,
+                    sha=sha,
+                    branch=branch,
+                    grace=self.run_search_grace,
+                    find_timeout=self.find_timeout,
+                    interval=interval,
+                )
+                entry = {"correlation_id": correlation_id}
+                run = {"id": sent["run_id"], "html_url": sent["run_url"]}
+            final = wait_for_run(
+                ctx,
+                int(run["id"]),
+                timeout=config.timeout,
+                interval=interval,
+                what=f"deploy run {run['id']}",
+            )
+            if final.get("conclusion") != "success":
+                raise run_failed(
+                    ctx,
+                    LEDGER,
+                    final,
+                    f"the deploy workflow {config.workflow}",
+                    hint="read the run's log; production may be partly deployed — roll back "
+                    f"with `hotfix rollback {ctx.hotfix.id}`, or fix and `hotfix resume` to "
+                    "deploy again",
+                )
+            return _facts(entry, final, sha)

@@ -1,0 +1,273 @@
+"""The phases that talk to GitHub: PR, CI, deploy, merge, tag, back-merge, cleanup.
+
+Each phase's idempotency key is a natural one — the PR's head ``owner:branch``, the
+deploy's correlation id, the PR number pinned to the fix sha, the tag name — and its probe
+looks at GitHub or the git remote for exactly that. This module holds the PR, merge and
+tag phases and re-exports the others (``ci_phase``, ``deploy_phase``, ``after_merge``) and
+the dispatch helpers (``workflow_runs``) the rollback phases share.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hotfix_fsm.errors import PermanentError
+
+from .after_merge import Backport, Cleanup
+from .base import BasePhase, PhaseContext, Probe
+from .ci_phase import WaitForCI
+from .deploy_phase import Deploy, release_git, require
+from .pr_body import build_body, pr_title
+from .release_git import ReleaseGit, bump_until_free, next_patch, semver
+from .workflow_runs import (
+    adopt_dispatch,
+    dispatch_workflow,
+    find_run_by_correlation,
+    github,
+    new_correlation_id,
+    probe_dispatch,
+    run_failed,
+    wait_for_run,
+)
+
+LABEL_COLORS = {"hotfix": "d73a4a", "urgent": "b60205"}
+
+
+def _pr_facts(pr: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pr_number": pr["number"],
+        "pr_url": pr.get("html_url"),
+        "pr_head_sha": (pr.get("head") or {}).get("sha"),
+        "pr_labels": sorted(str(label.get("name")) for label in pr.get("labels") or []),
+    }
+
+
+class OpenPullRequest(BasePhase):
+    """Open (or adopt) the emergency PR from the hotfix branch into production, labelled."""
+
+    name = "open_pr"
+
+    def key(self, ctx: PhaseContext) -> str:
+        return f"{ctx.hotfix.id}:open_pr:{ctx.data.get('branch', '')}"
+
+    def probe(self, ctx: PhaseContext) -> Probe:
+        (branch,) = require(ctx, "branch")
+        with github(ctx) as gh:
+            pr = gh.find_pull(branch, base=ctx.config.production_branch)
+        if pr is None or (pr["state"] != "open" and not pr.get("merged_at")):
+            return Probe.not_done(f"no open pull request from {branch}")
+        have = {str(label.get("name")).lower() for label in pr.get("labels") or []}
+        missing = [n for n in ctx.config.github.labels if n.lower() not in have]
+        if missing:
+            # run() adopts the PR (it looks by head first) and adds the labels.
+            return Probe.not_done(f"PR #{pr['number']} lacks labels {', '.join(missing)}")
+        return Probe.done(_pr_facts(pr))
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]:
+        branch, _sha = require(ctx, "branch", "fix_sha")
+        base = ctx.config.production_branch
+        labels = list(ctx.config.github.labels)
+        with github(ctx) as gh:
+            title = pr_title(ctx.hotfix.issue, ctx.hotfix.description)
+            body = build_body(ctx, release_git(ctx))
+            pr, created = gh.open_pull(branch, base, title, body)
+            for label in labels:
+                gh.ensure_label(
+                    label,
+                    LABEL_COLORS.get(label.lower(), "ededed"),
+                    "Emergency production hotfix" if label == "hotfix" else "",
+                )
+            if labels:
+                names = gh.add_labels(int(pr["number"]), labels)
+                pr = {**pr, "labels": [{"name": n} for n in names]}
+        return {**_pr_facts(pr), "pr_created": created}
+
+
+class Merge(BasePhase):
+    """Merge the PR, pinned to the deployed fix sha (``merge.method``, squash by default)."""
+
+    name = "merge"
+
+    def key(self, ctx: PhaseContext) -> str:
+        return f"{ctx.hotfix.id}:merge:{ctx.data.get('pr_number')}:{ctx.data.get('fix_sha')}"
+
+    def probe(self, ctx: PhaseContext) -> Probe:
+        (number,) = require(ctx, "pr_number")
+        with github(ctx) as gh:
+            pr = gh.get_pull(int(number))
+        if pr.get("merged") or pr.get("merged_at"):
+            return Probe.done(self._facts(ctx, pr))
+        return Probe.not_done(f"PR #{number} is not merged")
+
+    def _facts(self, ctx: PhaseContext, pr: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "merge_sha": pr.get("merge_commit_sha"),
+            "merge_method": ctx.config.merge.method,
+            "merged_head_sha": (pr.get("head") or {}).get("sha"),
+        }
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]:
+        from hotfix_fsm.adapters.github import GitHubAPIError
+
+        number, sha = require(ctx, "pr_number", "fix_sha")
+        number = int(number)
+        method = ctx.config.merge.method
+        with github(ctx) as gh:
+            pr = gh.get_pull(number)
+            if pr.get("merged") or pr.get("merged_at"):
+                return self._facts(ctx, pr)
+            if pr.get("state") != "open":
+                raise PermanentError(
+                    f"PR #{number} ({pr.get('html_url')}) was closed without being merged",
+                    hint=f"reopen it and `hotfix resume {ctx.hotfix.id}`, or merge by hand",
+                )
+            try:
+                result = gh.merge_pull(number, sha=sha, method=method)
+            except GitHubAPIError as exc:
+                again = gh.get_pull(number)
+                if again.get("merged") or again.get("merged_at"):
+                    return self._facts(ctx, again)  # an earlier, unanswered merge landed
+                head = str((again.get("head") or {}).get("sha") or "")
+                if exc.status == 409 or (head and head != sha):
+                    raise PermanentError(
+                        f"PR #{number}'s head moved: it is at {head[:12]}, but the deployed "
+                        f"and approved fix is {sha[:12]} (GitHub: {exc.gh_message})",
+                        hint="review what was pushed to the hotfix branch; reset it to the "
+                        "deployed commit and `hotfix resume`, or merge by hand",
+                    ) from exc
+                if exc.status == 405:
+                    raise PermanentError(
+                        f"PR #{number} cannot be merged ({method}): GitHub says "
+                        f"{exc.gh_message!r} ({again.get('html_url')})",
+                        hint="resolve conflicts, reviews or required checks on the PR (or "
+                        "allow this merge method), then `hotfix resume`",
+                    ) from exc
+                raise
+        return {"merge_sha": result.get("sha"), "merge_method": method, "merged_head_sha": sha}
+
+
+class Tag(BasePhase):
+    """An annotated release tag on the merge commit, pushed without force.
+
+    ``tag.scheme = "patch"`` takes the next ``<prefix>X.Y.Z`` after the highest one
+    reachable from production (skipping names already taken); any other scheme is a
+    template with ``{issue}``, ``{hotfix_id}``, ``{date}`` and ``{short_sha}``. The name is
+    saved before the push (``release_tag_planned``), so a retry or a probe looks for
+    exactly that tag.
+    """
+
+    name = "tag"
+
+    def key(self, ctx: PhaseContext) -> str:
+        return f"{ctx.hotfix.id}:tag:{ctx.data.get('merge_sha', '')}"
+
+    def _planned(self, ctx: PhaseContext, sha: str) -> str | None:
+        planned = ctx.data.get("release_tag_planned")
+        if isinstance(planned, dict) and planned.get("sha") == sha:
+            return str(planned["tag"])
+        return None
+
+    def probe(self, ctx: PhaseContext) -> Probe:
+        if not ctx.config.tag.enabled:
+            return Probe.done({"release_tag": None})
+        (sha,) = require(ctx, "merge_sha")
+        name = self._planned(ctx, sha)
+        if name is None:
+            return Probe.not_done("no tag name was chosen yet")
+        remote = release_git(ctx).remote_tag(name)
+        if remote is None:
+            return Probe.not_done(f"tag {name} is not on the remote")
+        if remote != sha:
+            raise PermanentError(
+                f"tag {name} on the remote points at {remote[:12]}, not the merge commit {sha[:12]}"
+            )
+        return Probe.done({"release_tag": name, "release_tag_sha": sha})
+
+    def _choose(self, ctx: PhaseContext, git: ReleaseGit, sha: str) -> str:
+        scheme, prefix = ctx.config.tag.scheme, ctx.config.tag.prefix
+        if scheme == "patch":
+            ours = [t for t in git.tags(f"{prefix}*", points_at=sha) if semver(t, prefix)]
+            if ours:
+                return ours[0]
+            name = next_patch(git.tags(f"{prefix}*", merged_into=sha), prefix)
+            return bump_until_free(name, set(git.tags()), prefix)
+        try:
+            name = scheme.format(
+                issue=ctx.hotfix.issue,
+                hotfix_id=ctx.hotfix.id,
+                short_sha=sha[:7],
+                date=time.strftime("%Y%m%d", time.gmtime()),
+            )
+        except (KeyError, IndexError, ValueError) as exc:
+            raise PermanentError(
+                f"tag.scheme {scheme!r} is not a usable template ({exc})",
+                hint='use "patch" or a template with {issue}, {hotfix_id}, {date}, {short_sha}',
+            ) from exc
+        return name
+
+    def run(self, ctx: PhaseContext) -> dict[str, Any]:
+        if not ctx.config.tag.enabled:
+            return {"release_tag": None, "tag_note": "tag.enabled = false"}
+        (sha,) = require(ctx, "merge_sha")
+        git = release_git(ctx)
+        git.fetch(ctx.config.production_branch, tags=True)
+        name = self._planned(ctx, sha)
+        if name is None:
+            name = self._choose(ctx, git, sha)
+            if not git.valid_tag(name):
+                raise PermanentError(
+                    f"{name!r} is not a valid tag name",
+                    hint="change tag.scheme / tag.prefix in hotfix.toml",
+                )
+            ctx.save(release_tag_planned={"tag": name, "sha": sha})
+        remote = git.remote_tag(name)
+        if remote is None:
+            local = git.commit_of(f"refs/tags/{name}")
+            if local is not None and local != sha:
+                raise PermanentError(
+                    f"a local tag {name} already points at {local[:12]}, not {sha[:12]}",
+                    hint=f"delete it (`git tag -d {name}`) if it is stale, then resume",
+                )
+            if local is None:
+                git.create_tag(name, sha, self._message(ctx, name))
+            git.push_ref(f"refs/tags/{name}", f"refs/tags/{name}")
+            remote = git.remote_tag(name)
+        if remote != sha:
+            raise PermanentError(
+                f"tag {name} on {git.remote} points at {(remote or 'nothing')[:12]}, not the "
+                f"merge commit {sha[:12]}; it was not overwritten",
+                hint="choose another name (tag.scheme) or remove the stale tag, then resume",
+            )
+        return {"release_tag": name, "release_tag_sha": sha}
+
+    def _message(self, ctx: PhaseContext, name: str) -> str:
+        target = ctx.data.get("rollback_target") or {}
+        return "\n".join(
+            [
+                f"{name}: hotfix {ctx.hotfix.issue} — {ctx.hotfix.description.strip()}",
+                "",
+                f"Hotfix: {ctx.hotfix.id}",
+                f"Pull request: {ctx.data.get('pr_url')}",
+                f"Deploy run: {ctx.data.get('deploy_run_url')}",
+                f"Production before this hotfix: {target.get('sha')} ({target.get('tag')})",
+            ]
+        )
+
+
+__all__ = [
+    "Backport",
+    "Cleanup",
+    "Deploy",
+    "Merge",
+    "OpenPullRequest",
+    "Tag",
+    "WaitForCI",
+    "adopt_dispatch",
+    "dispatch_workflow",
+    "find_run_by_correlation",
+    "new_correlation_id",
+    "probe_dispatch",
+    "run_failed",
+    "wait_for_run",
+]

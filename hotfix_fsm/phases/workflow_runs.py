@@ -1,0 +1,353 @@
+"""Dispatch a GitHub Actions workflow at most once per attempt, and follow its run.
+
+Shared by the deploy and the rollback phases. The idempotency key of a dispatch is a
+**correlation id** passed as the workflow input ``correlation_id``; the workflow must put it
+in its run name (``run-name: Deploy ${{ inputs.correlation_id }}``) so the run can be found
+when GitHub does not return run details (GitHub Enterprise before ``return_run_details``)
+or when the answer to the dispatch was lost.
+
+Every dispatch is written to a *ledger* in the hotfix's facts (``ctx.save``) **before** the
+request is sent: ``[{correlation_id, workflow, ref, sha, at, run_id}]``. A later attempt of
+the same phase (after a timeout, a crash or an ambiguous network failure) first looks for
+the run of the latest ledger entry for the same sha and adopts it instead of dispatching
+again; only a run that failed and was already reported as a failure is replaced by a new
+dispatch (``hotfix resume`` after a failed deploy means "deploy again").
+
+Usage from a phase whose ``prepare`` returns
+``{"correlation_id": new_correlation_id(ctx, "rollback")}``::
+
+    with github(ctx):
+        found = adopt_dispatch(ctx, "rollback_dispatches", sha=target, branch=None)
+        if found is not None:
+            run_id = found[1]["id"]
+        else:
+            run_id = dispatch_workflow(
+                ctx, "rollback.yml", ref, inputs, ctx.intent["correlation_id"],
+                ledger_name="rollback_dispatches", sha=target)["run_id"]
+        run = wait_for_run(ctx, run_id, timeout=600, interval=10, what="rollback run")
+        if run["conclusion"] != "success":
+            raise run_failed(ctx, "rollback_dispatches", run, "the rollback", hint="...")
+
+and ``probe`` returns ``probe_dispatch(ctx, "rollback_dispatches", branch=None, timeout=600,
+interval=10, grace=20, facts=lambda entry, run: {...})``. ``sha`` is what the dispatch
+deploys (the ledger key); ``branch`` filters the run search (None for a tag or sha ref).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hotfix_fsm.errors import NeedsHuman, PermanentError
+
+from .base import PhaseContext, Probe
+
+if TYPE_CHECKING:
+    from hotfix_fsm.adapters.github import GitHubClient
+
+T = TypeVar("T")
+CLOCK_SKEW = 300.0  # seconds subtracted from "created after" filters
+SUCCESS = "success"
+
+
+@contextlib.contextmanager
+def github(ctx: PhaseContext) -> Iterator[GitHubClient]:
+    """The phase's GitHub client, with its waits routed through the lease-aware ctx.wait."""
+    client = ctx.services.github
+    with client.use_sleep(ctx.wait):
+        yield client
+
+
+def new_correlation_id(ctx: PhaseContext, purpose: str) -> str:
+    """``<hotfix id>-<purpose>-<attempt>-<random>``: unique per attempt, readable in Actions."""
+    return f"{ctx.hotfix.id}-{purpose}-{ctx.attempt}-{secrets.token_hex(4)}"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def poll(
+    ctx: PhaseContext, fetch: Callable[[], T | None], *, timeout: float, interval: float, what: str
+) -> T | None:
+    """Call ``fetch`` until it returns something or ``timeout`` passes (then None)."""
+    start = ctx.clock()
+    while True:
+        value = fetch()
+        if value is not None:
+            return value
+        elapsed = ctx.clock() - start
+        if elapsed >= timeout:
+            return None
+        ctx.progress(f"waiting for {what}", elapsed=round(elapsed, 1))
+        ctx.wait(min(interval, timeout - elapsed))
+
+
+def find_run_by_correlation(
+    ctx: PhaseContext,
+    workflow: str,
+    correlation_id: str,
+    *,
+    branch: str | None = None,
+    since: float | None = None,
+    wait: float = 0.0,
+    interval: float = 1.0,
+) -> dict[str, Any] | None:
+    """The run of ``workflow`` whose name or title carries ``correlation_id``, or None.
+
+    Looks at workflow_dispatch runs (on ``branch``, created after ``since`` minus a clock
+    skew margin), newest first; keeps looking for ``wait`` seconds, since a new run takes
+    a moment to be listed.
+    """
+    gh = ctx.services.github
+    created = f">={iso(since - CLOCK_SKEW)}" if since else None
+
+    def search() -> dict[str, Any] | None:
+        for page in (1, 2, 3):
+            runs = gh.workflow_runs(
+                workflow, branch=branch, event="workflow_dispatch", created=created, page=page
+            )
+            for run in runs:
+                label = f"{run.get('display_title') or ''} {run.get('name') or ''}"
+                if correlation_id in label:
+                    return run
+            if len(runs) < 50:
+                return None
+        return None
+
+    return poll(
+        ctx,
+        search,
+        timeout=wait,
+        interval=interval,
+        what=f"the run of {workflow} with correlation id {correlation_id}",
+    )
+
+
+def wait_for_run(
+    ctx: PhaseContext, run_id: int, *, timeout: float, interval: float, what: str
+) -> dict[str, Any]:
+    """Poll the run until it completes; returns it. A deadline raises TransientError."""
+    gh = ctx.services.github
+    latest: dict[str, Any] = {}
+
+    def check() -> tuple[bool, str]:
+        run = gh.get_run(run_id)
+        latest.clear()
+        latest.update(run)
+        return run.get("status") == "completed", f"{run.get('status')} ({run.get('html_url')})"
+
+    ctx.wait_until(check, timeout=timeout, interval=interval, what=what)
+    return latest
+
+
+def ledger(ctx: PhaseContext, name: str) -> list[dict[str, Any]]:
+    return [dict(e) for e in ctx.data.get(name) or [] if isinstance(e, dict)]
+
+
+def _update_ledger(ctx: PhaseContext, name: str, correlation_id: str, **changes: Any) -> None:
+    entries = ledger(ctx, name)
+    for entry in entries:
+        if entry.get("correlation_id") == correlation_id:
+            entry.update(changes)
+    ctx.save(**{name: entries})
+
+
+def dispatch_workflow(
+    ctx: PhaseContext,
+    workflow: str,
+    ref: str,
+    inputs: dict[str, str],
+    correlation_id: str,
+    *,
+    ledger_name: str,
+    sha: str,
+    branch: str | None = None,
+    grace: float = 20.0,
+    find_timeout: float = 120.0,
+    interval: float = 1.0,
+) -> dict[str, Any]:
+    """Record, then dispatch ``workflow`` on ``ref`` once; return what identifies its run.
+
+    Returns ``{correlation_id, run_id, run_url, workflow, ref, dispatched_at}``. An
+    ambiguous failure is never answered by a blind second dispatch: the run is looked for
+    by its correlation id (for ``grace`` seconds); if none appears the error goes up and
+    the phase's next attempt adopts or replaces the dispatch through the ledger.
+    """
+    from hotfix_fsm.adapters.github import AmbiguousWrite
+
+    gh = ctx.services.github
+    now = time.time()
+    entry = {
+        "correlation_id": correlation_id,
+        "workflow": workflow,
+        "ref": ref,
+        "sha": sha,
+        "at": now,
+        "run_id": None,
+    }
+    ctx.save(**{ledger_name: [*ledger(ctx, ledger_name), entry]})
+    payload = {**inputs, "correlation_id": correlation_id}
+    run: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+    try:
+        details = gh.dispatch_workflow(workflow, ref, payload, return_run_details=True)
+    except AmbiguousWrite:
+        run = find_run_by_correlation(
+            ctx, workflow, correlation_id, branch=branch, since=now, wait=grace, interval=interval
+        )
+        if run is None:
+            raise
+    run_id: int | None = None
+    run_url = ""
+    if run is not None:
+        run_id, run_url = int(run["id"]), str(run.get("html_url") or "")
+    elif details and details.get("workflow_run_id"):
+        run_id = int(details["workflow_run_id"])
+        run_url = str(details.get("html_url") or details.get("run_url") or "")
+    else:
+        # 204 without run details (older GitHub Enterprise): find the run by its id.
+        run = find_run_by_correlation(
+            ctx,
+            workflow,
+            correlation_id,
+            branch=branch,
+            since=now,
+            wait=find_timeout,
+            interval=interval,
+        )
+        if run is None:
+            raise NeedsHuman(
+                f"{workflow} was dispatched on {ref} but no run with correlation id "
+                f"{correlation_id} appeared within {find_timeout:.0f}s",
+                hint=f"check the Actions tab; make sure {workflow} sets `run-name` to include "
+                "`inputs.correlation_id`; then `hotfix resume` (it adopts the run if it exists)",
+            )
+        run_id, run_url = int(run["id"]), str(run.get("html_url") or "")
+    _update_ledger(ctx, ledger_name, correlation_id, run_id=run_id, run_url=run_url)
+    return {
+        "correlation_id": correlation_id,
+        "run_id": run_id,
+        "run_url": run_url,
+        "workflow": workflow,
+        "ref": ref,
+        "dispatched_at": now,
+    }
+
+
+def _reported_key(ledger_name: str) -> str:
+    return f"{ledger_name}_failed_reported"
+
+
+def _lookup(
+    ctx: PhaseContext, entry: dict[str, Any], branch: str | None, grace: float, interval: float
+) -> dict[str, Any] | None:
+    from hotfix_fsm.adapters.github import GitHubAPIError
+
+    if entry.get("run_id"):
+        try:
+            return ctx.services.github.get_run(int(entry["run_id"]))
+        except GitHubAPIError as exc:
+            if exc.status == 404:
+                return None
+            raise
+    left = max(0.0, grace - (time.time() - float(entry.get("at") or 0.0)))
+    return find_run_by_correlation(
+        ctx,
+        str(entry["workflow"]),
+        str(entry["correlation_id"]),
+        branch=branch,
+        since=float(entry.get("at") or 0.0) or None,
+        wait=left,
+        interval=interval,
+    )
+
+
+def adopt_dispatch(
+    ctx: PhaseContext,
+    ledger_name: str,
+    *,
+    sha: str,
+    branch: str | None,
+    grace: float = 20.0,
+    interval: float = 1.0,
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(ledger entry, run)`` of the latest dispatch for ``sha`` worth following, or None.
+
+    None when there was no dispatch for this sha, its run never appeared, or the run
+    failed and that failure was already reported (so a new dispatch is wanted).
+    """
+    entries = [e for e in ledger(ctx, ledger_name) if e.get("sha") == sha]
+    if not entries:
+        return None
+    entry = entries[-1]
+    run = _lookup(ctx, entry, branch, grace, interval)
+    if run is None:
+        return None
+    failed = run.get("status") == "completed" and run.get("conclusion") != SUCCESS
+    if failed and run.get("id") in (ctx.data.get(_reported_key(ledger_name)) or []):
+        return None
+    if not entry.get("run_id"):
+        _update_ledger(
+            ctx,
+            ledger_name,
+            str(entry["correlation_id"]),
+            run_id=run["id"],
+            run_url=run.get("html_url"),
+        )
+    return entry, run
+
+
+def run_failed(
+    ctx: PhaseContext, ledger_name: str, run: dict[str, Any], what: str, hint: str
+) -> PermanentError:
+    """Remember that ``run``'s failure was reported, and the error that reports it."""
+    reported = list(ctx.data.get(_reported_key(ledger_name)) or [])
+    if run.get("id") not in reported:
+        ctx.save(**{_reported_key(ledger_name): [*reported, run.get("id")]})
+    return PermanentError(
+        f"{what} run {run.get('id')} finished with conclusion {run.get('conclusion')}: "
+        f"{run.get('html_url')}",
+        hint=hint,
+    )
+
+
+def probe_dispatch(
+    ctx: PhaseContext,
+    ledger_name: str,
+    *,
+    branch: str | None,
+    timeout: float,
+    interval: float,
+    grace: float,
+    facts: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+) -> Probe:
+    """After a crash: did this attempt's dispatch (``ctx.intent['correlation_id']``) run?
+
+    Done (with ``facts(entry, run)``) once its run completed successfully; not done when
+    nothing was sent, no run appeared, or the run failed (the phase then reports it).
+    """
+    correlation_id = ctx.intent.get("correlation_id")
+    entry = next(
+        (e for e in ledger(ctx, ledger_name) if e.get("correlation_id") == correlation_id), None
+    )
+    if not correlation_id or entry is None:
+        return Probe.not_done("this attempt never sent its dispatch")
+    run = _lookup(ctx, entry, branch, grace, interval)
+    if run is None:
+        return Probe.not_done(f"no run carries correlation id {correlation_id}")
+    if run.get("status") != "completed":
+        run = wait_for_run(
+            ctx,
+            int(run["id"]),
+            timeout=timeout,
+            interval=interval,
+            what=f"run {run['id']} ({run.get('html_url')})",
+        )
+    if run.get("conclusion") != SUCCESS:
+        return Probe.not_done(f"run {run.get('id')} concluded {run.get('conclusion')}")
+    return Probe.done(facts(entry, run))

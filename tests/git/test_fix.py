@@ -1,0 +1,242 @@
+"""Branch and fix commit: manual edits, cherry-picks and patches, on real repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hotfix_fsm.engine import HotfixEngine
+from hotfix_fsm.errors import ExitCode
+from tests.helpers_git import GitWorld, git, make_config
+
+Engines = Callable[..., HotfixEngine]
+DESCRIPTION = "Fix token expiry check\n\nTokens past their expiry were accepted."
+
+
+def fix_commits_on_remote(world: GitWorld, branch: str) -> list[str]:
+    out = git(world.origin, "rev-list", f"{world.base_sha}..refs/heads/{branch}")
+    return out.splitlines()
+
+
+def test_branch_is_cut_from_the_recorded_remote_production_head(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
+    assert hotfix.context["base_sha"] == world.base_sha
+    # Production moves after the start: the branch still starts at the recorded base.
+    world.push_as_someone_else("production", {"other.txt": "later\n"}, "later production")
+    outcome = engine.drive(hotfix.id)
+    assert outcome.state == "awaiting_fix"
+    context = engine.get(hotfix.id).context
+    branch = f"hotfix/INC-1-{context['timestamp']}"
+    assert context["branch"] == branch
+    assert context["base_sha"] == world.base_sha
+    assert git(world.work, "symbolic-ref", "--short", "HEAD") == branch
+    assert git(world.work, "rev-parse", "HEAD") == world.base_sha
+    assert world.remote_branches() == []  # nothing is pushed before the gates pass
+
+
+def test_custom_branch_pattern(world: GitWorld, engines: Engines) -> None:
+    config = make_config()
+    config.branch_pattern = "fixes/{issue}/{timestamp}"
+    engine = engines(config)
+    hotfix = engine.start("INC-7", DESCRIPTION, repo=world.work)
+    engine.drive(hotfix.id)
+    assert engine.get(hotfix.id).context["branch"] == (f"fixes/INC-7/{hotfix.context['timestamp']}")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("hotfix/{issue}..{timestamp}", "not a valid git ref"),
+        ("hotfix/{issue}-{user}", "unknown placeholder"),
+        ("hotfix/{issue}.lock", "'.lock'"),
+    ],
+)
+def test_invalid_branch_pattern_fails_clearly(
+    world: GitWorld, engines: Engines, pattern: str, expected: str
+) -> None:
+    config = make_config()
+    config.branch_pattern = pattern
+    engine = engines(config)
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
+    outcome = engine.drive(hotfix.id)
+    assert outcome.state == "failed"
+    assert expected in (outcome.error or "")
+    assert "branch_pattern" in (outcome.error or "")
+    assert git(world.work, "branch", "--list", "hotfix/*") == ""
+
+
+def test_manual_fix_pauses_until_the_work_tree_changes(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
+    outcome = engine.drive(hotfix.id)
+    assert outcome.state == "awaiting_fix"
+    assert outcome.paused_gate == "fix"
+    assert outcome.exit_code == ExitCode.PAUSED
+    assert str(world.work.resolve()) in (outcome.paused_reason or "")
+    assert f"hotfix resume {hotfix.id}" in (outcome.paused_reason or "")
+    # Resuming with no change pauses again and says so.
+    again = engine.drive(hotfix.id)
+    assert again.paused_gate == "fix"
+    assert "no change yet" in (again.paused_reason or "")
+    # Approving the fix gate without a change does not let an empty fix through.
+    engine.approve(hotfix.id, "fix", by="alice")
+    approved = engine.drive(hotfix.id)
+    assert "although the fix gate was approved" in (approved.paused_reason or "")
+    assert world.remote_branches() == []
+    # Now the engineer edits: a changed file, a new file and an ignored file.
+    world.write("app.py", "def check(token):\n    return bool(token) and not token.expired\n")
+    world.write("tests/test_expiry.py", "def test_expiry():\n    assert True\n")
+    world.write("debug.log", "never committed\n")
+    engine.approve(hotfix.id, "fix", by="alice")
+    done = engine.drive(hotfix.id)
+    assert done.state == "pushed"
+    context = engine.get(hotfix.id).context
+    assert context["fix_mode"] == "manual"
+    assert context["fix_approval"]["by"] == "alice"
+    files = git(world.work, "show", "--name-only", "--format=", context["fix_sha"]).splitlines()
+    assert sorted(files) == ["app.py", "tests/test_expiry.py"]
+    assert "app.py" in context["diffstat"]
+    assert [c["sha"] for c in context["fix_commits"]] == [context["fix_sha"]]
+    assert fix_commits_on_remote(world, context["branch"]) == [context["fix_sha"]]
+
+
+def test_commits_the_engineer_made_are_folded_into_one_fix_commit(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
+    engine.drive(hotfix.id)
+    world.write("app.py", "first attempt\n")
+    git(world.work, "commit", "--quiet", "-am", "wip 1")
+    world.write("app.py", "second attempt\n")
+    git(world.work, "commit", "--quiet", "-am", "wip 2")
+    assert engine.drive(hotfix.id).state == "pushed"
+    context = engine.get(hotfix.id).context
+    assert [c["subject"] for c in context["squashed"]] == ["wip 1", "wip 2"]
+    assert fix_commits_on_remote(world, context["branch"]) == [context["fix_sha"]]
+    assert git(world.work, "show", f"{context['fix_sha']}:app.py") == "second attempt"
+
+
+def test_cherry_pick_from_main(world: GitWorld, engine: HotfixEngine) -> None:
+    hotfix = engine.start(
+        "INC-1", DESCRIPTION, repo=world.work, cherry_pick=[world.shas["fix_on_main"][:12]]
+    )
+    assert engine.drive(hotfix.id).state == "pushed"
+    context = engine.get(hotfix.id).context
+    assert context["fix_mode"] == "cherry-pick"
+    assert context["cherry_picked"] == [
+        {"sha": world.shas["fix_on_main"], "subject": "Fix token expiry check"}
+    ]
+    fix = context["fix_sha"]
+    assert git(world.work, "show", f"{fix}:app.py") == git(
+        world.seed, "show", f"{world.shas['fix_on_main']}:app.py"
+    )
+    # Only the fix came along: main's feature commit did not.
+    assert git(world.work, "show", "--name-only", "--format=", fix) == "app.py"
+    assert world.work_status() == ""
+
+
+def test_cherry_pick_conflict_pauses_cleanly_then_accepts_a_hand_resolution(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start(
+        "INC-1",
+        DESCRIPTION,
+        repo=world.work,
+        cherry_pick=[world.shas["fix_on_main"], world.shas["config_on_main"]],
+    )
+    outcome = engine.drive(hotfix.id)
+    assert outcome.state == "awaiting_fix"
+    assert outcome.paused_gate == "fix"
+    assert "conflicts in config.txt" in (outcome.paused_reason or "")
+    assert world.shas["config_on_main"][:12] in (outcome.paused_reason or "")
+    # The half-applied pick was undone: a clean tree at the base, nothing in progress.
+    assert world.work_status() == ""
+    assert git(world.work, "rev-parse", "HEAD") == world.base_sha
+    # The engineer resolves by hand and resumes.
+    world.write("app.py", "def check(token):\n    return bool(token) and not token.expired\n")
+    world.write("config.txt", "timeout=30\n")
+    assert engine.drive(hotfix.id).state == "pushed"
+    context = engine.get(hotfix.id).context
+    assert context["resolved_by_hand"] is True
+    assert git(world.work, "show", f"{context['fix_sha']}:config.txt") == "timeout=30"
+
+
+def test_cherry_pick_of_an_unknown_commit_fails_clearly(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work, cherry_pick=["deadbeef" * 5])
+    outcome = engine.drive(hotfix.id)
+    assert outcome.state == "failed"
+    assert "is not a commit" in (outcome.error or "")
+    assert "What to do" in (outcome.error or "")
+
+
+def test_cherry_pick_already_in_production_changes_nothing(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start(
+        "INC-1", DESCRIPTION, repo=world.work, cherry_pick=[world.shas["initial"]]
+    )
+    outcome = engine.drive(hotfix.id)
+    assert outcome.state == "failed"
+    assert "already in production" in (outcome.error or "")
+
+
+def make_patch(world: GitWorld, tmp_path: Path, sha: str) -> Path:
+    patch = tmp_path / "fix.patch"
+    patch.write_text(git(world.seed, "format-patch", "--stdout", "-1", sha) + "\n")
+    return patch
+
+
+def test_patch_file_is_applied(world: GitWorld, engine: HotfixEngine, tmp_path: Path) -> None:
+    patch = make_patch(world, tmp_path, world.shas["fix_on_main"])
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work, patch=patch)
+    assert engine.drive(hotfix.id).state == "pushed"
+    context = engine.get(hotfix.id).context
+    assert context["fix_mode"] == "patch"
+    assert "app.py" in context["diffstat"]
+
+
+def test_patch_that_does_not_apply_pauses(
+    world: GitWorld, engine: HotfixEngine, tmp_path: Path
+) -> None:
+    patch = make_patch(world, tmp_path, world.shas["config_on_main"])
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work, patch=patch)
+    outcome = engine.drive(hotfix.id)
+    assert outcome.paused_gate == "fix"
+    assert "does not apply" in (outcome.paused_reason or "")
+    assert world.work_status() == ""
+
+
+def test_commit_message_and_trailers(world: GitWorld, engine: HotfixEngine) -> None:
+    hotfix = engine.start(
+        "INC-1", DESCRIPTION, repo=world.work, cherry_pick=[world.shas["fix_on_main"]]
+    )
+    engine.drive(hotfix.id)
+    sha = engine.get(hotfix.id).context["fix_sha"]
+    message = git(world.work, "log", "-1", "--format=%B", sha)
+    assert message == (
+        f"HOTFIX(INC-1): Fix token expiry check\n\n{DESCRIPTION}\n\n"
+        f"Hotfix-Id: {hotfix.id}\nHotfix-Issue: INC-1"
+    )
+    trailers = git(world.work, "log", "-1", "--format=%(trailers:only,unfold)", sha)
+    assert trailers.splitlines() == [f"Hotfix-Id: {hotfix.id}", "Hotfix-Issue: INC-1"]
+
+
+def test_started_from_a_subdirectory_the_whole_work_tree_is_used(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    subdir = world.work / "ignored" / "deep"
+    subdir.mkdir(parents=True)
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=subdir)
+    outcome = engine.drive(hotfix.id)
+    assert str(world.work.resolve()) in (outcome.paused_reason or "")
+    world.write("app.py", "fixed at the top of the work tree\n")
+    assert engine.drive(hotfix.id).state == "pushed"
+    sha = engine.get(hotfix.id).context["fix_sha"]
+    assert git(world.work, "show", "--name-only", "--format=", sha) == "app.py"
