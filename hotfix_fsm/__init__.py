@@ -15,8 +15,10 @@ Heavy adapters (git, GitHub, HTTP) load only when a phase needs them.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .config import Config, load_config
-from .engine import HotfixEngine
 from .errors import (
     ConfigError,
     ExitCode,
@@ -38,8 +40,32 @@ from .errors import (
 )
 from .machine import graph_hash, to_mermaid
 from .phases.base import BasePhase, Phase, PhaseContext, Probe
-from .runner import Event, Outcome
-from .store import Hotfix, JournalEntry, Store, open_store
+
+if TYPE_CHECKING:
+    from .engine import HotfixEngine
+    from .runner import Event, Outcome
+    from .store import Hotfix, JournalEntry, Store, open_store
+
+# The engine, runner and store pull in SQLAlchemy and structlog: load them on first use so
+# `hotfix --version` and tooling that only needs the errors stay fast.
+_LAZY = {
+    "HotfixEngine": ".engine",
+    "Event": ".runner",
+    "Outcome": ".runner",
+    "Hotfix": ".store",
+    "JournalEntry": ".store",
+    "Store": ".store",
+    "open_store": ".store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -98,6 +98,8 @@ def _global(
     from .log import configure_logging
 
     configure_logging(verbose)
+    # Absolute, because the path is stored with the hotfix and resume may run elsewhere.
+    config = config.expanduser().resolve() if config is not None else None
     ctx.obj = Globals(db=db, config=config, verbose=verbose)
 
 
@@ -431,13 +433,15 @@ def check(
     raise typer.Exit(print_check(repo, config_path=_g(ctx).config, as_json=as_json))
 
 
-def _register_sandbox() -> None:
-    from .cli_sandbox import register
+def _register_groups() -> None:
+    """The sandbox/demo commands and ``adopt`` live in their own (light) modules."""
+    from . import cli_sandbox, cli_team
 
-    register(app)
+    cli_sandbox.register(app)
+    cli_team.register(app)
 
 
-_register_sandbox()
+_register_groups()
 
 
 # -- entry point ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from .redact import redact, redact_obj
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from .engine import HotfixEngine
     from .runner import Event, Outcome
@@ -88,16 +89,23 @@ class ProgressView:
         self._phase_started: dict[str, float] = {}
 
     # The renderable the spinner shows, recomputed at every refresh (elapsed keeps moving).
-    def __rich__(self) -> str:
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
         s = self.state
         elapsed = time.monotonic() - s.phase_started
         what = f" — {s.waiting}" if s.waiting else ""
-        return redact(f"{s.hotfix_id} · {s.phase}{what} · {elapsed:.1f}s")
+        line = redact(f"{s.hotfix_id} · {s.phase}{what} · {elapsed:.1f}s")
+        return Text(line, style="none", no_wrap=True, overflow="ellipsis")
 
     def _say(self, text: str, style: str = "") -> None:
         text = redact(text)
         if self._console is not None:
-            self._console.print(text, style=style or None, markup=False, highlight=False)
+            from rich.text import Text
+
+            # The style goes on the text, not the print: the live line re-renders in the same
+            # call and must not inherit it.
+            self._console.print(Text(text, style=style or ""), highlight=False)
         else:
             self.stream.write(text + "\n")
             self.stream.flush()

@@ -98,8 +98,15 @@ class HotfixEngine:
         """Receive every journal row as it commits, and progress of long waits."""
         self._subscribers.append(callback)
         if self._runner is not None:
-            return self._runner.subscribe(callback)
-        return lambda: self._subscribers.remove(callback)
+            self._runner.subscribe(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+            if self._runner is not None:
+                self._runner.unsubscribe(callback)
+
+        return unsubscribe
 
     # -- commands ------------------------------------------------------------------------
 

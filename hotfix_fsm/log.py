@@ -41,6 +41,7 @@ _LEVELS = {
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 ConsoleWriter = Callable[[str], None]
+_TRACEBACK_KEYS = ("traceback", "exception", "exc_info")
 
 
 def _stderr_writer(line: str) -> None:
@@ -95,7 +96,11 @@ class _Sink:
         if isinstance(hotfix, str):
             self._write_file(hotfix, event_dict)
         if level >= self.console_level:
-            shown = {k: v for k, v in event_dict.items() if k != "traceback" or level >= 40}
+            # A traceback belongs in the file, never on the terminal: say where it is.
+            shown = {k: v for k, v in event_dict.items() if k not in _TRACEBACK_KEYS}
+            if any(k in event_dict for k in _TRACEBACK_KEYS):
+                where = log_path(hotfix, self.state_dir) if isinstance(hotfix, str) else None
+                shown["details"] = f"traceback in {where}" if where else "traceback not shown"
             try:
                 line = str(self.renderer(logger, method, dict(shown)))
             except Exception:  # rendering must never break the caller
@@ -140,6 +145,7 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
             redact_processor,
             _Sink(console_level(verbosity), state_dir, colors),
         ],

@@ -133,7 +133,11 @@ class Runner:
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback`` for every committed journal row and progress message."""
         self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback)
+        return lambda: self.unsubscribe(callback)
+
+    def unsubscribe(self, callback: Callable[[Event], None]) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
 
     def _emit(self, event: Event) -> None:
         for callback in list(self._subscribers):

@@ -12,13 +12,17 @@ Nothing here force-pushes. Errors are ``hotfix_fsm.errors`` types: ``GitNetworkE
 
 Helpers the later phases use (all take full 40-hex shas or revisions):
 
-* remote: ``fetch``, ``fetch_branch``, ``ls_remote``, ``remote_tag_commit``, ``push_ref``,
-  ``push_tag``, ``delete_remote_branch`` (idempotent), ``remote_url`` (no userinfo);
+* remote (``adapters/git_remote.py``): ``fetch``, ``fetch_branch``, ``ls_remote``,
+  ``remote_tag_commit``, ``push_ref``, ``push_tag``, ``delete_remote_branch`` (idempotent),
+  ``remote_url`` (no userinfo);
 * history: ``rev_parse``, ``resolve_commit``, ``is_ancestor``, ``diffstat``,
-  ``commits_between``, ``commit_info``, ``find_commit_with_trailer``, ``describe``;
+  ``commits_between``, ``commit_log``, ``commit_info``, ``find_commit_with_trailer``,
+  ``describe``;
 * work tree: ``checkout``, ``current_branch``, ``head_sha``, ``is_clean``, ``status``,
-  ``stage_all``, ``commit``, ``revert``, ``delete_local_branch``;
-* tags: ``tag_exists``, ``tag_commit``, ``create_annotated_tag``.
+  ``stage_all``, ``commit``, ``revert``, ``local_branch_sha``, ``delete_local_branch``;
+* work trees of the repository: ``worktrees``, ``worktree_dirty``, ``switch_away``;
+* tags: ``tags``, ``tag_exists``, ``tag_commit``, ``is_valid_tag_name``,
+  ``create_annotated_tag``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +43,16 @@ from hotfix_fsm.adapters.git_errors import (
     git_environment,
     git_failure,
     strip_userinfo,
+    subcommand,
 )
+from hotfix_fsm.adapters.git_remote import GitRemoteOps
 from hotfix_fsm.errors import InvalidInput, PermanentError
 from hotfix_fsm.validate import validate_ref
 
 ZERO_SHA = "0" * 40
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+# Used only when git has no identity to sign a release tag with (a CI machine, say).
+_FALLBACK_IDENTITY = ("-c", "user.name=hotfix-fsm", "-c", "user.email=hotfix-fsm@localhost")
 
 __all__ = [
     "ZERO_SHA",
@@ -51,12 +60,21 @@ __all__ = [
     "GitNetworkError",
     "GitPushRejected",
     "GitRepo",
+    "Worktree",
     "git_environment",
     "strip_userinfo",
 ]
 
 
-class GitRepo:
+@dataclass(frozen=True)
+class Worktree:
+    """One work tree of the repository (``git worktree list``)."""
+
+    path: Path
+    branch: str | None  # short name; None when HEAD is detached
+
+
+class GitRepo(GitRemoteOps):
     """One git work tree and its remote.
 
     Args:
@@ -85,14 +103,17 @@ class GitRepo:
         check: bool = True,
         network: bool = False,
         timeout: float | None = None,
+        cwd: Path | None = None,
     ) -> Captured:
-        """Run ``git <args>`` in the work tree; raise on failure when ``check``."""
+        """Run ``git <args>`` in the work tree (or in ``cwd``, another work tree of the
+        repository); raise on failure when ``check``."""
         argv = ["git", *args]
         limit = self.timeout if timeout is None else timeout
         try:
             result = run_captured(
                 argv,
-                cwd=self.work_tree,  # a clear InvalidInput first when this is no work tree
+                # self.work_tree: a clear InvalidInput first when this is no work tree
+                cwd=self.work_tree if cwd is None else cwd,
                 timeout=limit,
                 env=self._env,
                 input=input.encode() if input is not None else None,
@@ -102,7 +123,7 @@ class GitRepo:
                 f"cannot run git: {exc.reason}", hint="install git and make sure it is on PATH"
             ) from exc
         if result.timed_out:
-            message = f"`git {args[0]}` timed out after {limit:.0f}s"
+            message = f"`git {subcommand(args)}` timed out after {limit:.0f}s"
             if network:
                 raise GitNetworkError(
                     message + f" talking to remote {self.remote!r}",
@@ -117,9 +138,6 @@ class GitRepo:
         if check and result.returncode != 0:
             raise git_failure(args, result, remote=self.remote, network=network)
         return result
-
-    def _out(self, *args: str, network: bool = False) -> str:
-        return self.run(*args, network=network).stdout.strip()
 
     # -- the repository ------------------------------------------------------------------
 
@@ -214,9 +232,9 @@ class GitRepo:
         raw = self.run("diff", "--name-only", "--diff-filter=U", "-z").stdout
         return sorted({p for p in raw.split("\0") if p})
 
-    def current_branch(self) -> str | None:
-        """The checked-out branch, or None on a detached HEAD."""
-        result = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    def current_branch(self, worktree: Path | None = None) -> str | None:
+        """The checked-out branch (of this or another work tree), or None when detached."""
+        result = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False, cwd=worktree)
         return (result.stdout.strip() or None) if result.returncode == 0 else None
 
     def head_sha(self) -> str:
@@ -246,7 +264,7 @@ class GitRepo:
                 f"branch {branch} is checked out; switch away first",
                 hint="check out the main branch, then retry",
             )
-        self.run("branch", "-D", branch)
+        self.run("branch", "-D", "--", branch)
         return True
 
     def stage_all(self) -> None:
@@ -330,8 +348,10 @@ class GitRepo:
             raise git_failure(("merge-base", ancestor), result, remote=self.remote)
         return result.returncode == 0
 
-    def diffstat(self, base: str, head: str) -> str:
-        return self.run("diff", "--stat", "--no-color", base, head).stdout.rstrip()
+    def diffstat(self, base: str, head: str, *, width: int | None = None) -> str:
+        """``git diff --stat`` of ``base`` to ``head`` (``width`` columns, git's default 80)."""
+        stat = "--stat" if width is None else f"--stat={width}"
+        return self.run("diff", stat, "--no-color", base, head, "--").stdout.rstrip()
 
     def commit_info(self, sha: str) -> dict[str, Any]:
         """sha, subject, message, parents and author of one commit."""
@@ -356,6 +376,18 @@ class GitRepo:
             ]
         return list(reversed(found))
 
+    def commit_log(self, base: str, head: str, *, limit: int = 50) -> list[dict[str, str]]:
+        """At most ``limit`` commits of ``base..head``, newest first, as
+        ``{"sha", "subject", "author"}`` (the author's name)."""
+        out = self._out(
+            "log", f"--max-count={limit}", "--format=%H%x1f%s%x1f%an", f"{base}..{head}", "--"
+        )
+        found = []
+        for line in out.splitlines():
+            sha, subject, author = [*line.split("\x1f"), "", ""][:3]
+            found.append({"sha": sha, "subject": subject, "author": author})
+        return found
+
     def find_commit_with_trailer(self, base: str, head: str, key: str, value: str) -> str | None:
         """The newest commit in ``base..head`` whose trailer ``key`` equals ``value``."""
         fmt = f"%H%x1f%(trailers:key={key},valueonly,separator=%x1f)%x1e"
@@ -366,12 +398,32 @@ class GitRepo:
                 return sha
         return None
 
-    def describe(self, sha: str) -> str | None:
-        """The most recent tag reachable from ``sha`` (``git describe --tags --abbrev=0``)."""
-        result = self.run("describe", "--tags", "--abbrev=0", sha, check=False)
+    def describe(self, sha: str, *, match: str | None = None) -> str | None:
+        """The most recent tag reachable from ``sha`` (``git describe --tags --abbrev=0``),
+        only among tags matching the glob ``match`` when given; None when there is none."""
+        pattern = ["--match", match] if match else []
+        result = self.run("describe", "--tags", "--abbrev=0", *pattern, sha, check=False)
         return (result.stdout.strip() or None) if result.returncode == 0 else None
 
     # -- tags ----------------------------------------------------------------------------
+
+    def tags(
+        self, pattern: str = "*", *, merged_into: str | None = None, points_at: str | None = None
+    ) -> list[str]:
+        """Local tags matching the glob ``pattern``, optionally only those reachable from
+        ``merged_into`` or pointing at ``points_at``."""
+        args = ["tag", "--list"]
+        if merged_into:
+            args.append(f"--merged={merged_into}")
+        if points_at:
+            args.append(f"--points-at={points_at}")
+        return self._out(*args, "--", pattern).split()
+
+    def is_valid_tag_name(self, name: str) -> bool:
+        """git's own rules for a tag name (``git check-ref-format``), and no leading dash."""
+        if not name or name.startswith("-"):
+            return False
+        return self.run("check-ref-format", f"refs/tags/{name}", check=False).returncode == 0
 
     def tag_exists(self, name: str) -> bool:
         return self.tag_commit(name) is not None
@@ -391,77 +443,66 @@ class GitRepo:
                 f"tag {name} already exists at {existing[:12]}, not {sha[:12]}",
                 hint="pick another tag name; tags are never moved",
             )
-        self.run("tag", "--annotate", "--cleanup=verbatim", "--file=-", name, sha, input=message)
+        has_identity = self.run("var", "GIT_COMMITTER_IDENT", check=False).returncode == 0
+        identity = () if has_identity else _FALLBACK_IDENTITY
+        self.run(
+            *identity,
+            "tag",
+            "--annotate",
+            "--cleanup=verbatim",
+            "--file=-",
+            "--",
+            name,
+            sha,
+            input=message,
+        )
 
     def push_tag(self, name: str) -> None:
         """Push one tag (never forced: an existing different remote tag is refused)."""
         self.push_ref(f"refs/tags/{name}", f"refs/tags/{name}")
 
-    # -- remote --------------------------------------------------------------------------
+    # -- the repository's work trees -----------------------------------------------------
 
-    def remote_url(self) -> str | None:
-        """The remote's URL with any ``user:password@`` removed, or None if no such remote."""
-        result = self.run("remote", "get-url", "--", self.remote, check=False)
-        return strip_userinfo(result.stdout.strip()) if result.returncode == 0 else None
+    def worktrees(self) -> list[Worktree]:
+        """Every work tree of the repository, this one included."""
+        out = self._out("worktree", "list", "--porcelain")
+        found: list[Worktree] = []
+        path: Path | None = None
+        branch: str | None = None
+        for line in [*out.splitlines(), ""]:
+            if line.startswith("worktree "):
+                path, branch = Path(line[len("worktree ") :]), None
+            elif line.startswith("branch "):
+                branch = line[len("branch ") :].removeprefix("refs/heads/")
+            elif not line and path is not None:
+                found.append(Worktree(path, branch))
+                path = None
+        return found
 
-    def fetch(self) -> None:
-        """``git fetch <remote>`` with its configured refspecs (tags follow)."""
-        self.run("fetch", "--quiet", "--", self.remote, network=True)
-
-    def fetch_branch(self, branch: str) -> str | None:
-        """Fetch one branch into ``refs/remotes/<remote>/<branch>``; its sha, or None."""
-        if self.ls_remote(f"refs/heads/{branch}") is None:
-            return None
-        tracking = f"refs/remotes/{self.remote}/{branch}"
-        self.run(
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--",
-            self.remote,
-            f"+refs/heads/{branch}:{tracking}",
-            network=True,
-        )
-        return self.resolve_commit(tracking)
-
-    def ls_remote(self, ref: str) -> str | None:
-        """The sha the remote's ``ref`` points at (``refs/...``, or a branch name), or None."""
-        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
-        out = self._out("ls-remote", "--", self.remote, full, network=True)
-        for line in out.splitlines():
-            sha, _, name = line.partition("\t")
-            if name == full:
-                return sha
-        return None
-
-    def remote_tag_commit(self, name: str) -> str | None:
-        """The commit a remote tag points at (peeled), or None when the remote lacks it."""
-        full = f"refs/tags/{name}"
-        out = self._out("ls-remote", "--tags", "--", self.remote, full, full + "^{}", network=True)
-        found: dict[str, str] = {}
-        for line in out.splitlines():
-            sha, _, ref = line.partition("\t")
-            found[ref] = sha
-        return found.get(full + "^{}") or found.get(full)
-
-    def push_ref(self, src: str, dest_ref: str) -> None:
-        """``git push <remote> <src>:<dest_ref>`` — no force flag, ever."""
-        validate_ref(dest_ref, "destination ref")
-        self.run("push", "--quiet", "--", self.remote, f"{src}:{dest_ref}", network=True)
-
-    def delete_remote_branch(self, branch: str, *, expect_sha: str | None = None) -> bool:
-        """Delete the remote branch; False when it is already gone.
-
-        With ``expect_sha``, refuse (GitCommandError) when the branch moved elsewhere.
-        """
-        current = self.ls_remote(f"refs/heads/{branch}")
-        if current is None:
-            return False
-        if expect_sha is not None and current != expect_sha:
+    def _existing(self, worktree: Path) -> Path:
+        if not worktree.is_dir():
             raise GitCommandError(
-                f"remote branch {branch} is at {current[:12]}, not {expect_sha[:12]}; "
-                "not deleting someone else's work",
-                hint="delete it by hand if it is stale",
+                f"the work tree {worktree} is registered but its directory is gone",
+                hint="run `git worktree prune` in the repository, then resume",
             )
-        self.run("push", "--quiet", "--", self.remote, f":refs/heads/{branch}", network=True)
-        return True
+        return worktree
+
+    def worktree_dirty(self, worktree: Path) -> bool:
+        """True when tracked files in ``worktree`` have uncommitted changes."""
+        cwd = self._existing(worktree)
+        return bool(self.run("status", "--porcelain", "--untracked-files=no", cwd=cwd).stdout)
+
+    def switch_away(self, worktree: Path, candidates: list[str]) -> str:
+        """Check out the first existing local branch of ``candidates`` in ``worktree``
+        (one checked out elsewhere is skipped), else detach its HEAD; what was checked out.
+        """
+        cwd = self._existing(worktree)
+        for name in candidates:
+            if (
+                self.local_branch_sha(name)
+                and self.run("checkout", "--quiet", name, "--", cwd=cwd, check=False).ok
+                and self.current_branch(cwd) == name
+            ):
+                return name
+        self.run("checkout", "--quiet", "--detach", cwd=cwd)
+        return "a detached HEAD"

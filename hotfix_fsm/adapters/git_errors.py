@@ -123,6 +123,17 @@ def git_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def subcommand(args: Sequence[str]) -> str:
+    """The git command in ``args`` (``tag`` in ``-c user.name=x tag ...``), for messages."""
+    items = iter(args)
+    for arg in items:
+        if arg in ("-c", "-C"):
+            next(items, None)
+        elif not arg.startswith("-"):
+            return arg
+    return args[0] if args else ""
+
+
 def _classify(stderr: str) -> str:
     low = stderr.lower()
     for kind, needles in (
@@ -142,8 +153,18 @@ def git_failure(
     """The error for a failed git command: network (transient), rejected push, or other."""
     said = clean_output(f"{result.stderr}\n{result.stdout}")
     tail = "\n".join(said.splitlines()[-8:]) or f"exit code {result.returncode}"
-    message = f"`git {args[0] if args else ''}` failed: {tail}"
+    command = subcommand(args)
+    message = f"`git {command}` failed: {tail}"
     kind = _classify(said) if network else "other"
+    if kind == "rejected" and command == "fetch":
+        return GitCommandError(
+            message,
+            argv=result.argv,
+            returncode=result.returncode,
+            stderr=said,
+            hint="a local ref (often a tag) differs from the remote's and git will not "
+            "overwrite it; delete the stale local one (`git tag -d <name>`), then resume",
+        )
     if kind == "network":
         return GitNetworkError(
             message,

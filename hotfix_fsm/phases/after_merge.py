@@ -8,14 +8,16 @@ hotfix: a conflict or an error is recorded (``backport_status``) for a human to 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import LeaseLost
 
 from .base import BasePhase, PhaseContext, Probe
-from .deploy_phase import release_git, require
-from .release_git import ReleaseGit
+from .deploy_phase import require
 from .workflow_runs import github, poll
+
+if TYPE_CHECKING:
+    from hotfix_fsm.adapters.git import GitRepo
 
 
 def _base(ctx: PhaseContext) -> str:
@@ -76,7 +78,7 @@ class Backport(BasePhase):
             return {"backport_status": "skipped", "backport_message": "backport.enabled = false"}
         branch, sha = require(ctx, "branch", "fix_sha")
         try:
-            return self._open(ctx, release_git(ctx), branch, sha)
+            return self._open(ctx, ctx.services.git, branch, sha)
         except LeaseLost:
             raise
         except Exception as exc:  # non-blocking by design: record it for a human
@@ -96,7 +98,7 @@ class Backport(BasePhase):
                 f"open a PR from {branch} into {_base(ctx)} by hand",
             }
 
-    def _open(self, ctx: PhaseContext, git: ReleaseGit, branch: str, sha: str) -> dict[str, Any]:
+    def _open(self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str) -> dict[str, Any]:
         head, base = _head(ctx), _base(ctx)
         with github(ctx) as gh:
             pr = gh.find_pull(head, base=base)
@@ -127,17 +129,23 @@ class Backport(BasePhase):
         return self._facts(ctx, pr, self._status(pr))
 
     @staticmethod
-    def _push_head(git: ReleaseGit, head: str, sha: str) -> None:
-        remote = git.remote_head(head)
+    def _push_head(git: GitRepo, head: str, sha: str) -> None:
+        from hotfix_fsm.adapters.git import GitPushRejected
+
+        ref = f"refs/heads/{head}"
+        remote = git.ls_remote(ref)
         if remote == sha:
             return
         if remote is not None:
-            git.fetch(head, tags=False)
-            if git.is_ancestor(sha, remote):
+            git.fetch_branch(head)
+            if git.has_commit(sha) and git.has_commit(remote) and git.is_ancestor(sha, remote):
                 return  # someone already built on it (for example, resolved conflicts)
             raise RuntimeError(f"branch {head} exists on the remote with other commits")
-        if not git.push_ref(sha, f"refs/heads/{head}") and git.remote_head(head) != sha:
-            raise RuntimeError(f"the remote refused to create {head}")
+        try:
+            git.push_ref(sha, ref)
+        except GitPushRejected:
+            if git.ls_remote(ref) != sha:
+                raise RuntimeError(f"the remote refused to create {head}") from None
 
     @staticmethod
     def _title(ctx: PhaseContext) -> str:
@@ -173,9 +181,9 @@ class Cleanup(BasePhase):
 
     def probe(self, ctx: PhaseContext) -> Probe:
         (branch,) = require(ctx, "branch")
-        config, git = ctx.config.cleanup, release_git(ctx)
-        remote_gone = git.remote_head(branch) is None
-        local_gone = git.local_branch(branch) is None
+        config, git = ctx.config.cleanup, ctx.services.git
+        remote_gone = git.ls_remote(f"refs/heads/{branch}") is None
+        local_gone = git.local_branch_sha(branch) is None
         if (remote_gone or not config.delete_remote_branch) and (
             local_gone or not config.delete_local_branch
         ):
@@ -184,7 +192,7 @@ class Cleanup(BasePhase):
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         branch, sha = require(ctx, "branch", "fix_sha")
-        git = release_git(ctx)
+        git = ctx.services.git
         notes: list[str] = []
         remote = self._remote(ctx, git, branch, sha, notes)
         local = self._local(ctx, git, branch, sha, notes)
@@ -194,12 +202,12 @@ class Cleanup(BasePhase):
         return {"cleaned": cleaned}
 
     def _remote(
-        self, ctx: PhaseContext, git: ReleaseGit, branch: str, sha: str, notes: list[str]
+        self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str, notes: list[str]
     ) -> bool:
         if not ctx.config.cleanup.delete_remote_branch:
             notes.append("remote branch kept (cleanup.delete_remote_branch = false)")
             return False
-        head = git.remote_head(branch)
+        head = git.ls_remote(f"refs/heads/{branch}")
         if head is None:
             return True
         if head != sha:
@@ -211,21 +219,21 @@ class Cleanup(BasePhase):
         return True
 
     def _local(
-        self, ctx: PhaseContext, git: ReleaseGit, branch: str, sha: str, notes: list[str]
+        self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str, notes: list[str]
     ) -> bool:
         if not ctx.config.cleanup.delete_local_branch:
             notes.append("local branch kept (cleanup.delete_local_branch = false)")
             return False
-        local = git.local_branch(branch)
+        local = git.local_branch_sha(branch)
         if local is None:
             return True
-        if local != sha and not git.is_ancestor(local, sha):
+        if local != sha and not (git.has_commit(sha) and git.is_ancestor(local, sha)):
             notes.append(f"local {branch} kept: it has commits beyond the fix {sha[:12]}")
             return False
         for tree in git.worktrees():
             if tree.branch != branch:
                 continue
-            if git.dirty(tree.path):
+            if git.worktree_dirty(tree.path):
                 notes.append(f"local {branch} kept: {tree.path} has uncommitted changes")
                 return False
             moved = git.switch_away(

@@ -12,12 +12,11 @@ resumed (a deliberate "deploy again").
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
 
 from .base import BasePhase, PhaseContext, Probe
-from .release_git import ReleaseGit
 from .workflow_runs import (
     adopt_dispatch,
     dispatch_workflow,
@@ -28,11 +27,10 @@ from .workflow_runs import (
     wait_for_run,
 )
 
+if TYPE_CHECKING:
+    from hotfix_fsm.adapters.git import GitRepo
+
 LEDGER = "deploy_dispatches"
-
-
-def release_git(ctx: PhaseContext) -> ReleaseGit:
-    return ReleaseGit(ctx.services.repo, ctx.config.remote, ctx.config.git_timeout)
 
 
 def require(ctx: PhaseContext, *names: str) -> list[Any]:
@@ -51,7 +49,7 @@ def release_tag_pattern(ctx: PhaseContext) -> str | None:
     return f"{prefix}[0-9]*" if ctx.config.tag.scheme == "patch" else None
 
 
-def rollback_target(ctx: PhaseContext, git: ReleaseGit) -> dict[str, Any]:
+def rollback_target(ctx: PhaseContext, git: GitRepo) -> dict[str, Any]:
     """Production's current head on the remote and the last release tag reachable from it.
 
     Recorded once, before the first dispatch (a later attempt keeps it: production's head
@@ -61,17 +59,16 @@ def rollback_target(ctx: PhaseContext, git: ReleaseGit) -> dict[str, Any]:
     if isinstance(recorded, dict) and recorded.get("sha"):
         return recorded
     production = ctx.config.production_branch
-    git.fetch(production, tags=True)
-    sha = git.remote_head(production)
+    sha = git.fetch_branch(production, tags=True)
     if not sha:
         raise PermanentError(
             f"the production branch {production!r} does not exist on {git.remote}, so there "
             "is no rollback target",
             hint="check production_branch in hotfix.toml",
         )
-    tag = git.last_tag(sha, release_tag_pattern(ctx)) or git.last_tag(sha, None)
+    tag = git.describe(sha, match=release_tag_pattern(ctx)) or git.describe(sha)
     note = ""
-    if tag and git.remote_tag(tag) is None:
+    if tag and git.remote_tag_commit(tag) is None:
         note = f"tag {tag} exists only locally; not used as the rollback tag"
         tag = None
     base = ctx.data.get("base_sha")
@@ -146,7 +143,7 @@ class Deploy(BasePhase):
             )
         config = ctx.config.deploy
         interval = self._interval(ctx)
-        git = release_git(ctx)
+        git = ctx.services.git
         with github(ctx):
             rollback_target(ctx, git)
             found = adopt_dispatch(
@@ -159,7 +156,7 @@ class Deploy(BasePhase):
                     run_url=run.get("html_url"),
                 )
             else:
-                remote = git.remote_head(branch)
+                remote = git.ls_remote(f"refs/heads/{branch}")
                 if remote != sha:
                     raise PermanentError(
                         f"the hotfix branch {branch} on {git.remote} is at "

@@ -9,17 +9,18 @@ the dispatch helpers (``workflow_runs``) the rollback phases share.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
 
 from .after_merge import Backport, Cleanup
 from .base import BasePhase, PhaseContext, Probe
 from .ci_phase import WaitForCI
-from .deploy_phase import Deploy, release_git, require
+from .deploy_phase import Deploy, require
 from .pr_body import build_body, pr_title
-from .release_git import ReleaseGit, bump_until_free, next_patch, semver
+from .release_names import bump_until_free, next_patch, semver
 from .workflow_runs import (
     adopt_dispatch,
     dispatch_workflow,
@@ -30,6 +31,9 @@ from .workflow_runs import (
     run_failed,
     wait_for_run,
 )
+
+if TYPE_CHECKING:
+    from hotfix_fsm.adapters.git import GitRepo
 
 LABEL_COLORS = {"hotfix": "d73a4a", "urgent": "b60205"}
 
@@ -70,7 +74,7 @@ class OpenPullRequest(BasePhase):
         labels = list(ctx.config.github.labels)
         with github(ctx) as gh:
             title = pr_title(ctx.hotfix.issue, ctx.hotfix.description)
-            body = build_body(ctx, release_git(ctx))
+            body = build_body(ctx, ctx.services.git)
             pr, created = gh.open_pull(branch, base, title, body)
             for label in labels:
                 gh.ensure_label(
@@ -175,7 +179,7 @@ class Tag(BasePhase):
         name = self._planned(ctx, sha)
         if name is None:
             return Probe.not_done("no tag name was chosen yet")
-        remote = release_git(ctx).remote_tag(name)
+        remote = ctx.services.git.remote_tag_commit(name)
         if remote is None:
             return Probe.not_done(f"tag {name} is not on the remote")
         if remote != sha:
@@ -184,7 +188,7 @@ class Tag(BasePhase):
             )
         return Probe.done({"release_tag": name, "release_tag_sha": sha})
 
-    def _choose(self, ctx: PhaseContext, git: ReleaseGit, sha: str) -> str:
+    def _choose(self, ctx: PhaseContext, git: GitRepo, sha: str) -> str:
         scheme, prefix = ctx.config.tag.scheme, ctx.config.tag.prefix
         if scheme == "patch":
             ours = [t for t in git.tags(f"{prefix}*", points_at=sha) if semver(t, prefix)]
@@ -207,32 +211,36 @@ class Tag(BasePhase):
         return name
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
+        from hotfix_fsm.adapters.git import GitPushRejected
+
         if not ctx.config.tag.enabled:
             return {"release_tag": None, "tag_note": "tag.enabled = false"}
         (sha,) = require(ctx, "merge_sha")
-        git = release_git(ctx)
-        git.fetch(ctx.config.production_branch, tags=True)
+        git = ctx.services.git
+        git.fetch_branch(ctx.config.production_branch, tags=True)
         name = self._planned(ctx, sha)
         if name is None:
             name = self._choose(ctx, git, sha)
-            if not git.valid_tag(name):
+            if not git.is_valid_tag_name(name):
                 raise PermanentError(
                     f"{name!r} is not a valid tag name",
                     hint="change tag.scheme / tag.prefix in hotfix.toml",
                 )
             ctx.save(release_tag_planned={"tag": name, "sha": sha})
-        remote = git.remote_tag(name)
+        remote = git.remote_tag_commit(name)
         if remote is None:
-            local = git.commit_of(f"refs/tags/{name}")
+            local = git.tag_commit(name)
             if local is not None and local != sha:
                 raise PermanentError(
                     f"a local tag {name} already points at {local[:12]}, not {sha[:12]}",
                     hint=f"delete it (`git tag -d {name}`) if it is stale, then resume",
                 )
             if local is None:
-                git.create_tag(name, sha, self._message(ctx, name))
-            git.push_ref(f"refs/tags/{name}", f"refs/tags/{name}")
-            remote = git.remote_tag(name)
+                git.create_annotated_tag(name, sha, self._message(ctx, name))
+            # A refusal means someone else's tag of that name: the check below says whose.
+            with contextlib.suppress(GitPushRejected):
+                git.push_tag(name)
+            remote = git.remote_tag_commit(name)
         if remote != sha:
             raise PermanentError(
                 f"tag {name} on {git.remote} points at {(remote or 'nothing')[:12]}, not the "
@@ -251,6 +259,7 @@ class Tag(BasePhase):
                 f"Pull request: {ctx.data.get('pr_url')}",
                 f"Deploy run: {ctx.data.get('deploy_run_url')}",
                 f"Production before this hotfix: {target.get('sha')} ({target.get('tag')})",
+                "",  # the final newline git's message clean-up would add
             ]
         )
 

@@ -9,15 +9,24 @@ commit and tag production returns to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.redact import redact
 
 from .base import PhaseContext
-from .release_git import Commit, ReleaseGit
+
+if TYPE_CHECKING:
+    from hotfix_fsm.adapters.git import GitRepo
 
 GATE_TITLES = {"tests": "Critical tests", "build": "Build", "audit": "Security audit"}
 TITLE_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    subject: str
+    author: str
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ def gate_evidence(ctx: PhaseContext, fix_sha: str) -> list[GateLine]:
     return lines
 
 
-def _commits(ctx: PhaseContext, git: ReleaseGit, base: str, head: str) -> list[Commit]:
+def _commits(ctx: PhaseContext, git: GitRepo, base: str, head: str) -> list[Commit]:
     recorded = ctx.data.get("fix_commits")
     if (
         isinstance(recorded, list)
@@ -79,29 +88,29 @@ def _commits(ctx: PhaseContext, git: ReleaseGit, base: str, head: str) -> list[C
             for c in recorded
         ]
     try:
-        return git.commits(base, head)
+        return [Commit(c["sha"], c["subject"], c["author"]) for c in git.commit_log(base, head)]
     except Exception:  # the body degrades to the recorded shas; the PR still opens
         return [Commit(str(c), "", "") for c in recorded or [] if isinstance(c, str)]
 
 
-def _diffstat(ctx: PhaseContext, git: ReleaseGit, base: str, head: str) -> str:
+def _diffstat(ctx: PhaseContext, git: GitRepo, base: str, head: str) -> str:
     recorded = ctx.data.get("diffstat")
     if isinstance(recorded, str) and recorded.strip():
         return recorded.strip()
     try:
-        return git.diffstat(base, head)
+        return git.diffstat(base, head, width=100).strip()
     except Exception as exc:  # shown in the body rather than failing the PR
         return f"(diffstat unavailable: {exc})"
 
 
-def rollback_plan(ctx: PhaseContext, git: ReleaseGit, base: str) -> str:
+def rollback_plan(ctx: PhaseContext, git: GitRepo, base: str) -> str:
     """The concrete rollback target as known now (the deploy records it for real)."""
     if not base:
         return "- **Target:** unknown — no production sha was recorded when the branch was cut"
     prefix = ctx.config.tag.prefix
     pattern = f"{prefix}[0-9]*" if ctx.config.tag.scheme == "patch" else None
     try:
-        tag = git.last_tag(base, pattern) or git.last_tag(base, None)
+        tag = git.describe(base, match=pattern) or git.describe(base)
     except Exception:  # a plan without a tag is still a plan
         tag = None
     rollback = ctx.config.rollback
@@ -168,7 +177,7 @@ def render_body(
     return redact("\n".join(lines))
 
 
-def build_body(ctx: PhaseContext, git: ReleaseGit) -> str:
+def build_body(ctx: PhaseContext, git: GitRepo) -> str:
     fix_sha = str(ctx.data.get("fix_sha", ""))
     base = str(ctx.data.get("base_sha", ""))
     commits = _commits(ctx, git, base, fix_sha) if base and fix_sha else []

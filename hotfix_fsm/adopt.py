@@ -1,0 +1,337 @@
+"""Adopt a hotfix whose database is lost: rebuild its row and journal from what the world shows.
+
+``adopt(engine, repo_path=..., branch=... | issue=...)`` reads the evidence
+(``adopt_evidence.gather``), decides the furthest state it proves, and records a hotfix with
+the id its fix commit's ``Hotfix-Id`` trailer names (or its branch name, before the fix), the
+current graph hash, the facts later phases read, and a journal whose rows say they were
+inferred: a ``done`` row per phase (payload ``{"facts", "inferred": true, "evidence"}``), a
+``transition`` row per step, and a final ``note`` of kind ``adopted`` listing every finding.
+``hotfix resume`` then continues from there; its probes settle the rest.
+
+Which phases need proof (a *hard* phase missing stops the adoption before it):
+
+======================  ==========================================================  =======
+phase                   evidence                                                    kind
+======================  ==========================================================  =======
+branch                  the branch, locally or on the remote, or its PR             hard
+commit_fix              a commit carrying ``Hotfix-Id``                             hard
+gates                   none: implied by the push                                   —
+push                    the remote branch (or the PR head) holds the fix            hard
+open_pr                 the PR from the branch into production, open or merged      hard
+wait_ci                 CI on the fix sha passed                                    soft
+approve_deploy          a deploy run of the fix exists                              soft
+deploy                  the latest deploy run succeeded                             soft
+verify, monitor         none: implied by the merge                                  —
+merge                   the PR is merged                                            hard
+tag                     a tag on the merge commit (when tagging is enabled)         hard
+backport                the back-merge PR from ``backport/<branch>``                soft
+cleanup                 the branch is gone from the remote after the merge          hard
+======================  ==========================================================  =======
+
+A soft phase counts when its own evidence holds or a later phase is proven. So a deploy run
+still in progress adopts to ``deploying`` with the run in the deploy ledger: the deploy phase
+follows that run instead of dispatching again. The ledger is recorded whatever the state, so
+no adoption can lead to a second deploy of the same sha; a tag on the merge commit is found
+again by the tag phase, a PR by its head. A rollback that was started is not adopted.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import machine
+from .adopt_evidence import Evidence, find_branch, gather, rollback_evidence
+from .adopt_facts import context_facts, phase_facts_for
+from .errors import IllegalTransition, UsageError
+from .phases.services import Services
+from .store import Entry, Hotfix
+from .validate import validate_issue, validate_ref
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .engine import HotfixEngine
+
+__all__ = ["adopt", "decide"]
+
+HARD = frozenset({"branch", "commit_fix", "push", "open_pr", "merge", "tag", "cleanup"})
+NO_EVIDENCE = frozenset({"gate", "verify", "monitor"})
+
+
+def adopt(
+    engine: HotfixEngine,
+    *,
+    repo_path: str | os.PathLike[str] = ".",
+    branch: str | None = None,
+    issue: str | None = None,
+    yes: bool = False,
+    options: dict[str, Any] | None = None,
+) -> Hotfix:
+    """Rebuild the hotfix on ``branch`` (or the latest one of ``issue``) from the world.
+
+    Args:
+        repo_path: a clone of the repository (the adopted hotfix's work tree).
+        branch: the hotfix branch, e.g. ``hotfix/INC-1-20250101-120000``.
+        issue: instead of ``branch``: adopt the most recent hotfix branch of this issue.
+        yes: approve the human gates automatically from here on (like ``start --yes``).
+        options: start options to record (``fix_mode``, ``cherry_pick``, ``patch``), for a
+            hotfix adopted before its fix commit; by default the fix is made by hand.
+
+    Raises:
+        UsageError / InvalidInput: neither or both of branch and issue, a bad name, a
+            branch hotfix_fsm did not make, or a hotfix already in this store.
+        NotFound: no such branch.
+        IllegalTransition: a rollback of the hotfix was started (adopt rebuilds forward
+            progress only).
+    """
+    if bool(branch) == bool(issue):
+        raise UsageError(
+            "give either a hotfix branch or an issue id to adopt",
+            hint="`hotfix adopt --branch hotfix/INC-1-…` or `hotfix adopt --issue INC-1`",
+        )
+    path = Path(repo_path).expanduser().resolve()
+    config = engine.config_for(repo=str(path))
+    if issue:
+        validate_issue(issue, config.issue_pattern)
+    if branch:
+        validate_ref(branch, "hotfix branch name")
+    services = Services(config, path, factories=dict(getattr(engine, "_service_factories", {})))
+    try:
+        git = services.git
+        gh = services.github
+        if branch is None:
+            git.fetch()
+            branch = find_branch(git, config, str(issue))
+        ev = gather(git, gh, config, branch)
+        if issue and ev.issue and ev.issue != issue:
+            raise UsageError(
+                f"branch {branch} belongs to issue {ev.issue}, not {issue}",
+                hint=f"adopt it with `hotfix adopt --branch {branch}`",
+            )
+        unfinished = _existing(engine, ev.hotfix_id)
+        rollback = rollback_evidence(git, gh, config, ev.hotfix_id)
+        if rollback:
+            raise IllegalTransition(
+                f"a rollback of hotfix {ev.hotfix_id} was started ({rollback}); adopt rebuilds "
+                "only a hotfix's forward progress",
+                hotfix_id=ev.hotfix_id,
+                hint="check production by hand and finish the rollback there (the rollback "
+                "workflow, the revert PR), then start a new hotfix if the fix is still needed",
+            )
+        state, steps = decide(ev, config)
+        context = context_facts(ev, config, git, steps, path)
+    finally:
+        services.close()
+    if unfinished is not None:  # an adoption interrupted before its journal: finish it
+        return _journal(engine, unfinished, ev, config, state, steps, context)
+    return _record(engine, ev, config, state, steps, context, path, yes, options or {})
+
+
+# -- deciding --------------------------------------------------------------------------------
+
+
+def _evidence(ev: Evidence, config: Config, phase: str) -> bool | None:
+    """True/False for a phase the world can show; None for one that leaves no trace."""
+    runs = ev.deploy_runs
+    merged = bool(ev.merge_sha)
+    found: dict[str, bool | None] = {
+        "branch": bool(ev.local_sha or ev.remote_sha or ev.pr or ev.fix_sha),
+        "commit_fix": bool(ev.fix_sha),
+        "push": ev.pushed,
+        "open_pr": bool(
+            ev.pr and (ev.pr.get("state") == "open" or ev.pr.get("merged_at")) and ev.pushed
+        ),
+        "wait_ci": bool(ev.ci and ev.ci["verdict"] == "passed") or not config.ci.enabled,
+        "approve_deploy": bool(runs),
+        "deploy": bool(runs)
+        and runs[-1].get("status") == "completed"
+        and runs[-1].get("conclusion") == "success",
+        "merge": merged,
+        "tag": bool(ev.tag) if config.tag.enabled else None,
+        "backport": bool(ev.backport_pr) if config.backport.enabled else None,
+        "cleanup": merged and ev.remote_sha is None,
+    }
+    if phase.startswith("gate:") or phase in NO_EVIDENCE or phase == "finish_gates":
+        return None
+    return found.get(phase)
+
+
+def decide(ev: Evidence, config: Config) -> tuple[str, list[tuple[str, str, str]]]:
+    """The adopted state and the forward steps ``(phase, source, dest)`` that lead to it."""
+    forward = [f for f in machine.FORWARD if f[0] != "finish"]
+    last = -1
+    for i, (phase, _src, _dst) in enumerate(forward):
+        proof = _evidence(ev, config, phase)
+        if phase in machine.BOOKKEEPING_PHASES:
+            continue
+        if proof is True:
+            last = i
+        elif proof is False and phase in HARD:
+            break
+    if last < 0:
+        return "created", []
+    steps = list(forward[: last + 1])
+    return steps[-1][2], steps
+
+
+# -- recording -------------------------------------------------------------------------------
+
+
+def _existing(engine: HotfixEngine, hotfix_id: str) -> Hotfix | None:
+    """None for a new id; the row of an adoption that stopped before its journal; else
+    a UsageError (the store already knows this hotfix)."""
+    from .errors import NotFound
+
+    try:
+        found = engine.store.get(hotfix_id)
+    except NotFound:
+        return None
+    if found.options.get("adopted") and found.last_seq == 1:
+        return found
+    raise UsageError(
+        f"hotfix {hotfix_id} is already in this store (state {found.state})",
+        hotfix_id=hotfix_id,
+        hint=f"resume it with `hotfix resume {hotfix_id}`; adopt is for a lost database",
+    )
+
+
+def _why(ev: Evidence, config: Config, phase: str, proof: bool | None) -> str:
+    if proof:
+        return {
+            "branch": "the hotfix branch exists",
+            "commit_fix": f"commit {str(ev.fix_sha)[:12]} carries the Hotfix-Id trailer",
+            "push": "the remote holds the fix commit",
+            "open_pr": f"PR #{(ev.pr or {}).get('number')} comes from the branch",
+            "wait_ci": "CI on the fix passed",
+            "approve_deploy": "a deploy run of the fix exists",
+            "deploy": f"deploy run {ev.deploy_runs[-1].get('id') if ev.deploy_runs else ''} "
+            "succeeded",
+            "merge": f"the PR is merged as {str(ev.merge_sha)[:12]}",
+            "tag": f"tag {ev.tag} points at the merge commit",
+            "backport": "the back-merge PR exists",
+            "cleanup": "the branch is deleted on the remote",
+        }.get(phase, "seen")
+    return "implied: a later phase is proven"
+
+
+def _entries(
+    ev: Evidence, config: Config, steps: list[tuple[str, str, str]], context: dict[str, Any]
+) -> list[Entry]:
+    entries: list[Entry] = []
+    fix = ev.fix_sha or ""
+    for phase, src, dst in steps:
+        inferred: dict[str, Any] = {"from": src, "to": dst, "inferred": True}
+        if phase in machine.BOOKKEEPING_PHASES:
+            entries.append(Entry("transition", phase, 0, None, inferred))
+            continue
+        if phase == "finish_gates":
+            for gate in machine.GATES:
+                facts = {"gate": gate, "sha": fix, "status": "inferred"}
+                entries.append(
+                    Entry(
+                        "done",
+                        f"gate:{gate}",
+                        0,
+                        f"{gate}:{fix}",
+                        {"facts": facts, "inferred": True, "evidence": "implied by the push"},
+                    )
+                )
+            entries.append(Entry("transition", phase, 0, None, inferred))
+            continue
+        proof = _evidence(ev, config, phase)
+        facts = phase_facts_for(phase, context)
+        payload = {"facts": facts, "inferred": True, "evidence": _why(ev, config, phase, proof)}
+        entries.append(Entry("done", phase, 0, None, payload))
+        entries.append(Entry("transition", phase, 0, None, inferred))
+    return entries
+
+
+def _record(
+    engine: HotfixEngine,
+    ev: Evidence,
+    config: Config,
+    state: str,
+    steps: list[tuple[str, str, str]],
+    context: dict[str, Any],
+    path: Path,
+    yes: bool,
+    options: dict[str, Any],
+) -> Hotfix:
+    user = _user()
+    adopted = {
+        "by": user,
+        "at": time.time(),
+        "branch": ev.branch,
+        "repo": str(path),
+        "state": state,
+    }
+    recorded_options: dict[str, Any] = {
+        "fix_mode": "manual",
+        "cherry_pick": [],
+        "patch": None,
+        "yes": yes,
+        "severity": config.severity,
+        "config_path": None,
+        "started_by": "unknown (adopted)",
+        **options,
+        "adopted": adopted,
+    }
+    hotfix = engine.store.create(
+        hotfix_id=ev.hotfix_id,
+        issue=ev.issue or "unknown",
+        description=ev.description,
+        repo=str(path),
+        graph_hash=machine.graph_hash(),
+        options=recorded_options,
+        context=context,
+        state=state,
+    )
+    return _journal(engine, hotfix, ev, config, state, steps, context)
+
+
+def _journal(
+    engine: HotfixEngine,
+    hotfix: Hotfix,
+    ev: Evidence,
+    config: Config,
+    state: str,
+    steps: list[tuple[str, str, str]],
+    context: dict[str, Any],
+) -> Hotfix:
+    """Append the inferred rows and the ``adopted`` note (fenced, under a lease)."""
+    adopted = {**(hotfix.options.get("adopted") or {}), "state": state}
+    entries = _entries(ev, config, steps, context)
+    proven = [p for p, _s, _d in steps if _evidence(ev, config, p)]
+    note = {
+        "kind": "adopted",
+        "inferred": True,
+        "adopted": adopted,
+        "evidence": list(ev.seen),
+        "proven": proven,
+        "implied": [
+            p
+            for p, _s, _d in steps
+            if p not in proven and p not in machine.BOOKKEEPING_PHASES and p != "finish_gates"
+        ]
+        + (["gates"] if any(p == "finish_gates" for p, _s, _d in steps) else []),
+        "deploy_runs_found_by": (
+            "branch and sha" if ev.deploy_weak else "correlation id" if ev.deploy_runs else None
+        ),
+    }
+    entries.append(Entry("note", None, 0, None, note))
+    lease = engine.store.acquire_lease(hotfix.id, engine.runner.owner, ttl=60.0)
+    try:
+        engine.store.checkpoint(lease, entries, state=state, context=context)
+    finally:
+        engine.store.release_lease(lease)
+    return engine.get(hotfix.id)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")

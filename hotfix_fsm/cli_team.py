@@ -1,0 +1,86 @@
+"""``hotfix adopt``: rebuild a hotfix from the git remote and GitHub when its database is lost.
+
+Registered on the main app with ``register(app)``. Errors are ``HotfixError``s, which the
+console script prints as what happened and what to do, with the documented exit codes (2 for
+a bad argument, an unknown branch or a hotfix already in the store).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from .engine import HotfixEngine
+    from .store import Hotfix, JournalEntry
+
+
+def _engine(ctx: typer.Context) -> HotfixEngine:
+    """The engine the global options (--db, --config) describe."""
+    root = ctx.find_root().obj
+    make = getattr(root, "engine", None)
+    if callable(make):
+        made: HotfixEngine = make()
+        return made
+    from .engine import HotfixEngine
+
+    return HotfixEngine()
+
+
+def adopt_command(
+    ctx: typer.Context,
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="The hotfix branch, e.g. hotfix/INC-1-20250101-120000."),
+    ] = None,
+    issue: Annotated[
+        str | None,
+        typer.Option("--issue", help="Adopt the most recent hotfix branch of this issue."),
+    ] = None,
+    repo: Annotated[
+        Path, typer.Option("--repo", help="A clone of the repository (the work tree).")
+    ] = Path("."),
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve the human gates automatically.")
+    ] = False,
+) -> None:
+    """Rebuild a hotfix whose database is lost from its branch, PR, runs, merge and tags."""
+    from .adopt import adopt
+    from .errors import UsageError
+
+    if bool(branch) == bool(issue):
+        raise UsageError(
+            "give exactly one of --branch and --issue",
+            hint="`hotfix adopt --branch hotfix/INC-1-…` or `hotfix adopt --issue INC-1`",
+        )
+    with _engine(ctx) as engine:
+        hotfix = adopt(engine, repo_path=repo, branch=branch, issue=issue, yes=yes)
+        journal = engine.store.journal(hotfix.id)
+    _print(hotfix, journal)
+
+
+def _print(hotfix: Hotfix, journal: list[JournalEntry]) -> None:
+    from .cli_render import echo
+    from .runner import next_action
+
+    note = next((e.payload for e in reversed(journal) if e.payload.get("kind") == "adopted"), {})
+    echo(f"adopted hotfix {hotfix.id} ({hotfix.issue}) at state {hotfix.state}")
+    echo(f"  branch: {hotfix.context.get('branch')}   work tree: {hotfix.repo}")
+    for line in note.get("evidence") or []:
+        echo(f"  seen: {line}")
+    proven = ", ".join(note.get("proven") or []) or "-"
+    implied = ", ".join(note.get("implied") or []) or "-"
+    echo(f"  proven by the world: {proven}")
+    echo(f"  implied (no trace of their own): {implied}")
+    echo("  the journal marks every rebuilt row as inferred; resuming probes the rest")
+    echo(f"  next: {next_action(hotfix.id, hotfix.state, None, None)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``adopt`` to the main app."""
+    app.command("adopt")(adopt_command)
+
+
+__all__ = ["adopt_command", "register"]

@@ -1,0 +1,48 @@
+"""``hotfix demo``: each scenario ends as it should, fast, against its own sandbox."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from hotfix_fsm.sandbox.demo import run_demo
+from tests.cli.conftest import Cli
+
+
+def test_demo_command_failing_tests_scenario(cli: Cli) -> None:
+    result = cli("demo", "--scenario", "failing-tests")
+    assert result.code == 0, result.err
+    assert "the hotfix ended failed — as expected" in result.err
+    assert "- [ ] Critical tests passing — the tests gate failed" in result.out
+    assert "- pull_requests: 0" in result.out
+
+
+def test_demo_rejects_unknown_scenario(cli: Cli) -> None:
+    result = cli("demo", "--scenario", "meteor")
+    assert result.code == 2
+    assert "unknown scenario 'meteor'" in result.err
+
+
+def test_unhealthy_deploy_rolls_back_automatically() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    assert run_demo("unhealthy-deploy", out=out, err=err) == 0, err.getvalue()
+    assert time.monotonic() - started < 45
+    report = out.getvalue()
+    assert "- Outcome: **rolled_back**" in report
+    assert "- What the rollback did:" in report
+    assert "rollback_redeploy: done" in report
+    assert "- [ ] Health checks passing — verify failed" in report
+    assert "- force_updates: 0" in report
+
+
+def test_crash_after_deploy_dispatch_resumes_without_second_deploy() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert run_demo("crash-and-resume", out=out, err=err) == 0, err.getvalue()
+    progress = err.getvalue()
+    assert "the process died with signal SIGKILL" in progress
+    assert "adopted after a probe" in progress
+    report = out.getvalue()
+    assert "- Outcome: **done**" in report
+    assert "| deploy | done | 1 |" in report or "adopted after a crash" in report
+    assert "- deploys: 1" in report
