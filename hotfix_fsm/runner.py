@@ -739,7 +739,7 @@ class Runner:
         hotfix = self.store.get(hotfix.id)
         if errors:
             first = errors[0]
-            summary = "; ".join(e.message for e in errors)
+            summary = "; ".join(dict.fromkeys(e.message for e in errors))  # gates often agree
             self._fail(lease, hotfix, "gates", PermanentError(summary, hint=first.hint), services)
             return
         results: dict[str, Any] = {}

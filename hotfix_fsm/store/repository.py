@@ -90,6 +90,33 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def _holder_is_dead(owner: str) -> bool:
+    """True when the lease holder ran on this host and its process is gone (a killed
+    terminal, not a lost laptop), so resuming need not wait for the lease to expire."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -304,7 +331,12 @@ class Store:
             if row is None:
                 raise NotFound(f"no hotfix {hotfix_id!r} in this store", hotfix_id=hotfix_id)
             live = row.lease_owner and (row.lease_expires_at or 0) > now
-            if live and row.lease_owner != owner and not take_over:
+            if (
+                live
+                and row.lease_owner != owner
+                and not take_over
+                and not _holder_is_dead(row.lease_owner)
+            ):
                 since = time.strftime(
                     "%Y-%m-%d %H:%M:%S UTC", time.gmtime(row.lease_acquired_at or now)
                 )

@@ -165,3 +165,26 @@ def test_find_by_id_prefix_and_issue(store_url: str) -> None:
     with pytest.raises(NotFound):
         store.find("%")
     store.engine.dispose()
+
+
+def test_lease_of_a_dead_local_process_is_reclaimed(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    store = open_store(tmp_path / "s.db")
+    new_hotfix(store)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    store.acquire_lease("INC-1-1", f"{socket.gethostname()}:{gone.stdout.strip()}:dead", ttl=60)
+    lease = store.acquire_lease("INC-1-1", "me", ttl=60)  # no take-over needed
+    assert lease.token == 2
+    # A live holder elsewhere is still refused.
+    store.acquire_lease("INC-1-1", f"{socket.gethostname()}:1:init", ttl=60, take_over=True)
+    with pytest.raises(LeaseHeld, match=":1:init"):
+        store.acquire_lease("INC-1-1", "me", ttl=60)
+    store.engine.dispose()
