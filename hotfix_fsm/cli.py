@@ -281,6 +281,9 @@ def abort(
     with _g(ctx).engine() as engine:
         done = engine.abort(hotfix, reason=reason)
         echo(f"{done.id}: {done.state}")
+        for entry in engine.store.journal(done.id, kinds=("note",), limit=1, newest_first=True):
+            for note in entry.payload.get("abort_cleanup", []):
+                echo(f"  {note}")
 
 
 @app.command()

@@ -208,8 +208,15 @@ class HotfixEngine:
         seq = self.store.append(hotfix.id, [Entry("approval", gate, 0, None, payload)], **clear)
         return self.store.journal(hotfix.id, after_seq=seq - 1, limit=1)[0]
 
-    def abort(self, ref: str, *, reason: str = "aborted by a person") -> Hotfix:
-        """Cancel a hotfix that has not reached production (use ``rollback`` after)."""
+    def abort(
+        self, ref: str, *, reason: str = "aborted by a person", clean_up: bool = True
+    ) -> Hotfix:
+        """Cancel a hotfix that has not reached production (use ``rollback`` after).
+
+        With ``clean_up`` the emergency PR is closed and the work tree is switched back to
+        the production branch; branches are kept (they may hold the only copy of the work)
+        and the journal's ``abort_cleanup`` note lists what is left and how to remove it.
+        """
         hotfix = self.resolve(ref)
         if machine.allowed(hotfix.state, "cancel") is None:
             raise IllegalTransition(
@@ -236,9 +243,51 @@ class HotfixEngine:
                 paused_reason=None,
                 paused_gate=None,
             )
+            if clean_up:
+                notes = self._abort_cleanup(hotfix)
+                self.store.checkpoint(
+                    lease, [Entry("note", "cancel", 0, None, {"abort_cleanup": notes})]
+                )
         finally:
             self.store.release_lease(lease)
         return self.store.get(hotfix.id)
+
+    def _abort_cleanup(self, hotfix: Hotfix) -> list[str]:
+        """Best effort: each step reports what it did or why not; none raises."""
+        from .errors import HotfixError
+
+        notes: list[str] = []
+        facts = hotfix.context
+        services = self.services_for(hotfix)
+        config = services.config
+        try:
+            number = facts.get("pr_number")
+            if number:
+                try:
+                    services.github.close_pull(int(number))
+                    notes.append(f"closed PR #{number}")
+                except HotfixError as exc:
+                    notes.append(f"could not close PR #{number}: {exc.message}")
+            branch = facts.get("branch")
+            if branch:
+                try:
+                    git = services.git
+                    if git.current_branch() == branch and git.is_clean(untracked=False):
+                        git.checkout(config.production_branch)
+                        notes.append(f"switched the work tree back to {config.production_branch}")
+                    notes.append(
+                        f"kept branch {branch}; remove it with `git branch -D {branch}`"
+                        + (
+                            f" and `git push {config.remote} --delete {branch}`"
+                            if facts.get("pushed_sha")
+                            else ""
+                        )
+                    )
+                except (HotfixError, OSError) as exc:
+                    notes.append(f"left the work tree as it is: {exc}")
+        finally:
+            services.close()
+        return notes
 
     def rollback(
         self, ref: str, *, reason: str = "manual rollback", take_over: bool = False

@@ -375,6 +375,20 @@ class GitHubClient:
             )
         )
 
+    def close_pull(self, number: int) -> dict[str, Any]:
+        """Close a pull request (closing a closed one changes nothing)."""
+        return dict(
+            self._call(
+                f"closing pull request #{number}",
+                self.api.pulls.update,
+                number,
+                state="closed",
+                write=True,
+                detectable=True,
+                not_found=f"pull request #{number} does not exist in {self.full_name}",
+            )
+        )
+
     def merge_pull(
         self, number: int, *, sha: str, method: str, title: str | None = None
     ) -> dict[str, Any]:

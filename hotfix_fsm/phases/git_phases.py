@@ -115,15 +115,13 @@ def _check_local_production(git: GitRepo, production: str, base: str) -> None:
     remote = git.remote
     where = f"local {production} is at {local[:12]} but {remote}/{production} is at {base[:12]}"
     if git.is_ancestor(local, base):
-        update = (
-            "`git pull --ff-only`"
-            if git.current_branch() == production
-            else f"`git fetch {remote} {production}:{production}`"
-        )
-        raise UsageError(
-            f"{where}: the local branch is behind",
-            hint=f"update it with {update}, then start again",
-        )
+        # Merely behind (typically after the last hotfix merged): bring it level, which is
+        # what `git pull --ff-only` would do; the work tree is known to be clean here.
+        if git.current_branch() == production:
+            git.run("merge", "--ff-only", "--quiet", base)
+        else:
+            git.run("update-ref", f"refs/heads/{production}", base, local)
+        return
     raise UsageError(
         f"{where}: the local branch has commits the remote does not",
         hint=f"push them through review or drop them (`git log {remote}/{production}.."

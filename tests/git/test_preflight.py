@@ -80,10 +80,17 @@ def test_unreachable_remote(world: GitWorld, tmp_path: Path) -> None:
     refused(world.work, "cannot fetch from remote 'origin'")
 
 
-def test_local_production_behind_remote(world: GitWorld) -> None:
+def test_local_production_behind_remote_is_brought_level(world: GitWorld) -> None:
+    # Typical after the previous hotfix merged: the local branch is only behind.
     git(world.work, "branch", "production", world.shas["initial"])
-    error = refused(world.work, "behind")
-    assert "git fetch origin production:production" in (error.hint or "")
+    run_preflight(world.work)
+    assert git(world.work, "rev-parse", "production").strip() == world.base_sha
+
+
+def test_checked_out_production_behind_remote_is_fast_forwarded(world: GitWorld) -> None:
+    git(world.work, "switch", "--quiet", "-C", "production", world.shas["initial"])
+    run_preflight(world.work)
+    assert git(world.work, "rev-parse", "HEAD").strip() == world.base_sha
 
 
 def test_local_production_with_unpushed_commits(world: GitWorld) -> None:
