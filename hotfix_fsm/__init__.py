@@ -42,13 +42,17 @@ from .machine import graph_hash, to_mermaid
 from .phases.base import BasePhase, Phase, PhaseContext, Probe
 
 if TYPE_CHECKING:
+    from .adopt import adopt
     from .engine import HotfixEngine
+    from .handoff import prepare_work_tree
     from .runner import Event, Outcome
     from .store import Hotfix, JournalEntry, Store, open_store
 
 # The engine, runner and store pull in SQLAlchemy and structlog: load them on first use so
 # `hotfix --version` and tooling that only needs the errors stay fast.
 _LAZY = {
+    "adopt": ".adopt",
+    "prepare_work_tree": ".handoff",
     "HotfixEngine": ".engine",
     "Event": ".runner",
     "Outcome": ".runner",
@@ -99,8 +103,10 @@ __all__ = [
     "UnknownGraph",
     "UsageError",
     "__version__",
+    "adopt",
     "graph_hash",
     "load_config",
     "open_store",
+    "prepare_work_tree",
     "to_mermaid",
 ]

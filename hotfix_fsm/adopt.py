@@ -47,7 +47,6 @@ from . import machine
 from .adopt_evidence import Evidence, find_branch, gather, rollback_evidence
 from .adopt_facts import context_facts, phase_facts_for
 from .errors import IllegalTransition, UsageError
-from .phases.services import Services
 from .store import Entry, Hotfix
 from .validate import validate_issue, validate_ref
 
@@ -98,7 +97,7 @@ def adopt(
         validate_issue(issue, config.issue_pattern)
     if branch:
         validate_ref(branch, "hotfix branch name")
-    services = Services(config, path, factories=dict(getattr(engine, "_service_factories", {})))
+    services = engine.services_at(path, config)
     try:
         git = services.git
         gh = services.github

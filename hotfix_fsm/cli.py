@@ -226,12 +226,24 @@ def resume(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask before taking over.")
     ] = False,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            "--repo",
+            help="Continue in this work tree on this machine (a clone of the hotfix's "
+            "remote, or an empty directory to clone into): the hand-off between machines.",
+        ),
+    ] = None,
 ) -> None:
     """Continue a hotfix from its last checkpoint (probing anything left in doubt)."""
     with _g(ctx).engine() as engine:
         found = engine.resolve(hotfix)
         if take_over and not yes:
             _confirm_take_over(found.id, found.lease_owner if found.lease_live() else None)
+        if repo is not None:
+            from .handoff import prepare_work_tree
+
+            found = prepare_work_tree(engine, found, repo, take_over=take_over)
         _finish(_drive(engine, found.id, take_over=take_over))
 
 

@@ -94,6 +94,12 @@ class HotfixEngine:
     def services_for(self, hotfix: Hotfix) -> Services:
         return Services(self.config_for(hotfix), hotfix.repo, factories=self._service_factories)
 
+    def services_at(self, repo: str | os.PathLike[str], config: Config | None = None) -> Services:
+        """Adapters for a repository with this engine's factories (close them when done)."""
+        return Services(
+            config or self.config_for(repo=str(repo)), repo, factories=self._service_factories
+        )
+
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Receive every journal row as it commits, and progress of long waits."""
         self._subscribers.append(callback)
