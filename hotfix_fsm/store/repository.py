@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import Engine, Table, and_, func, insert, select, update
+from sqlalchemy import Engine, Table, TextClause, and_, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..errors import LeaseHeld, LeaseLost, NotFound, StoreError
@@ -121,6 +121,23 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+_UPDATABLE = frozenset(
+    {
+        "state",
+        "failed_from",
+        "paused_reason",
+        "paused_gate",
+        "error",
+        "context",
+        "repo",
+        "options",
+        "description",
+    }
+)
+_INSERT_JOURNAL = text(
+    "INSERT INTO journal (hotfix_id, seq, at, kind, phase, attempt, key, payload) "
+    "VALUES (:hotfix_id, :seq, :at, :kind, :phase, :attempt, :key, :payload)"
+)
 _HOTFIX_COLUMNS = tuple(cast(Table, HotfixRow.__table__).columns)
 
 
@@ -155,6 +172,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(hotfix_write=True)
+        self._safe_url = engine.url.render_as_string(hide_password=True)
+        self._statements: dict[tuple[tuple[str, ...], bool], TextClause] = {}
         self._t = cast(Table, HotfixRow.__table__)
         self._j = cast(Table, JournalRow.__table__)
 
@@ -413,19 +432,14 @@ class Store:
         if hid is None:
             raise ValueError("an unfenced append needs a hotfix id")
         now = time.time()
-        values: dict[str, Any] = {
-            "last_seq": self._t.c.last_seq + len(entries),
-            "updated_at": now,
-        }
+        params: dict[str, Any] = {"hid": hid, "n": len(entries), "now": now}
         for key, value in changes.items():
-            values[key] = _dumps(value) if key == "context" else value
+            params[f"v_{key}"] = _dumps(value) if key == "context" else value
         if lease is not None:
-            values["lease_expires_at"] = now + lease.ttl
-        condition = self._fenced(lease) if lease else self._t.c.id == hid
+            params.update(tok=lease.token, owner=lease.owner, exp=now + lease.ttl)
+        statement = self._update_statement(tuple(sorted(changes)), fenced=lease is not None)
         with self._writing() as conn:
-            last = conn.execute(
-                update(self._t).where(condition).values(**values).returning(self._t.c.last_seq)
-            ).scalar()
+            last = conn.execute(statement, params).scalar()
             if last is None:
                 if lease is None:
                     raise NotFound(f"no hotfix {hid!r} in this store", hotfix_id=hid)
@@ -437,7 +451,7 @@ class Store:
             first = last - len(entries) + 1
             if entries:
                 conn.execute(
-                    insert(self._j),
+                    _INSERT_JOURNAL,
                     [
                         {
                             "hotfix_id": hid,
@@ -454,6 +468,30 @@ class Store:
                 )
         return int(last)
 
+    def _update_statement(self, columns: tuple[str, ...], *, fenced: bool) -> TextClause:
+        """The checkpoint's conditional UPDATE for this set of changed columns, built once.
+
+        Plain SQL with bound parameters: building a Core expression per checkpoint cost
+        more than the commit itself. Column names come from the model, never from input.
+        """
+        key = (columns, fenced)
+        found = self._statements.get(key)
+        if found is not None:
+            return found
+        unknown = set(columns) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable hotfix columns: {sorted(unknown)}")
+        sets = ["last_seq = last_seq + :n", "updated_at = :now"]
+        sets += [f"{c} = :v_{c}" for c in columns]
+        where = "id = :hid"
+        if fenced:
+            sets.append("lease_expires_at = :exp")
+            where += " AND fencing_token = :tok AND lease_owner = :owner"
+        sql = f"UPDATE hotfixes SET {', '.join(sets)} WHERE {where} RETURNING last_seq"  # noqa: S608
+        statement = text(sql)
+        self._statements[key] = statement
+        return statement
+
     def _fenced(self, lease: Lease) -> Any:
         return and_(
             self._t.c.id == lease.hotfix_id,
@@ -464,10 +502,10 @@ class Store:
     # -- transactions --------------------------------------------------------------------
 
     def _reading(self) -> Any:
-        return _Guard(self.engine.connect(), self.engine.url.render_as_string(True), False)
+        return _Guard(self.engine.connect(), self._safe_url, False)
 
     def _writing(self) -> Any:
-        return _Guard(self._writer.begin(), self.engine.url.render_as_string(True), True)
+        return _Guard(self._writer.begin(), self._safe_url, True)
 
 
 class _Guard:

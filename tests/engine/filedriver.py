@@ -40,6 +40,10 @@ class FilePhase(BasePhase):
         slow = float(os.environ.get("FILEDRIVER_SLOW_PHASE_SECONDS", "0"))
         if slow and self.name == os.environ.get("FILEDRIVER_SLOW_PHASE"):
             ctx.wait(slow)  # lease-aware: a driver that lost its lease stops here
+        hold = os.environ.get("FILEDRIVER_HOLD_UNTIL")
+        if hold and self.name == os.environ.get("FILEDRIVER_SLOW_PHASE"):
+            while not os.path.exists(hold):  # the test releases it when it has seen enough
+                ctx.wait(0.05)
         if self.name == "deploy":
             ctx.save(rollback_target={"sha": "a" * 40, "tag": "v1.0.0"})
         fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -84,7 +84,8 @@ def test_sigkill_at_a_failpoint_then_resume_to_done(tmp_path: Path, failpoint: s
 def test_racing_drivers_exactly_one_drives(tmp_path: Path) -> None:
     db, world = tmp_path / "store.db", tmp_path
     hid = run_driver(db, world, "start", "INC-8").stdout.strip()
-    env = {**os.environ, "FILEDRIVER_SLOW_PHASE": "branch", "FILEDRIVER_SLOW_PHASE_SECONDS": "2"}
+    release = tmp_path / "release"
+    env = {**os.environ, "FILEDRIVER_SLOW_PHASE": "branch", "FILEDRIVER_HOLD_UNTIL": str(release)}
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.engine.filedriver", str(db), str(world), "drive", hid],
@@ -96,6 +97,12 @@ def test_racing_drivers_exactly_one_drives(tmp_path: Path) -> None:
         )
         for _ in range(4)
     ]
+    # The winner holds the hotfix inside `branch` until released: every loser meets it.
+    deadline = time.monotonic() + 120
+    while sum(p.poll() is not None for p in procs) < 3:
+        assert time.monotonic() < deadline, "the losers did not give up"
+        time.sleep(0.05)
+    release.touch()
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 4, 4, 4], results
