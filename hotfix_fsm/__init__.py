@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .adopt import adopt
     from .engine import HotfixEngine
     from .handoff import prepare_work_tree
-    from .runner import Event, Outcome
+    from .outcome import Event, Outcome
     from .store import Hotfix, JournalEntry, Store, open_store
 
 # The engine, runner and store pull in SQLAlchemy and structlog: load them on first use so
@@ -54,8 +54,8 @@ _LAZY = {
     "adopt": ".adopt",
     "prepare_work_tree": ".handoff",
     "HotfixEngine": ".engine",
-    "Event": ".runner",
-    "Outcome": ".runner",
+    "Event": ".outcome",
+    "Outcome": ".outcome",
     "Hotfix": ".store",
     "JournalEntry": ".store",
     "Store": ".store",

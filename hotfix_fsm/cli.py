@@ -36,7 +36,7 @@ from .errors import ExitCode, HotfixError, UsageError
 
 if TYPE_CHECKING:
     from .engine import HotfixEngine
-    from .runner import Outcome
+    from .outcome import Outcome
 
 app = typer.Typer(
     name="hotfix",

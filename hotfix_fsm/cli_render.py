@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from .engine import HotfixEngine
-    from .runner import Event, Outcome
+    from .outcome import Event, Outcome
     from .store import Hotfix, JournalEntry
 
 # Plain (non-terminal) progress: repeat an unchanged wait message at most this often.

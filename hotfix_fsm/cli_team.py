@@ -63,7 +63,7 @@ def adopt_command(
 
 def _print(hotfix: Hotfix, journal: list[JournalEntry]) -> None:
     from .cli_render import echo
-    from .runner import next_action
+    from .outcome import next_action
 
     note = next((e.payload for e in reversed(journal) if e.payload.get("kind") == "adopted"), {})
     echo(f"adopted hotfix {hotfix.id} ({hotfix.issue}) at state {hotfix.state}")

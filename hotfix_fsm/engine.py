@@ -13,10 +13,11 @@ from typing import Any
 from . import machine
 from .config import Config, load_config
 from .errors import IllegalTransition, InvalidInput, NotFound, UsageError
+from .outcome import Event, Outcome
 from .phases.base import Phase
 from .phases.services import Factory, Services
 from .redact import register_secret
-from .runner import Event, Outcome, Runner
+from .runner import Runner
 from .store import Entry, Hotfix, JournalEntry, Store, open_store
 from .validate import validate_description, validate_issue
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from . import machine
+from .outcome import next_action
 from .redact import redact, redact_obj
-from .runner import next_action
 from .store import Hotfix, JournalEntry
 
 STATUS_SCHEMA = "hotfix-fsm/status@1"

@@ -18,8 +18,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -27,7 +25,6 @@ import structlog
 from . import failpoints, machine
 from .config import Config
 from .errors import (
-    ExitCode,
     HotfixError,
     IllegalTransition,
     LeaseLost,
@@ -37,69 +34,17 @@ from .errors import (
     TransientError,
     UnknownGraph,
 )
+from .outcome import Event, Outcome, next_action
 from .phases.base import Phase, PhaseContext, Probe
 from .phases.services import Services
 from .store import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
 
 log = structlog.get_logger("hotfix_fsm.runner")
 
+# Event, Outcome and next_action live in .outcome; they stay importable from here.
+__all__ = ["END_KINDS", "Event", "Outcome", "Runner", "next_action"]
+
 END_KINDS = ("done", "failed", "paused")  # rows that end an intent
-
-
-@dataclass(frozen=True)
-class Event:
-    """What subscribers receive: a journal row just committed, or progress of a wait."""
-
-    hotfix_id: str
-    kind: str
-    phase: str | None
-    payload: Mapping[str, Any]
-    seq: int | None = None
-    state: str | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Where a drive stopped and why."""
-
-    hotfix_id: str
-    state: str
-    paused_reason: str | None = None
-    paused_gate: str | None = None
-    error: str | None = None
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.state == "done":
-            return ExitCode.OK
-        if self.paused_reason:
-            return ExitCode.PAUSED
-        if self.state in ("rolled_back", "failed", "rollback_failed", "cancelled"):
-            return ExitCode.FAILED
-        return ExitCode.OK
-
-    @property
-    def next_action(self) -> str:
-        return next_action(self.hotfix_id, self.state, self.paused_gate, self.paused_reason)
-
-
-def next_action(hotfix_id: str, state: str, gate: str | None, reason: str | None) -> str:
-    """The one thing a person should do next, as a command line."""
-    if state == "done":
-        return f"nothing: the hotfix is done (`hotfix report {hotfix_id}` for the post-mortem)"
-    if state == "rolled_back":
-        return f"production runs the rollback target; see `hotfix report {hotfix_id}`"
-    if state == "cancelled":
-        return "nothing: the hotfix was cancelled"
-    if gate == "fix":
-        return f"edit the hotfix work tree, then `hotfix resume {hotfix_id}`"
-    if gate:
-        return f"`hotfix approve {hotfix_id} {gate}` (or `hotfix abort {hotfix_id}`)"
-    if reason:
-        return f"check what the pause says, then `hotfix resume {hotfix_id}`"
-    if state in ("failed", "rollback_failed"):
-        return f"fix the cause shown, then `hotfix resume {hotfix_id}` (or `hotfix abort`)"
-    return f"`hotfix resume {hotfix_id}`"
 
 
 class Runner:
@@ -717,100 +662,9 @@ class Runner:
         services: Services,
         stop: threading.Event,
     ) -> None:
-        """Run the gates not yet passed for the fix sha, concurrently; then finish_gates."""
-        sha = str(hotfix.context.get("fix_sha", ""))
-        pending = [g for g in machine.GATES if not self._gate_passed(hotfix.id, g, sha)]
-        workers = len(pending) if config.gates.parallel else 1
-        errors: list[HotfixError] = []
-        if pending:
-            with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gate") as pool:
-                futures = {
-                    gate: pool.submit(
-                        self._run_gate, lease, hotfix, gate, sha, config, services, stop
-                    )
-                    for gate in pending
-                }
-                for future in futures.values():
-                    err = future.result()
-                    if err is not None:
-                        errors.append(err)
-        if any(isinstance(e, LeaseLost) for e in errors):
-            raise next(e for e in errors if isinstance(e, LeaseLost))
-        hotfix = self.store.get(hotfix.id)
-        if errors:
-            first = errors[0]
-            summary = "; ".join(dict.fromkeys(e.message for e in errors))  # gates often agree
-            self._fail(lease, hotfix, "gates", PermanentError(summary, hint=first.hint), services)
-            return
-        results: dict[str, Any] = {}
-        for gate in machine.GATES:
-            rows = self.store.journal(
-                hotfix.id, phase=f"gate:{gate}", kinds=("done",), limit=1, newest_first=True
-            )
-            if rows:
-                results[gate] = rows[0].payload
-        self._transition(
-            lease,
-            hotfix,
-            "finish_gates",
-            "gates_passed",
-            context={**hotfix.context, "gates": results},
-        )
+        from .gating import run_gates
 
-    def _gate_passed(self, hotfix_id: str, gate: str, sha: str) -> bool:
-        rows = self.store.journal(
-            hotfix_id, phase=f"gate:{gate}", kinds=END_KINDS, limit=1, newest_first=True
-        )
-        return bool(rows) and rows[0].kind == "done" and rows[0].key == f"{gate}:{sha}"
-
-    def _run_gate(
-        self,
-        lease: Lease,
-        hotfix: Hotfix,
-        gate: str,
-        sha: str,
-        config: Config,
-        services: Services,
-        stop: threading.Event,
-    ) -> HotfixError | None:
-        name = f"gate:{gate}"
-        key = f"{gate}:{sha}"
-        try:
-            phase = self._phase(name, hotfix)
-            attempt = len(self.store.journal(hotfix.id, phase=name, kinds=("intent",))) + 1
-            ctx = self._context(lease, hotfix, name, attempt, config, services, stop)
-            self._checkpoint(lease, hotfix, [Entry("intent", name, attempt, key, {"sha": sha})])
-            failpoints.reach(name, "before_effect")
-            facts = phase.run(ctx)
-            failpoints.reach(name, "after_effect")
-            self._checkpoint(lease, hotfix, [Entry("done", name, attempt, key, facts)])
-            failpoints.reach(name, "after_done")
-            return None
-        except LeaseLost as exc:
-            return exc
-        except HotfixError as exc:
-            try:
-                self._checkpoint(
-                    lease,
-                    hotfix,
-                    [
-                        Entry(
-                            "failed",
-                            name,
-                            0,
-                            key,
-                            {"error": exc.message, "hint": exc.hint, "code": exc.code},
-                        )
-                    ],
-                )
-            except LeaseLost as lost:
-                return lost
-            return exc.located(hotfix_id=hotfix.id, phase=name)
-        except Exception as exc:  # a gate plug-in bug fails the gate, not the process
-            log.error("gate_crashed", hotfix=hotfix.id, gate=gate, traceback=traceback.format_exc())
-            return PermanentError(
-                f"gate {gate} crashed: {type(exc).__name__}: {exc}", hotfix_id=hotfix.id, phase=name
-            )
+        run_gates(self, lease, hotfix, config, services, stop)
 
     # -- writes --------------------------------------------------------------------------
 

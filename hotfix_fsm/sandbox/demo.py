@@ -32,7 +32,7 @@ from hotfix_fsm.sandbox.serve import RunningSandbox, serve_sandbox
 from hotfix_fsm.sandbox.world import SandboxInfo, build_sandbox
 
 if TYPE_CHECKING:
-    from hotfix_fsm.runner import Event
+    from hotfix_fsm.outcome import Event
 
 ISSUE = "DEMO-1"
 DESCRIPTION = "Fix token expiry check"
