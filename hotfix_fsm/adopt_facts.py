@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .adopt_evidence import Evidence, correlation_id, run_time
+from .phases.deploy_phase import LEDGER
+from .phases.github_phases import pr_facts
 from .redact import redact
 
 if TYPE_CHECKING:
@@ -19,18 +21,6 @@ if TYPE_CHECKING:
     from .config import Config
 
 __all__ = ["LEDGER", "context_facts", "phase_facts_for"]
-
-LEDGER = "deploy_dispatches"
-
-
-def _pr_facts(pr: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "pr_number": pr["number"],
-        "pr_url": pr.get("html_url"),
-        "pr_head_sha": (pr.get("head") or {}).get("sha"),
-        "pr_labels": sorted(str(label.get("name")) for label in pr.get("labels") or []),
-        "pr_created": False,
-    }
 
 
 def _ledger(ev: Evidence, config: Config) -> list[dict[str, Any]]:
@@ -90,7 +80,7 @@ def _phase_facts(
             "deploy_approval": {"by": "inferred by adopt", "sha": fix, "inferred": True}
         }
     if ev.pr:
-        facts["open_pr"] = _pr_facts(ev.pr)
+        facts["open_pr"] = {**pr_facts(ev.pr), "pr_created": False}
     if ev.ci:
         status = "passed" if ev.ci["verdict"] == "passed" else "inferred"
         facts["wait_ci"] = {"ci": {"status": status, "sha": fix, "checks": ev.ci["checks"]}}

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,31 @@ def build_git_world(root: Path) -> GitWorld:
     install_ref_log(origin, ref_log)
     git(root, "clone", "--quiet", str(origin), str(work))
     return GitWorld(root=root, origin=origin, seed=seed, work=work, ref_log=ref_log, shas=shas)
+
+
+def make_release_origin(
+    root: Path, *, run: Callable[..., str] = git, feature_on_main: bool = True
+) -> tuple[Path, Path]:
+    """``(bare origin, clone)`` under ``root``: the clone committed ``app.txt`` ("line 1",
+    "line 2"), tagged it ``v1.0.0``, branched ``production`` there and pushed ``main``,
+    ``production`` and the tag. With ``feature_on_main``, ``main`` has one more commit
+    (``main-only.txt``). ``run`` is the caller's ``git(cwd, *args)`` (its environment).
+    """
+    bare, work = root / "origin.git", root / "work"
+    run(root, "init", "-q", "--bare", "-b", "main", str(bare))
+    run(root, "init", "-q", "-b", "main", str(work))
+    (work / "app.txt").write_text("line 1\nline 2\n")
+    run(work, "add", "app.txt")
+    run(work, "commit", "-q", "-m", "initial release")
+    run(work, "tag", "-a", "v1.0.0", "-m", "v1.0.0")
+    run(work, "branch", "production")
+    if feature_on_main:
+        (work / "main-only.txt").write_text("feature\n")
+        run(work, "add", "main-only.txt")
+        run(work, "commit", "-q", "-m", "feature on main")
+    run(work, "remote", "add", "origin", str(bare))
+    run(work, "push", "-q", "origin", "main", "production", "v1.0.0")
+    return bare, work
 
 
 # -- the engine ------------------------------------------------------------------------------

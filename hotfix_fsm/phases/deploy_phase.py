@@ -16,16 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
 
-from .base import BasePhase, PhaseContext, Probe
-from .workflow_runs import (
-    adopt_dispatch,
-    dispatch_workflow,
-    github,
-    new_correlation_id,
-    probe_dispatch,
-    run_failed,
-    wait_for_run,
-)
+from .base import PhaseContext, Probe
+from .workflow_runs import WorkflowPhase, github, new_correlation_id, run_failed
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo
@@ -93,7 +85,7 @@ def _facts(entry: dict[str, Any], run: dict[str, Any], sha: str) -> dict[str, An
     }
 
 
-class Deploy(BasePhase):
+class Deploy(WorkflowPhase):
     """Dispatch ``deploy.workflow`` on the hotfix branch and wait for its run to succeed.
 
     ``run_search_grace`` is how long a just-dispatched run may take to be listed, and
@@ -101,10 +93,8 @@ class Deploy(BasePhase):
     """
 
     name = "deploy"
-
-    def __init__(self, *, run_search_grace: float = 20.0, find_timeout: float = 120.0) -> None:
-        self.run_search_grace = run_search_grace
-        self.find_timeout = find_timeout
+    ledger = LEDGER
+    purpose = "deploy"
 
     def key(self, ctx: PhaseContext) -> str:
         return f"{ctx.hotfix.id}:deploy:{ctx.data.get('fix_sha', '')}"
@@ -116,21 +106,9 @@ class Deploy(BasePhase):
             "sha": ctx.data.get("fix_sha"),
         }
 
-    def _interval(self, ctx: PhaseContext) -> float:
-        return max(0.01, ctx.config.deploy.poll_interval)
-
     def probe(self, ctx: PhaseContext) -> Probe:
         sha, branch = require(ctx, "fix_sha", "branch")
-        with github(ctx):
-            return probe_dispatch(
-                ctx,
-                LEDGER,
-                branch=branch,
-                timeout=ctx.config.deploy.timeout,
-                interval=self._interval(ctx),
-                grace=self.run_search_grace,
-                facts=lambda entry, run: _facts(entry, run, sha),
-            )
+        return self.probe_run(ctx, branch=branch, facts=lambda entry, run: _facts(entry, run, sha))
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         sha, branch = require(ctx, "fix_sha", "branch")
@@ -142,58 +120,29 @@ class Deploy(BasePhase):
                 hint=f"`hotfix approve {ctx.hotfix.id} deploy` again",
             )
         config = ctx.config.deploy
-        interval = self._interval(ctx)
         git = ctx.services.git
+
+        def branch_still_at_fix() -> None:
+            remote = git.ls_remote(f"refs/heads/{branch}")
+            if remote != sha:
+                raise PermanentError(
+                    f"the hotfix branch {branch} on {git.remote} is at "
+                    f"{(remote or 'nothing')[:12]}, not the approved fix {sha[:12]}",
+                    hint="someone pushed to (or deleted) the branch; restore it to the "
+                    "approved commit or start a new hotfix",
+                )
+
         with github(ctx):
             rollback_target(ctx, git)
-            found = adopt_dispatch(
-                ctx, LEDGER, sha=sha, branch=branch, grace=self.run_search_grace, interval=interval
-            )
-            if found is not None:
-                entry, run = found
-                ctx.progress(
-                    f"following deploy run {run['id']} dispatched earlier",
-                    run_url=run.get("html_url"),
-                )
-            else:
-                remote = git.ls_remote(f"refs/heads/{branch}")
-                if remote != sha:
-                    raise PermanentError(
-                        f"the hotfix branch {branch} on {git.remote} is at "
-                        f"{(remote or 'nothing')[:12]}, not the approved fix {sha[:12]}",
-                        hint="someone pushed to (or deleted) the branch; restore it to the "
-                        "approved commit or start a new hotfix",
-                    )
-                correlation_id = str(
-                    ctx.intent.get("correlation_id") or new_correlation_id(ctx, "deploy")
-                )
-                inputs = {
-                    **config.inputs,
-                    "correlation_id": correlation_id,
-                    "hotfix_id": ctx.hotfix.id,
-                    "sha": sha,
-                }
-                sent = dispatch_workflow(
-                    ctx,
-                    config.workflow,
-                    branch,
-                    inputs,
-                    correlation_id,
-                    ledger_name=LEDGER,
-                    sha=sha,
-                    branch=branch,
-                    grace=self.run_search_grace,
-                    find_timeout=self.find_timeout,
-                    interval=interval,
-                )
-                entry = {"correlation_id": correlation_id}
-                run = {"id": sent["run_id"], "html_url": sent["run_url"]}
-            final = wait_for_run(
+            entry, final = self.dispatch_and_wait(
                 ctx,
-                int(run["id"]),
-                timeout=config.timeout,
-                interval=interval,
-                what=f"deploy run {run['id']}",
+                workflow=config.workflow,
+                ref=branch,
+                inputs={**config.inputs, "hotfix_id": ctx.hotfix.id, "sha": sha},
+                sha=sha,
+                branch=branch,
+                what=lambda run: f"deploy run {run['id']}",
+                before_dispatch=branch_still_at_fix,
             )
             if final.get("conclusion") != "success":
                 raise run_failed(

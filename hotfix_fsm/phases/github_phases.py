@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 LABEL_COLORS = {"hotfix": "d73a4a", "urgent": "b60205"}
 
 
-def _pr_facts(pr: dict[str, Any]) -> dict[str, Any]:
+def pr_facts(pr: dict[str, Any]) -> dict[str, Any]:
+    """The facts ``open_pr`` records about ``pr`` (besides ``pr_created``)."""
     return {
         "pr_number": pr["number"],
         "pr_url": pr.get("html_url"),
@@ -66,7 +67,7 @@ class OpenPullRequest(BasePhase):
         if missing:
             # run() adopts the PR (it looks by head first) and adds the labels.
             return Probe.not_done(f"PR #{pr['number']} lacks labels {', '.join(missing)}")
-        return Probe.done(_pr_facts(pr))
+        return Probe.done(pr_facts(pr))
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         branch, _sha = require(ctx, "branch", "fix_sha")
@@ -85,7 +86,7 @@ class OpenPullRequest(BasePhase):
             if labels:
                 names = gh.add_labels(int(pr["number"]), labels)
                 pr = {**pr, "labels": [{"name": n} for n in names]}
-        return {**_pr_facts(pr), "pr_created": created}
+        return {**pr_facts(pr), "pr_created": created}
 
 
 class Merge(BasePhase):
@@ -276,6 +277,7 @@ __all__ = [
     "dispatch_workflow",
     "find_run_by_correlation",
     "new_correlation_id",
+    "pr_facts",
     "probe_dispatch",
     "run_failed",
     "wait_for_run",

@@ -20,16 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from hotfix_fsm.errors import PermanentError
-from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
-from hotfix_fsm.phases.workflow_runs import (
-    adopt_dispatch,
-    dispatch_workflow,
-    github,
-    new_correlation_id,
-    probe_dispatch,
-    run_failed,
-    wait_for_run,
-)
+from hotfix_fsm.phases.base import PhaseContext, Probe
+from hotfix_fsm.phases.workflow_runs import WorkflowPhase, github, new_correlation_id, run_failed
 
 LEDGER = "rollback_dispatches"
 
@@ -80,7 +72,7 @@ def _facts(entry: dict[str, Any], run: dict[str, Any], workflow: str, ref: str) 
     }
 
 
-class RollbackRedeploy(BasePhase):
+class RollbackRedeploy(WorkflowPhase):
     """Dispatch the rollback workflow at the target and wait for its run to succeed.
 
     ``run_search_grace``: how long a just-dispatched run may take to be listed;
@@ -88,10 +80,8 @@ class RollbackRedeploy(BasePhase):
     """
 
     name = "rollback_redeploy"
-
-    def __init__(self, *, run_search_grace: float = 20.0, find_timeout: float = 120.0) -> None:
-        self.run_search_grace = run_search_grace
-        self.find_timeout = find_timeout
+    ledger = LEDGER
+    purpose = "rollback"
 
     def key(self, ctx: PhaseContext) -> str:
         return f"{ctx.hotfix.id}:rollback_redeploy:{rollback_target(ctx)['sha']}"
@@ -105,60 +95,24 @@ class RollbackRedeploy(BasePhase):
             "sha": rollback_target(ctx)["sha"],
         }
 
-    def _interval(self, ctx: PhaseContext) -> float:
-        return max(0.01, ctx.config.deploy.poll_interval)
-
     def probe(self, ctx: PhaseContext) -> Probe:
         workflow, ref = workflow_and_ref(ctx)
-        with github(ctx):
-            return probe_dispatch(
-                ctx,
-                LEDGER,
-                branch=None,
-                timeout=ctx.config.deploy.timeout,
-                interval=self._interval(ctx),
-                grace=self.run_search_grace,
-                facts=lambda entry, run: _facts(entry, run, workflow, ref),
-            )
+        return self.probe_run(
+            ctx, branch=None, facts=lambda entry, run: _facts(entry, run, workflow, ref)
+        )
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         sha = str(rollback_target(ctx)["sha"])
         workflow, ref = workflow_and_ref(ctx)
-        interval = self._interval(ctx)
         with github(ctx):
-            found = adopt_dispatch(
-                ctx, LEDGER, sha=sha, branch=None, grace=self.run_search_grace, interval=interval
-            )
-            if found is not None:
-                entry, run = found
-                ctx.progress(
-                    f"following rollback run {run['id']} dispatched earlier",
-                    run_url=run.get("html_url"),
-                )
-            else:
-                correlation_id = str(
-                    ctx.intent.get("correlation_id") or new_correlation_id(ctx, "rollback")
-                )
-                sent = dispatch_workflow(
-                    ctx,
-                    workflow,
-                    ref,
-                    _inputs(ctx, sha),
-                    correlation_id,
-                    ledger_name=LEDGER,
-                    sha=sha,
-                    grace=self.run_search_grace,
-                    find_timeout=self.find_timeout,
-                    interval=interval,
-                )
-                entry = {"correlation_id": correlation_id}
-                run = {"id": sent["run_id"], "html_url": sent["run_url"]}
-            final = wait_for_run(
+            entry, final = self.dispatch_and_wait(
                 ctx,
-                int(run["id"]),
-                timeout=ctx.config.deploy.timeout,
-                interval=interval,
-                what=f"rollback run {run['id']} ({run.get('html_url')})",
+                workflow=workflow,
+                ref=ref,
+                inputs=_inputs(ctx, sha),
+                sha=sha,
+                branch=None,
+                what=lambda run: f"rollback run {run['id']} ({run.get('html_url')})",
             )
             facts = _facts(entry, final, workflow, ref)
             if final.get("conclusion") != "success":

@@ -40,11 +40,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from hotfix_fsm.errors import NeedsHuman, PermanentError
 
-from .base import PhaseContext, Probe
+from .base import BasePhase, PhaseContext, Probe
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.github import GitHubClient
@@ -351,3 +351,98 @@ def probe_dispatch(
     if run.get("conclusion") != SUCCESS:
         return Probe.not_done(f"run {run.get('id')} concluded {run.get('conclusion')}")
     return Probe.done(facts(entry, run))
+
+
+Facts = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+class WorkflowPhase(BasePhase):
+    """A phase whose one effect is a workflow dispatch, followed until its run completes.
+
+    Subclasses name their ``ledger`` and ``purpose`` (the correlation id's middle word and
+    the runs' label in progress messages). ``run_search_grace`` is how long a
+    just-dispatched run may take to be listed, and ``find_timeout`` how long to look for it
+    when GitHub answers 204 without run details.
+    """
+
+    ledger: ClassVar[str]
+    purpose: ClassVar[str]
+
+    def __init__(self, *, run_search_grace: float = 20.0, find_timeout: float = 120.0) -> None:
+        self.run_search_grace = run_search_grace
+        self.find_timeout = find_timeout
+
+    def interval(self, ctx: PhaseContext) -> float:
+        return max(0.01, ctx.config.deploy.poll_interval)
+
+    def probe_run(self, ctx: PhaseContext, *, branch: str | None, facts: Facts) -> Probe:
+        """``probe_dispatch`` for this phase's ledger, with the deploy timeout."""
+        with github(ctx):
+            return probe_dispatch(
+                ctx,
+                self.ledger,
+                branch=branch,
+                timeout=ctx.config.deploy.timeout,
+                interval=self.interval(ctx),
+                grace=self.run_search_grace,
+                facts=facts,
+            )
+
+    def dispatch_and_wait(
+        self,
+        ctx: PhaseContext,
+        *,
+        workflow: str,
+        ref: str,
+        inputs: dict[str, str],
+        sha: str,
+        branch: str | None,
+        what: Callable[[dict[str, Any]], str],
+        before_dispatch: Callable[[], None] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(ledger entry, completed run)``: an earlier dispatch's run, or a new one's.
+
+        Adopts the run of an earlier dispatch for ``sha`` when there is one worth following;
+        else calls ``before_dispatch`` (a last check that may raise) and dispatches once.
+        Then waits for the run to complete (``what(run)`` names it while waiting). Call it
+        inside ``with github(ctx)``.
+        """
+        interval = self.interval(ctx)
+        found = adopt_dispatch(
+            ctx, self.ledger, sha=sha, branch=branch, grace=self.run_search_grace, interval=interval
+        )
+        if found is not None:
+            entry, run = found
+            ctx.progress(
+                f"following {self.purpose} run {run['id']} dispatched earlier",
+                run_url=run.get("html_url"),
+            )
+        else:
+            if before_dispatch is not None:
+                before_dispatch()
+            correlation_id = str(
+                ctx.intent.get("correlation_id") or new_correlation_id(ctx, self.purpose)
+            )
+            sent = dispatch_workflow(
+                ctx,
+                workflow,
+                ref,
+                inputs,
+                correlation_id,
+                ledger_name=self.ledger,
+                sha=sha,
+                branch=branch,
+                grace=self.run_search_grace,
+                find_timeout=self.find_timeout,
+                interval=interval,
+            )
+            entry = {"correlation_id": correlation_id}
+            run = {"id": sent["run_id"], "html_url": sent["run_url"]}
+        final = wait_for_run(
+            ctx,
+            int(run["id"]),
+            timeout=ctx.config.deploy.timeout,
+            interval=interval,
+            what=what(run),
+        )
+        return entry, final

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -31,7 +30,7 @@ from hotfix_fsm.sandbox.github_git import BareRepo
 from hotfix_fsm.sandbox.github_pulls import PullsMixin
 from hotfix_fsm.sandbox.github_state import JSON, ApiError, DeployHook, StateFile, workflow_name
 from hotfix_fsm.sandbox.refhook import install_ref_log, read_ref_log
-from hotfix_fsm.sandbox.serving import BackgroundServer, TrackedHandler
+from hotfix_fsm.sandbox.serving import BackgroundServer, ServedApp, TrackedHandler
 
 __all__ = ["RehearsalGitHub"]
 
@@ -165,7 +164,7 @@ def _error(message: str, **extra: Any) -> bytes:
     )
 
 
-class RehearsalGitHub:
+class RehearsalGitHub(ServedApp):
     """The rehearsal GitHub REST API for one repository backed by ``bare_repo``."""
 
     def __init__(
@@ -221,27 +220,13 @@ class RehearsalGitHub:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self, self._serving)
+
     def start(self) -> str:
         """Serve in a background thread; return the base URL."""
-        self.base_url = self._serving.start(_make_handler(self, self._serving))
-        self.world.base_url = self.base_url
+        self.world.base_url = super().start()
         return self.base_url
-
-    def stop(self) -> None:
-        """Stop serving; returns once no handler thread can touch the state any more."""
-        self._serving.stop()
-
-    def __enter__(self) -> RehearsalGitHub:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- control and inspection --------------------------------------------------------------
 
@@ -585,8 +570,7 @@ def _make_handler(app: RehearsalGitHub, srv: BackgroundServer) -> type[BaseHTTPR
         serving = srv
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
                 reply = app.handle(self.command, self.path, headers, raw)

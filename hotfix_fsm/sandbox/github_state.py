@@ -8,8 +8,6 @@ needed and a restarted server continues where the old one stopped.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hotfix_fsm.sandbox.github_git import BareRepo, CommitInfo
+from hotfix_fsm.sandbox.serving import write_json_atomically
 
 JSON = dict[str, Any]
 DeployHook = Callable[[str, str, dict[str, str]], None]
@@ -144,14 +143,7 @@ class StateFile:
     def save(self) -> None:
         """Write to a temp file in the same directory, then ``os.replace`` it in."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.data, fh, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomically(self.path, self.data, prefix=".state-")
 
 
 class WorldBase:

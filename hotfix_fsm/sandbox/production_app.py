@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from hotfix_fsm.sandbox.serving import BackgroundServer, TrackedHandler
+from hotfix_fsm.sandbox.serving import (
+    BackgroundServer,
+    ServedApp,
+    TrackedHandler,
+    write_json_atomically,
+)
 
 __all__ = ["MODES", "ProductionApp"]
 
@@ -59,7 +61,7 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
-class ProductionApp:
+class ProductionApp(ServedApp):
     """The production app on 127.0.0.1 with ``/health``, ``/metrics`` and a query API."""
 
     def __init__(
@@ -94,26 +96,8 @@ class ProductionApp:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve in a background thread; return the base URL."""
-        self.base_url = self._serving.start(_make_handler(self, self._serving))
-        return self.base_url
-
-    def stop(self) -> None:
-        """Stop serving; returns once no handler thread can touch the state any more."""
-        self._serving.stop()
-
-    def __enter__(self) -> ProductionApp:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self, self._serving)
 
     # -- control -----------------------------------------------------------------------------
 
@@ -175,14 +159,7 @@ class ProductionApp:
     # -- internals ---------------------------------------------------------------------------
 
     def _save(self) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=".prod-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self._state, fh, sort_keys=True)
-            os.replace(tmp, self._path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomically(self._path, self._state, prefix=".prod-")
 
     def _count(self, key: str) -> None:
         counters = self._state["counters"]
@@ -319,8 +296,7 @@ def _make_handler(app: ProductionApp, srv: BackgroundServer) -> type[BaseHTTPReq
                 self._json(404, {"error": "not found"})
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             path = urlsplit(self.path).path.rstrip("/")
             if path == "/api/v1/query":
                 form = dict(parse_qsl(raw.decode("utf-8", "replace")))

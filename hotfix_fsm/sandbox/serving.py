@@ -1,4 +1,5 @@
-"""A ThreadingHTTPServer run in a background thread that stops cleanly.
+"""What the sandbox servers share: a ThreadingHTTPServer run in a background thread that
+stops cleanly, the handler base, the start/stop lifecycle and the atomic state-file write.
 
 ``stop()`` returns only after every handler thread has finished, so a stopped server can
 never write its state file again: a new instance on the same state directory is safe.
@@ -7,9 +8,15 @@ never write its state file again: a new instance on the same state directory is 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import socket
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
 
 class BackgroundServer:
@@ -99,3 +106,54 @@ class TrackedHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         return  # keep test and CLI output clean
+
+    def read_body(self) -> bytes:
+        """The request body (``Content-Length`` bytes; empty without one)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+
+class ServedApp:
+    """``start()``/``stop()`` and ``with`` for an app served by a ``BackgroundServer``.
+
+    Subclasses set ``self._serving`` and implement ``handler_class()``.
+    """
+
+    _serving: BackgroundServer
+    base_url: str = ""
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def start(self) -> str:
+        """Serve in a background thread; return the base URL."""
+        self.base_url = self._serving.start(self.handler_class())
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving; returns once no handler thread can touch the state any more."""
+        self._serving.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def write_json_atomically(path: Path, data: Any, *, prefix: str) -> None:
+    """Write ``data`` to a temp file (``prefix``) beside ``path``, then ``os.replace`` it in."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -33,6 +33,7 @@ from hotfix_fsm.phases.github_phases import (
 )
 from hotfix_fsm.runner import Outcome
 from hotfix_fsm.sandbox.github_server import RehearsalGitHub
+from tests.helpers_git import make_release_origin
 
 TOKEN = "sandbox-token"
 FAST = {"ci_seconds": 0.15, "run_queued_seconds": 0.02, "run_seconds": 0.1}
@@ -197,19 +198,7 @@ class World:
 
 def make_origin(root: Path) -> tuple[Path, Path, str]:
     """A bare origin with ``main``, ``production`` at release ``v1.0.0``, and a clone."""
-    bare, work = root / "origin.git", root / "work"
-    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(root, "init", "-q", "-b", "main", str(work))
-    (work / "app.txt").write_text("line 1\nline 2\n")
-    git(work, "add", "app.txt")
-    git(work, "commit", "-q", "-m", "initial release")
-    git(work, "tag", "-a", "v1.0.0", "-m", "v1.0.0")
-    git(work, "branch", "production")
-    (work / "main-only.txt").write_text("feature\n")
-    git(work, "add", "main-only.txt")
-    git(work, "commit", "-q", "-m", "feature on main")
-    git(work, "remote", "add", "origin", str(bare))
-    git(work, "push", "-q", "origin", "main", "production", "v1.0.0")
+    bare, work = make_release_origin(root, run=git)
     return bare, work, git(work, "rev-parse", "production")
 
 

@@ -31,6 +31,7 @@ from hotfix_fsm.phases.release import (
 from hotfix_fsm.runner import Event
 from hotfix_fsm.sandbox.github_server import RehearsalGitHub
 from hotfix_fsm.sandbox.production_app import ProductionApp
+from tests.helpers_git import make_release_origin
 
 TOKEN = "sandbox-token"
 BRANCH = "hotfix/INC-1"
@@ -219,16 +220,7 @@ class World:
 
 
 def build_world(root: Path) -> World:
-    bare, work = root / "origin.git", root / "work"
-    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(root, "init", "-q", "-b", "main", str(work))
-    (work / "app.txt").write_text("line 1\nline 2\n")
-    git(work, "add", "app.txt")
-    git(work, "commit", "-q", "-m", "initial release")
-    git(work, "tag", "-a", "v1.0.0", "-m", "v1.0.0")
-    git(work, "branch", "production")
-    git(work, "remote", "add", "origin", str(bare))
-    git(work, "push", "-q", "origin", "main", "production", "v1.0.0")
+    bare, work = make_release_origin(root, run=git, feature_on_main=False)
     base = git(work, "rev-parse", "HEAD")
     git(work, "checkout", "-q", "-b", BRANCH, "origin/production")
     (work / "app.txt").write_text("line 1\nline 2 fixed\n")

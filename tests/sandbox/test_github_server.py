@@ -17,6 +17,7 @@ import requests
 from hotfix_fsm.sandbox.github_server import RehearsalGitHub
 from hotfix_fsm.sandbox.production_app import ProductionApp
 from hotfix_fsm.sandbox.refhook import read_ref_log
+from tests.helpers_git import make_release_origin
 
 TOKEN = "sandbox-token"
 AUTH = {"Authorization": f"token {TOKEN}", "Accept": "application/vnd.github+json"}
@@ -45,20 +46,7 @@ def git(cwd: Path, *args: str) -> str:
 
 def make_origin(root: Path) -> tuple[Path, Path]:
     """A bare origin with ``main``, ``production`` and tag ``v1.0.0``, plus a clone."""
-    bare, work = root / "origin.git", root / "work"
-    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(root, "init", "-q", "-b", "main", str(work))
-    (work / "app.txt").write_text("line 1\nline 2\n")
-    git(work, "add", "app.txt")
-    git(work, "commit", "-q", "-m", "initial release")
-    git(work, "tag", "-a", "v1.0.0", "-m", "v1.0.0")
-    git(work, "branch", "production")
-    (work / "main-only.txt").write_text("feature\n")
-    git(work, "add", "main-only.txt")
-    git(work, "commit", "-q", "-m", "feature on main")
-    git(work, "remote", "add", "origin", str(bare))
-    git(work, "push", "-q", "origin", "main", "production", "v1.0.0")
-    return bare, work
+    return make_release_origin(root, run=git)
 
 
 def push_hotfix(work: Path, branch: str, content: str = "fixed\n", name: str = "fix.txt") -> str:
