@@ -20,7 +20,7 @@ from ..errors import SchemaTooNew, StoreError
 
 # Newest first; the first entry is the head this code writes. Kept in step with
 # migrations/versions (a test checks it) so opening needs no Alembic import.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001_initial",)
+KNOWN_REVISIONS: tuple[str, ...] = ("0002_active_hotfixes", "0001_initial")
 HEAD_REVISION = KNOWN_REVISIONS[0]
 BUSY_TIMEOUT_MS = 10_000
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -41,6 +51,12 @@ class HotfixRow(Base):
         Index("ix_hotfixes_state_updated", "state", "updated_at"),
         Index("ix_hotfixes_updated", "updated_at"),
         Index("ix_hotfixes_issue_state", "issue", "state"),
+        Index(
+            "ix_hotfixes_unfinished_updated",
+            "updated_at",
+            sqlite_where=text("state NOT IN ('done', 'cancelled', 'rolled_back')"),
+            postgresql_where=text("state NOT IN ('done', 'cancelled', 'rolled_back')"),
+        ),
     )
 
 

@@ -23,6 +23,9 @@ from ..errors import LeaseHeld, LeaseLost, NotFound, StoreError
 from .models import HotfixRow, JournalRow
 
 UNFINISHED_EXCLUDES = ("done", "cancelled", "rolled_back")
+# Literal SQL (not bound parameters) so the planner can use the partial index
+# ix_hotfixes_unfinished_updated (migration 0002), whose predicate it must match exactly.
+UNFINISHED_SQL = "state NOT IN ('done', 'cancelled', 'rolled_back')"
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ class Store:
     def list_hotfixes(self, *, include_finished: bool = False, limit: int = 50) -> list[Hotfix]:
         query = select(*_HOTFIX_COLUMNS)
         if not include_finished:
-            query = query.where(self._t.c.state.not_in(UNFINISHED_EXCLUDES))
+            query = query.where(text(UNFINISHED_SQL))
         query = query.order_by(self._t.c.updated_at.desc()).limit(limit)
         with self._reading() as conn:
             return [_row_to_hotfix(r) for r in conn.execute(query)]
@@ -233,9 +236,7 @@ class Store:
         return found[0] if found else None
 
     def active_for_issue(self, issue: str) -> list[Hotfix]:
-        query = select(*_HOTFIX_COLUMNS).where(
-            and_(self._t.c.issue == issue, self._t.c.state.not_in(UNFINISHED_EXCLUDES))
-        )
+        query = select(*_HOTFIX_COLUMNS).where(and_(self._t.c.issue == issue, text(UNFINISHED_SQL)))
         with self._reading() as conn:
             return [_row_to_hotfix(r) for r in conn.execute(query)]
 
