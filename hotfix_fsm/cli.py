@@ -97,10 +97,26 @@ def _global(
 ) -> None:
     from .log import configure_logging
 
+    if db and "://" in db:
+        _register_url_password(db)
     configure_logging(verbose)
     # Absolute, because the path is stored with the hotfix and resume may run elsewhere.
     config = config.expanduser().resolve() if config is not None else None
     ctx.obj = Globals(db=db, config=config, verbose=verbose)
+
+
+def _register_url_password(url: str) -> None:
+    """A store URL's password is a secret like any token."""
+    from urllib.parse import urlsplit
+
+    from .redact import register_secret
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password:
+        register_secret(password)
 
 
 def _g(ctx: typer.Context) -> Globals:
@@ -473,7 +489,8 @@ def _crash_log(exc: BaseException) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
         path.write_text(
-            f"hotfix {__version__}\nargv: {sys.argv!r}\n\n{redact(text)}", encoding="utf-8"
+            f"hotfix {__version__}\nargv: {redact(repr(sys.argv))}\n\n{redact(text)}",
+            encoding="utf-8",
         )
         return path
     except OSError:

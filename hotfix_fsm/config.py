@@ -8,7 +8,9 @@ the environment variable a ``*_env`` key names, and are registered with the log 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -274,6 +276,8 @@ def _coerce(hint: Any, value: Any, dotted: str, source: str) -> Any:
     if isinstance(hint, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{dotted} in {source} must be a finite number, not {value!r}")
         if value < 0:
             raise ConfigError(f"{dotted} in {source} must not be negative")
         return float(value)
@@ -297,6 +301,13 @@ def config_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Conf
     """A validated Config from already parsed TOML data."""
     config = _build(Config, data, "", source)
     config.source = source
+    try:
+        re.compile(config.issue_pattern)
+    except re.error as exc:
+        raise ConfigError(
+            f"issue_pattern in {source} is not a valid regular expression: {exc}",
+            hint="fix the pattern, or remove it to use the default",
+        ) from exc
     from .analysis import ConditionError, Rule
 
     for i, metric in enumerate(config.monitor.metrics):

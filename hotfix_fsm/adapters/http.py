@@ -89,7 +89,7 @@ def fetch_health(session: requests.Session, url: str, *, timeout: float) -> Heal
     body: Any = None
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # not a body we can judge
         body = None
     return HealthResult(
         url=url,
