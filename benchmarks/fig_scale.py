@@ -177,7 +177,7 @@ def run(opts: Options) -> list[Row]:
     target = str(meta["target"])
     big_store, big_runner, big_sql = _open(meta["big"])
     small_store, small_runner, _ = _open(meta["small"])
-    budget = 0.03 if opts.quick else 0.08  # seconds per sample on the slower store
+    budget = 0.03 if opts.quick else 0.1  # seconds per sample on the slower store
     try:
         big_ops = _ops(big_store, big_runner, target)
         small_ops = _ops(small_store, small_runner, target)
@@ -205,7 +205,7 @@ def run(opts: Options) -> list[Row]:
             batch = min(_batch_size(small_ops[name], budget), _batch_size(big_ops[name], budget))
             samples = interleave(
                 {"big": timed(big_ops[name], batch), "empty": timed(small_ops[name], batch)},
-                opts.rounds(5, 15),
+                opts.rounds(7, 25),
                 warmup=1,
             )
             rows.append(

@@ -364,8 +364,10 @@ class Window:
     Round ``k`` is due at ``started_at + initial_delay + k * interval``. A window has
     ``count`` rounds when ``count > 0``, else one round per interval over ``duration``
     including both ends (a 300 s window every 10 s has 31 rounds, the last one at 300 s).
-    Wall time is what counts: after a crash the window goes on from where the clock is, so
-    rounds whose time passed while nobody measured are skipped, not made up.
+    After a crash the window goes on with the next round not yet measured: rounds that fell
+    due while nobody measured are made up, one interval apart from the last measurement,
+    so the verdict always rests on every planned round (a failing service cannot pass by
+    having been unobserved).
     """
 
     started_at: float
@@ -390,12 +392,15 @@ class Window:
         return self.due(self.slots - 1)
 
     def next_round(self, now: float, last: int | None) -> int | None:
-        """The round to measure next (None: the window is over).
-
-        ``last`` is the last round already measured (journaled), or None. A round whose
-        successor is already due was missed (the process was down): skip to the latest due.
-        """
+        """The round to measure next (None: the window is over); ``last`` is the last
+        round already measured (journaled), or None. No round is ever skipped."""
         k = 0 if last is None else last + 1
-        if self.interval > 0 and now > self.due(k):
-            k = max(k, math.floor((now - self.due(0)) / self.interval + 1e-9))
         return k if k < self.slots else None
+
+    def due_after(self, k: int, last_at: float | None) -> float:
+        """When round ``k`` is due: on schedule, or one interval after the last
+        measurement when rounds are being made up after an outage."""
+        scheduled = self.due(k)
+        if last_at is None or scheduled >= last_at:
+            return scheduled
+        return last_at + self.interval

@@ -72,11 +72,12 @@ class Monitor(BasePhase):
             k = window.next_round(time.time(), last)
             if k is None:
                 break
+            due = window.due_after(k, float(rounds[-1]["at"]) if rounds else None)
             ctx.progress(
                 f"monitoring: round {k + 1} of {window.slots}",
-                due_in=round(max(0.0, window.due(k) - time.time()), 2),
+                due_in=round(max(0.0, due - time.time()), 2),
             )
-            ctx.wait(window.due(k) - time.time())
+            ctx.wait(due - time.time())
             payload = {"window": state["id"], "round": k, "at": time.time(), **sampler.measure()}
             ctx.record("measurement", payload)
             rounds.append(payload)

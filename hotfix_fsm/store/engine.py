@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from ..errors import SchemaTooNew, StoreError
 
@@ -23,6 +24,7 @@ from ..errors import SchemaTooNew, StoreError
 KNOWN_REVISIONS: tuple[str, ...] = ("0002_active_hotfixes", "0001_initial")
 HEAD_REVISION = KNOWN_REVISIONS[0]
 BUSY_TIMEOUT_MS = 10_000
+_UPGRADE_LOCK = threading.RLock()
 
 
 def default_db_path() -> Path:
@@ -69,6 +71,17 @@ def _sqlite_begin(conn: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine for ``url`` with the store's connection settings."""
+    try:
+        return _make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise StoreError(
+            f"cannot use the store URL {_safe_url(url)}: {exc}",
+            hint="use a SQLite path, sqlite:///PATH, or postgresql+psycopg://USER@HOST/DB "
+            "(pip install 'hotfix-fsm[postgres]')",
+        ) from exc
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -99,11 +112,18 @@ def migrations_dir() -> Path:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply Alembic migrations up to ``revision`` over ``engine``."""
-    from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
+    # Alembic's context and op proxies are process-global: one upgrade at a time.
+    with _UPGRADE_LOCK:
+        _upgrade_locked(cfg, engine, revision)
+
+
+def _upgrade_locked(cfg: Any, engine: Engine, revision: str) -> None:
+    from alembic import command
+
     # A write transaction: two processes opening a new store at once queue here, and the
     # second finds the schema already at head.
     with engine.execution_options(hotfix_write=True).begin() as conn:
@@ -115,6 +135,13 @@ def open_engine(url: str | os.PathLike[str] | None = None, *, migrate: bool = Tr
     """Open (creating or upgrading) the store at ``url``; refuse a schema newer than this code."""
     resolved = resolve_url(url)
     engine = make_engine(resolved)
+    # One opener at a time in this process: Alembic's proxies are process-global, and two
+    # threads creating the same new store must not both try to create its tables.
+    with _UPGRADE_LOCK:
+        return _open_checked(engine, resolved, migrate=migrate)
+
+
+def _open_checked(engine: Engine, resolved: str, *, migrate: bool) -> Engine:
     try:
         revision = current_revision(engine)
     except (OperationalError, DatabaseError) as exc:

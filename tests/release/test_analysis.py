@@ -260,15 +260,19 @@ def test_window_slots_and_due_times() -> None:
     assert Window(started_at=0, interval=0.1, duration=0.3).slots == 4  # float-safe
 
 
-def test_window_next_round_skips_rounds_missed_while_down() -> None:
+def test_window_makes_up_rounds_missed_while_down() -> None:
     window = Window(started_at=0.0, interval=10.0, duration=100.0)
     assert window.next_round(-5.0, None) == 0  # early: wait for round 0
     assert window.next_round(3.0, 0) == 1
     assert window.next_round(12.0, 0) == 1  # round 1 is due and late by 2 s: take it
-    assert window.next_round(47.0, 1) == 4  # rounds 2 and 3 were missed while down
+    assert window.next_round(47.0, 1) == 2  # rounds 2 and 3 were missed: made up, not skipped
     assert window.next_round(99.0, 9) == 10
-    assert window.next_round(150.0, 3) is None  # the window is over
-    assert window.next_round(150.0, None) is None
+    assert window.next_round(150.0, 10) is None  # every planned round measured: over
+    assert window.next_round(150.0, 3) == 4  # late, but the window still needs its rounds
+    # Made-up rounds keep the interval between measurements; on schedule nothing changes.
+    assert window.due_after(2, 47.0) == 57.0
+    assert window.due_after(2, 11.0) == 20.0
+    assert window.due_after(0, None) == 0.0
 
 
 @given(

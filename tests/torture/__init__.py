@@ -1,0 +1,1 @@
+"""End-to-end torture: the real ``hotfix`` command against a served sandbox, interrupted."""

@@ -1,0 +1,278 @@
+"""Store faults through the command: locked, read-only, disk full (mid-drive), corrupted,
+schema newer than the code. Clear errors (exit 2 or 1), never a traceback, nothing committed
+half-way, nothing overwritten.
+
+A paused hotfix (waiting for the deploy approval) is made once per test; each scenario works
+on its own consistent copy of that store (``sqlite3`` backup API).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hotfix_fsm.errors import ExitCode
+from tests.torture.harness import (
+    FIGURES,
+    ForkPool,
+    Result,
+    assert_no_traceback,
+    copy_store,
+    parallel,
+    wait_for,
+)
+from tests.torture.invariants import check_trial
+from tests.torture.sandbox import ISSUE, Sandbox, monitor_rounds
+
+LOCKER = (
+    "import sqlite3, sys, time\n"
+    "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+    "c.execute('BEGIN IMMEDIATE')\n"
+    "print('locked', flush=True)\n"
+    "time.sleep(float(sys.argv[2])) if len(sys.argv) > 2 else sys.stdin.read()\n"
+    "c.execute('COMMIT')\n"
+)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def rows(db: Path) -> tuple[int, int]:
+    """(hotfixes, journal rows), read without the store code."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return (
+            conn.execute("SELECT count(*) FROM hotfixes").fetchone()[0],
+            conn.execute("SELECT count(*) FROM journal").fetchone()[0],
+        )
+
+
+def clear_store_error(result: Result, *words: str) -> None:
+    assert_no_traceback(result)
+    assert result.code in (ExitCode.USAGE, ExitCode.FAILED), str(result)
+    text = (result.out + result.err).lower()
+    for word in words:
+        assert word in text, f"{word!r} not in:\n{result}"
+    assert "what to do" in text, str(result)
+
+
+@pytest.fixture(scope="module")
+def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox with a hotfix paused at the deploy approval (exit 3), shared by the module:
+    the tests work on copies of its store; the disk-full test (last) drives it to the end."""
+    with Sandbox(tmp_path_factory.mktemp("paused")) as sb:
+        result = sb.cli(*sb.start_args()[:-1])  # without --yes
+        assert result.code == ExitCode.PAUSED, str(result)
+        yield sb
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs (root only); skips the test precisely when it cannot be mounted."""
+    path.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root/CAP_SYS_ADMIN): {proc.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def test_locked_by_another_process(paused: Sandbox, tmp_path: Path) -> None:
+    """A writer holding the lock past the busy timeout: a clear 'locked' error and no write;
+    a lock held briefly is waited for and the command succeeds."""
+    sb = paused
+
+    def scenario(hold: float | None) -> None:
+        db = copy_store(sb.db, tmp_path / f"locked-{hold}" / "hotfix.db")
+        before = rows(db)
+        locker = subprocess.Popen(
+            [sys.executable, "-c", LOCKER, str(db), *([str(hold)] if hold else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert locker.stdout is not None
+            assert locker.stdout.readline().strip() == "locked"
+            result = sb.cli("--db", str(db), "approve", ISSUE, "deploy", timeout=60)
+        finally:
+            if locker.stdin is not None:
+                locker.stdin.close()
+            locker.wait(timeout=30)
+            if locker.stdout is not None:
+                locker.stdout.close()
+        if hold is None:
+            clear_store_error(result, "locked")
+            assert rows(db) == before
+        else:
+            assert result.code == ExitCode.OK, str(result)
+            assert rows(db)[1] == before[1] + 1
+
+    parallel(scenario, [None, 1.0], workers=2)
+    FIGURES.add("fault", scenario="store:locked", injected=2, duplicated=0)
+
+
+def test_read_only_store(paused: Sandbox, tmp_path: Path) -> None:
+    """The store on a read-only file system: reads work or fail clearly, writes fail clearly,
+    the file is untouched."""
+    sb = paused
+    with tmpfs(tmp_path / "ro", "4m") as mount:
+        db = copy_store(sb.db, mount / "hotfix.db")
+        before = digest(db)
+        remount = subprocess.run(
+            ["mount", "-o", "remount,ro", str(mount)], capture_output=True, text=True, check=False
+        )
+        if remount.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
+        status = sb.cli("--db", str(db), "status", ISSUE, "--json")
+        assert_no_traceback(status)
+        if status.code != ExitCode.OK:
+            clear_store_error(status)
+        approve = sb.cli("--db", str(db), "approve", ISSUE, "deploy")
+        clear_store_error(approve)
+        assert "read" in (approve.out + approve.err).lower(), str(approve)
+        assert digest(db) == before
+    FIGURES.add("fault", scenario="store:read-only", injected=2, duplicated=0)
+
+
+def _corrupt_header(db: Path) -> None:
+    data = bytearray(db.read_bytes())
+    data[:16] = b"NOT A SQLITE DB!"
+    db.write_bytes(bytes(data))
+
+
+def _corrupt_pages(db: Path) -> None:
+    data = bytearray(db.read_bytes())
+    page = 4096
+    for start in range(page, len(data), page * 2):
+        data[start : start + 64] = os.urandom(64)
+    db.write_bytes(bytes(data))
+
+
+def _truncate(db: Path) -> None:
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 3])
+
+
+def _future_schema(db: Path) -> None:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+        conn.commit()
+
+
+DAMAGE: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
+    "garbage-header": (_corrupt_header, ("store",)),
+    "garbage-pages": (_corrupt_pages, ("store",)),
+    "truncated": (_truncate, ("store",)),
+    "schema-newer": (_future_schema, ("newer",)),
+}
+
+
+def test_damaged_store_is_refused_and_untouched(
+    paused: Sandbox, tmp_path: Path, forks: ForkPool
+) -> None:
+    """Corrupted (header, pages, truncated) or newer-schema stores: every command gives a
+    clear error, and the file's bytes are exactly as they were."""
+    sb = paused
+    lock = threading.Lock()
+    seen: list[str] = []
+
+    def scenario(name: str) -> None:
+        damage, words = DAMAGE[name]
+        db = copy_store(sb.db, tmp_path / name / "hotfix.db")
+        damage(db)
+        before = digest(db)
+        for args in (
+            ("status", ISSUE),
+            ("list", "--all"),
+            ("resume", ISSUE),
+            ("approve", ISSUE, "deploy"),
+        ):
+            result = sb.quick(forks, "--db", str(db), *args)
+            clear_store_error(result, *words)
+            assert digest(db) == before, f"{name}: `{args[0]}` changed the file"
+            with lock:
+                seen.append(f"{name}:{args[0]}")
+
+    parallel(scenario, list(DAMAGE), workers=4)
+    FIGURES.add("fault", scenario="store:damaged", injected=len(seen), duplicated=0)
+
+
+def test_store_path_is_not_a_database(tmp_path: Path, paused: Sandbox, forks: ForkPool) -> None:
+    """``--db`` naming a directory, a text file or an unwritable place: a clear error."""
+    text = tmp_path / "notes.txt"
+    text.write_text("these are my notes, not a database\n" * 50)
+    before = digest(text)
+    for target in (str(tmp_path), str(text), "/proc/hotfix.db"):
+        result = paused.quick(forks, "--db", target, "list")
+        clear_store_error(result)
+    assert digest(text) == before
+    FIGURES.add("fault", scenario="store:not-a-database", injected=3, duplicated=0)
+
+
+def test_two_threads_open_new_stores_at_once(tmp_path: Path) -> None:
+    from hotfix_fsm.store import open_store
+
+    errors: list[str] = []
+
+    def open_one(i: int) -> None:
+        try:
+            open_store(tmp_path / f"s{i}.db").engine.dispose()
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    for _ in range(3):
+        threads = [threading.Thread(target=open_one, args=(i + 4 * _,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+
+
+def test_disk_full_mid_drive(paused: Sandbox, tmp_path: Path) -> None:
+    """The store's disk fills while the hotfix is being driven (in the monitoring window):
+    the driver stops with a clear error, the journal stays gapless; once space is freed,
+    resume finishes the hotfix with nothing done twice."""
+    sb = paused
+    with tmpfs(tmp_path / "full", "3m") as mount:
+        db = copy_store(sb.db, mount / "hotfix.db")
+        sb.env["HOTFIX_FSM_DB"] = str(db)
+        sb.db = db
+        sb.configure({"monitor": {"duration": 3.0, "interval": 0.2}})
+        approved = sb.cli("approve", ISSUE, "deploy")
+        assert approved.code == ExitCode.OK, str(approved)
+        proc = sb.spawn("resume", ISSUE)
+        wait_for(lambda: monitor_rounds(sb) >= 1 or not proc.running(), "the monitoring window")
+        filler = mount / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as fh:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+                os.fsync(fh.fileno())
+        stopped = proc.finish()
+        clear_store_error(stopped, "full")
+        hotfix = sb.hotfix()
+        assert hotfix is not None
+        assert hotfix.state not in ("done", "merged")
+        filler.unlink()
+        resumed = sb.cli(*sb.resume_args())
+        assert resumed.code == ExitCode.OK, str(resumed)
+        assert check_trial(sb, None)["state"] == "done"
+    FIGURES.add("fault", scenario="store:disk-full", injected=1, duplicated=0)
