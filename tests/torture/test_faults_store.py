@@ -93,6 +93,26 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
 
 
+@contextlib.contextmanager
+def read_only_view(source: Path, path: Path) -> Iterator[Path]:
+    """``source`` seen read-only at ``path`` (a read-only bind mount; root only)."""
+    path.mkdir(parents=True, exist_ok=True)
+
+    def mount(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+
+    bound = mount("--bind", str(source), str(path))
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount (needs root/CAP_SYS_ADMIN): {bound.stderr.strip()}")
+    try:
+        ro = mount("-o", "remount,bind,ro", str(path))
+        if ro.returncode != 0:
+            pytest.skip(f"cannot make the bind mount read-only: {ro.stderr.strip()}")
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
 def test_locked_by_another_process(paused: Sandbox, tmp_path: Path) -> None:
     """A writer holding the lock past the busy timeout: a clear 'locked' error and no write;
     a lock held briefly is waited for and the command succeeds."""
@@ -132,14 +152,10 @@ def test_read_only_store(paused: Sandbox, tmp_path: Path) -> None:
     """The store on a read-only file system: reads work or fail clearly, writes fail clearly,
     the file is untouched."""
     sb = paused
-    with tmpfs(tmp_path / "ro", "4m") as mount:
-        db = copy_store(sb.db, mount / "hotfix.db")
+    source = copy_store(sb.db, tmp_path / "rw" / "hotfix.db")
+    with read_only_view(source.parent, tmp_path / "ro") as view:
+        db = view / "hotfix.db"
         before = digest(db)
-        remount = subprocess.run(
-            ["mount", "-o", "remount,ro", str(mount)], capture_output=True, text=True, check=False
-        )
-        if remount.returncode != 0:
-            pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
         status = sb.cli("--db", str(db), "status", ISSUE, "--json")
         assert_no_traceback(status)
         if status.code != ExitCode.OK:
@@ -182,6 +198,20 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "truncated": (_truncate, ("store",)),
     "schema-newer": (_future_schema, ("newer",)),
 }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (reported): a store on a read-only file system (WAL needs its -shm/-wal files) "
+    "fails as 'could not read the hotfix store (…): unable to open database file' with the "
+    "generic hint 'nothing was committed half-way; fix the cause…' — it never says read-only",
+)
+def test_read_only_store_error_names_the_cause(paused: Sandbox, tmp_path: Path) -> None:
+    source = copy_store(paused.db, tmp_path / "rw" / "hotfix.db")
+    with read_only_view(source.parent, tmp_path / "ro") as view:
+        result = paused.cli("--db", str(view / "hotfix.db"), "approve", ISSUE, "deploy")
+    clear_store_error(result)
+    assert "read-only" in (result.out + result.err).lower(), str(result)
 
 
 def test_damaged_store_is_refused_and_untouched(

@@ -229,16 +229,18 @@ def test_known_bug_argument(
     assert not found, "\n".join(found)
 
 
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c.name, marks=_xfail(c.bug)) for c in CONFIG_CASES if c.bug]
-)
-def test_known_bug_configuration(
-    case: ConfigCase, sandboxes: Factory, tmp_path: Path, forks: ForkPool
-) -> None:
-    found: list[str] = []
-    _run_config_case(case, sandboxes, tmp_path, found, forks)
-    FIGURES.add("inputs", category="config", tried=1, problems=len(found))
-    assert not found, "\n".join(found)
+if any(c.bug for c in CONFIG_CASES):  # (none open right now)
+
+    @pytest.mark.parametrize(
+        "case", [pytest.param(c, id=c.name, marks=_xfail(c.bug)) for c in CONFIG_CASES if c.bug]
+    )
+    def test_known_bug_configuration(
+        case: ConfigCase, sandboxes: Factory, tmp_path: Path, forks: ForkPool
+    ) -> None:
+        found: list[str] = []
+        _run_config_case(case, sandboxes, tmp_path, found, forks)
+        FIGURES.add("inputs", category="config", tried=1, problems=len(found))
+        assert not found, "\n".join(found)
 
 
 @pytest.mark.xfail(strict=True, reason=f"BUG (reported): {TERMINAL_BUG}")
