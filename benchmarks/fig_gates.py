@@ -62,11 +62,11 @@ def _config(only_slowest: bool) -> Any:
 
 
 def run(opts: Options) -> list[Row]:
-    from hotfix_fsm import machine
+    from hotfix_fsm.core import machine
+    from hotfix_fsm.durable.runner import Event
     from hotfix_fsm.engine import HotfixEngine
     from hotfix_fsm.errors import NeedsHuman
     from hotfix_fsm.phases.base import BasePhase, PhaseContext
-    from hotfix_fsm.runner import Event
     from hotfix_fsm.store import open_store
 
     class Stop(BasePhase):

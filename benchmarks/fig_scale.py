@@ -27,7 +27,7 @@ from benchmarks.scale_store import build
 
 
 def _ops(store: Any, runner: Any, target: str) -> dict[str, Callable[[], object]]:
-    from hotfix_fsm import machine
+    from hotfix_fsm.core import machine
 
     def status() -> object:
         found = store.find(target)
@@ -75,7 +75,7 @@ def _open(path: Path) -> tuple[Any, Any, list[tuple[str, Any]]]:
     from sqlalchemy import event
 
     from hotfix_fsm.config import Config
-    from hotfix_fsm.runner import Runner
+    from hotfix_fsm.durable.runner import Runner
     from hotfix_fsm.store import open_store
 
     store = open_store(path)
@@ -118,7 +118,7 @@ def _plans(path: Path, statements: list[tuple[str, Any]]) -> list[dict[str, Any]
 
 def _what_if(path: Path) -> list[dict[str, Any]]:
     """Candidate fixes for the unfinished-hotfix scan, timed and rolled back."""
-    from hotfix_fsm import machine
+    from hotfix_fsm.core import machine
 
     unfinished = [s for s in machine.ALL_STATES if s not in machine.TERMINAL]
     marks = ", ".join("?" * len(unfinished))

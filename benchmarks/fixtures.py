@@ -22,7 +22,7 @@ def fake_sha(*parts: object) -> str:
 
 def happy_journal(hotfix_id: str, *, until: str = "done", monitor_rounds: int = 7) -> Iterator[Row]:
     """Journal rows of a happy-path hotfix from ``created`` up to state ``until``."""
-    from hotfix_fsm import machine
+    from hotfix_fsm.core import machine
 
     fix = fake_sha(hotfix_id, "fix")
     facts: dict[str, dict[str, Any]] = {
@@ -64,7 +64,7 @@ def make_hotfix(
     db: Path, hotfix_id: str, *, until: str = "done", repo: Path | None = None
 ) -> dict[str, Any]:
     """Create ``hotfix_id`` in the store at ``db`` with a happy-path journal up to ``until``."""
-    from hotfix_fsm import machine
+    from hotfix_fsm.core import machine
     from hotfix_fsm.store import Entry, new_owner, open_store
 
     store = open_store(db)

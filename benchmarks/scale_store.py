@@ -167,7 +167,7 @@ def _load(path: Path, hotfixes: Sequence[dict[str, Any]], graph: str) -> None:
 
 def build(*, log: Any = sys.stderr) -> dict[str, Any]:
     """The two stores (built if missing) and the target: ``{"big", "small", "target", ...}``."""
-    from hotfix_fsm import machine
+    from hotfix_fsm.core import machine
     from hotfix_fsm.store.engine import HEAD_REVISION
 
     CACHE_DIR.mkdir(parents=True, exist_ok=True)

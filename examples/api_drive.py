@@ -23,7 +23,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hotfix_fsm import HotfixEngine, failpoints
+from hotfix_fsm import HotfixEngine
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.sandbox.serve import temporary_sandbox
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 from hotfix_fsm import Event, HotfixEngine
-from hotfix_fsm.redact import redact_obj
+from hotfix_fsm.core.redact import redact_obj
 from hotfix_fsm.sandbox.serve import temporary_sandbox
 
 RECEIVED: list[dict[str, Any]] = []

@@ -18,8 +18,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, load_config
-from .errors import (
+from hotfix_fsm.config import Config, load_config
+from hotfix_fsm.core.machine import graph_hash, to_mermaid
+from hotfix_fsm.errors import (
     ConfigError,
     ExitCode,
     HotfixError,
@@ -38,15 +39,14 @@ from .errors import (
     UnknownGraph,
     UsageError,
 )
-from .machine import graph_hash, to_mermaid
-from .phases.base import BasePhase, Phase, PhaseContext, Probe
+from hotfix_fsm.phases.base import BasePhase, Phase, PhaseContext, Probe
 
 if TYPE_CHECKING:
-    from .adopt import adopt
-    from .engine import HotfixEngine
-    from .handoff import prepare_work_tree
-    from .outcome import Event, Outcome
-    from .store import Hotfix, JournalEntry, Store, open_store
+    from hotfix_fsm.core.outcome import Event, Outcome
+    from hotfix_fsm.engine import HotfixEngine
+    from hotfix_fsm.recovery.adopt import adopt
+    from hotfix_fsm.recovery.handoff import prepare_work_tree
+    from hotfix_fsm.store import Hotfix, JournalEntry, Store, open_store
 
 # The engine, runner and store pull in SQLAlchemy and structlog: load them on first use so
 # `hotfix --version` and tooling that only needs the errors stay fast.

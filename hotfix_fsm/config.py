@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ConfigError
+from hotfix_fsm.errors import ConfigError
 
 ISSUE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
 
@@ -308,7 +308,7 @@ def config_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Conf
             f"issue_pattern in {source} is not a valid regular expression: {exc}",
             hint="fix the pattern, or remove it to use the default",
         ) from exc
-    from .analysis import ConditionError, Rule
+    from hotfix_fsm.core.analysis import ConditionError, Rule
 
     for i, metric in enumerate(config.monitor.metrics):
         if not metric.name:

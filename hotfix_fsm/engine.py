@@ -10,16 +10,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import machine
-from .config import Config, load_config
-from .errors import IllegalTransition, InvalidInput, NotFound, UsageError
-from .outcome import Event, Outcome
-from .phases.base import Phase
-from .phases.services import Factory, Services
-from .redact import register_secret
-from .runner import Runner
-from .store import Entry, Hotfix, JournalEntry, Store, open_store
-from .validate import validate_description, validate_issue
+from hotfix_fsm.config import Config, load_config
+from hotfix_fsm.core import machine
+from hotfix_fsm.core.outcome import Event, Outcome
+from hotfix_fsm.core.redact import register_secret
+from hotfix_fsm.core.validate import validate_description, validate_issue
+from hotfix_fsm.durable.runner import Runner
+from hotfix_fsm.errors import IllegalTransition, InvalidInput, NotFound, UsageError
+from hotfix_fsm.phases.base import Phase
+from hotfix_fsm.phases.services import Factory, Services
+from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Store, open_store
 
 Preflight = Callable[[Services, Config, str], dict[str, Any]]
 GATES = ("fix", "deploy", "rollback")
@@ -68,7 +68,7 @@ class HotfixEngine:
             if self._phases is None:
                 self._phases = dict(self._phase_overrides)
                 if not self._phases.keys() >= machine.EFFECT_PHASES:
-                    from .phases import default_phases
+                    from hotfix_fsm.phases import default_phases
 
                     self._phases = {**default_phases(), **self._phase_overrides}
             self._runner = Runner(
@@ -181,7 +181,7 @@ class HotfixEngine:
     def _run_preflight(self, services: Services, config: Config, issue: str) -> dict[str, Any]:
         if self._preflight is not None:
             return self._preflight(services, config, issue)
-        from .phases.git_phases import preflight
+        from hotfix_fsm.phases.git_phases import preflight
 
         return preflight(services, config, issue)
 
@@ -261,7 +261,7 @@ class HotfixEngine:
 
     def _abort_cleanup(self, hotfix: Hotfix) -> list[str]:
         """Best effort: each step reports what it did or why not; none raises."""
-        from .errors import HotfixError
+        from hotfix_fsm.errors import HotfixError
 
         notes: list[str] = []
         facts = hotfix.context

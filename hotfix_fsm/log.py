@@ -3,7 +3,7 @@
 ``configure_logging`` sets structlog up so that every event dict
 
 1. gets a level and an ISO timestamp,
-2. passes ``hotfix_fsm.redact.redact_obj`` (tokens and webhook URLs never reach a log),
+2. passes ``hotfix_fsm.core.redact.redact_obj`` (tokens and webhook URLs never reach a log),
 3. is appended as one JSON line to ``<state dir>/hotfixes/<id>/log.jsonl`` when it names a
    hotfix (``hotfix=<id>``; every level, so the file has what the console hid), and
 4. is shown on stderr when its level reaches the console threshold: warnings by default,
@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from .redact import redact_obj
+from hotfix_fsm.core.redact import redact_obj
 
 _LEVELS = {
     "debug": 10,
@@ -66,7 +66,7 @@ def log_path(hotfix_id: str, root: Path | None = None) -> Path | None:
     if not _SAFE_ID.match(hotfix_id) or ".." in hotfix_id:
         return None
     if root is None:
-        from .phases.services import state_root
+        from hotfix_fsm.phases.services import state_root
 
         root = state_root()
     return root / "hotfixes" / hotfix_id / "log.jsonl"

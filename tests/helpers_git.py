@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotfix_fsm import machine
 from hotfix_fsm.config import Config, config_from_mapping
+from hotfix_fsm.core import machine
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.errors import NeedsHuman
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe

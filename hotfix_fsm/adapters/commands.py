@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from hotfix_fsm.redact import redact
+from hotfix_fsm.core.redact import redact
 
 _CHUNK = 65536
 _TAIL_CHARS = 32768

@@ -46,8 +46,8 @@ from hotfix_fsm.adapters.git_errors import (
     subcommand,
 )
 from hotfix_fsm.adapters.git_remote import GitRemoteOps
+from hotfix_fsm.core.validate import validate_ref
 from hotfix_fsm.errors import InvalidInput, PermanentError
-from hotfix_fsm.validate import validate_ref
 
 ZERO_SHA = "0" * 40
 _SHA = re.compile(r"^[0-9a-f]{40}$")

@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from hotfix_fsm.adapters.commands import Captured
+from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import PermanentError, TransientError
-from hotfix_fsm.redact import redact
 
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 _AUTH = (

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hotfix_fsm.adapters.git_errors import GitCommandError, strip_userinfo
-from hotfix_fsm.validate import validate_ref
+from hotfix_fsm.core.validate import validate_ref
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.commands import Captured

@@ -23,21 +23,19 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hotfix_fsm.redact import register_secret
-
-from .github_auth import parse_repository, resolve_repository, resolve_token
-from .github_errors import (
+from hotfix_fsm.adapters.github_auth import parse_repository, resolve_repository, resolve_token
+from hotfix_fsm.adapters.github_errors import (
     AUTH_HINT,
     AmbiguousWrite,
     GitHubAPIError,
     GitHubUnavailable,
     translate,
 )
+from hotfix_fsm.core.redact import register_secret
 
 if TYPE_CHECKING:
+    from hotfix_fsm.adapters.github_retry import PolicyTransport
     from hotfix_fsm.config import Config
-
-    from .github_retry import PolicyTransport
 
 DEFAULT_API = "https://api.github.com"
 __all__ = [
@@ -125,7 +123,7 @@ class GitHubClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from .github_retry import RetryPolicy, Stats
+        from hotfix_fsm.adapters.github_retry import RetryPolicy, Stats
 
         self.owner, self.repo = owner, repo
         self.api_url = api_url.rstrip("/")
@@ -206,7 +204,7 @@ class GitHubClient:
         if self._api is None:
             import httpx2
 
-            from .github_retry import PolicyTransport
+            from hotfix_fsm.adapters.github_retry import PolicyTransport
 
             transport = PolicyTransport(
                 self.policy,
@@ -265,7 +263,7 @@ class GitHubClient:
         """Run one ghapi operation; translate its failure into the engine's errors."""
         from ghapi.core import APIError
 
-        from .github_retry import duplicate_detectable
+        from hotfix_fsm.adapters.github_retry import duplicate_detectable
 
         guard = duplicate_detectable() if detectable else contextlib.nullcontext()
         try:

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from hotfix_fsm.adapters.github_errors import AUTH_HINT
+from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.errors import PermanentError
-from hotfix_fsm.redact import redact, register_secret
-
-from .github_errors import AUTH_HINT
 
 if TYPE_CHECKING:
     from hotfix_fsm.config import Config

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import PermanentError, TransientError
-from hotfix_fsm.redact import redact
 
 AUTH_HINT = (
     "give a token with the `repo` scope (and `workflow` to dispatch deploys) through "

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from hotfix_fsm.redact import redact
+from hotfix_fsm.core.redact import redact
 
 BODY_LIMIT = 64 * 1024  # bytes of a health body kept for parsing
 

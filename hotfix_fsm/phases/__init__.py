@@ -6,15 +6,29 @@ Tooling replaces any phase (say, a different deployer) by passing
 
 from __future__ import annotations
 
-from .base import BasePhase, Phase, PhaseContext, Probe
+from hotfix_fsm.phases.base import BasePhase, Phase, PhaseContext, Probe
 
 
 def default_phases() -> dict[str, Phase]:
     """The standard implementation of every effectful phase, keyed by phase name."""
-    from .approval import ApproveDeploy
-    from .git_phases import Branch, CommitFix, Gate, Push
-    from .github_phases import Backport, Cleanup, Deploy, Merge, OpenPullRequest, Tag, WaitForCI
-    from .release import Monitor, RollbackRedeploy, RollbackRevert, RollbackVerify, Verify
+    from hotfix_fsm.phases.approval import ApproveDeploy
+    from hotfix_fsm.phases.git_phases import Branch, CommitFix, Gate, Push
+    from hotfix_fsm.phases.github_phases import (
+        Backport,
+        Cleanup,
+        Deploy,
+        Merge,
+        OpenPullRequest,
+        Tag,
+        WaitForCI,
+    )
+    from hotfix_fsm.phases.release import (
+        Monitor,
+        RollbackRedeploy,
+        RollbackRevert,
+        RollbackVerify,
+        Verify,
+    )
 
     phases: list[Phase] = [
         Branch(),

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import LeaseLost
-
-from .base import BasePhase, PhaseContext, Probe
-from .deploy_phase import require
-from .workflow_runs import github, poll
+from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.deploy_phase import require
+from hotfix_fsm.phases.workflow_runs import github, poll
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo

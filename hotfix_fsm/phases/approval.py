@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import NeedsHuman, PermanentError
-from .base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.errors import NeedsHuman, PermanentError
+from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 
 
 def latest_approval(ctx: PhaseContext, gate: str) -> dict[str, Any] | None:

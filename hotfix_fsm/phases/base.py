@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..store import Hotfix, JournalEntry
-    from .services import Services
+    from hotfix_fsm.config import Config
+    from hotfix_fsm.phases.services import Services
+    from hotfix_fsm.store import Hotfix, JournalEntry
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class PhaseContext:
 
     def wait(self, seconds: float) -> None:
         """Sleep up to ``seconds``; returns early (raising) if the driver must stop."""
-        from ..errors import LeaseLost
+        from hotfix_fsm.errors import LeaseLost
 
         if self.stop_event.wait(max(0.0, seconds)):
             raise LeaseLost(
@@ -152,7 +152,7 @@ class PhaseContext:
         first check runs at once, so a condition already true costs no wait. Raises
         ``TransientError`` on timeout with the last status.
         """
-        from ..errors import TransientError
+        from hotfix_fsm.errors import TransientError
 
         start = self.clock()
         delay = interval

@@ -21,10 +21,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
-
-from .base import BasePhase, PhaseContext, Probe
-from .deploy_phase import require
-from .workflow_runs import github
+from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.deploy_phase import require
+from hotfix_fsm.phases.workflow_runs import github
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.github import GitHubClient

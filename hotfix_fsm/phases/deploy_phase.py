@@ -15,9 +15,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
-
-from .base import PhaseContext, Probe
-from .workflow_runs import WorkflowPhase, github, new_correlation_id, run_failed
+from hotfix_fsm.phases.base import PhaseContext, Probe
+from hotfix_fsm.phases.workflow_runs import WorkflowPhase, github, new_correlation_id, run_failed
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hotfix_fsm.adapters.git import GitRepo
+from hotfix_fsm.core.redact import redact
+from hotfix_fsm.core.validate import first_line
 from hotfix_fsm.errors import NeedsHuman, PermanentError
 from hotfix_fsm.phases.approval import latest_approval
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
-from hotfix_fsm.redact import redact
-from hotfix_fsm.validate import first_line
 
 TRAILER_ID = "Hotfix-Id"
 TRAILER_ISSUE = "Hotfix-Issue"

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.adapters.commands import CommandNotFound, run_logged
 from hotfix_fsm.config import Config, GateConfig
+from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.errors import LeaseLost, PermanentError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
-from hotfix_fsm.redact import redact, redact_obj
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo

@@ -23,6 +23,8 @@ import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hotfix_fsm.adapters.git import GitCommandError, GitPushRejected, GitRepo
+from hotfix_fsm.core.redact import redact
+from hotfix_fsm.core.validate import validate_ref
 from hotfix_fsm.errors import HotfixError, PermanentError, TransientError, UsageError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.fix_commit import (
@@ -33,8 +35,6 @@ from hotfix_fsm.phases.fix_commit import (
     require_clean,
 )
 from hotfix_fsm.phases.gate_defaults import Gate
-from hotfix_fsm.redact import redact
-from hotfix_fsm.validate import validate_ref
 
 if TYPE_CHECKING:
     from hotfix_fsm.config import Config

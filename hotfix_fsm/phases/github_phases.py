@@ -14,14 +14,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
-
-from .after_merge import Backport, Cleanup
-from .base import BasePhase, PhaseContext, Probe
-from .ci_phase import WaitForCI
-from .deploy_phase import Deploy, require
-from .pr_body import build_body, pr_title
-from .release_names import bump_until_free, next_patch, semver
-from .workflow_runs import (
+from hotfix_fsm.phases.after_merge import Backport, Cleanup
+from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.ci_phase import WaitForCI
+from hotfix_fsm.phases.deploy_phase import Deploy, require
+from hotfix_fsm.phases.pr_body import build_body, pr_title
+from hotfix_fsm.phases.release_names import bump_until_free, next_patch, semver
+from hotfix_fsm.phases.workflow_runs import (
     adopt_dispatch,
     dispatch_workflow,
     find_run_by_correlation,

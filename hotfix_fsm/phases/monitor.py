@@ -30,11 +30,11 @@ from hotfix_fsm.adapters.http import (
     fetch_health,
     judge_health,
 )
-from hotfix_fsm.analysis import Analysis, ConditionError, Rule, Window, analyse, judge
+from hotfix_fsm.core.analysis import Analysis, ConditionError, Rule, Window, analyse, judge
+from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import NeedsHuman, PermanentError, RollbackRequired
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.verify import fix_versions, health_url
-from hotfix_fsm.redact import redact
 
 CLIENT_FIELDS = ("latency_ms", "success_ratio", "status_code")
 END_KINDS = ("done", "paused", "failed")

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hotfix_fsm.redact import redact
-
-from .base import PhaseContext
+from hotfix_fsm.core.redact import redact
+from hotfix_fsm.phases.base import PhaseContext
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo

@@ -20,11 +20,11 @@ from typing import Any
 from hotfix_fsm.adapters.git import GitCommandError, GitRepo
 from hotfix_fsm.adapters.github import GitHubAPIError
 from hotfix_fsm.adapters.http import HealthExpectation
+from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import NeedsHuman, PermanentError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.rollback_redeploy import RollbackRedeploy, manual_command, rollback_target
 from hotfix_fsm.phases.verify import poll_health
-from hotfix_fsm.redact import redact
 
 __all__ = ["RollbackRedeploy", "RollbackRevert", "RollbackVerify", "merged_sha"]
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import requests
 
-    from ..adapters.git import GitRepo
-    from ..adapters.github import GitHubClient
-    from ..alerts import Alerter
-    from ..config import Config
+    from hotfix_fsm.adapters.alerts import Alerter
+    from hotfix_fsm.adapters.git import GitRepo
+    from hotfix_fsm.adapters.github import GitHubClient
+    from hotfix_fsm.config import Config
 
 Factory = Callable[["Services"], Any]
 
@@ -54,7 +54,7 @@ class Services:
     @property
     def git(self) -> GitRepo:
         def make(s: Services) -> Any:
-            from ..adapters.git import GitRepo
+            from hotfix_fsm.adapters.git import GitRepo
 
             return GitRepo(s.repo, remote=s.config.remote, timeout=s.config.git_timeout)
 
@@ -63,7 +63,7 @@ class Services:
     @property
     def github(self) -> GitHubClient:
         def make(s: Services) -> Any:
-            from ..adapters.github import GitHubClient
+            from hotfix_fsm.adapters.github import GitHubClient
 
             return GitHubClient.from_config(s.config, s.repo)
 
@@ -83,7 +83,7 @@ class Services:
     @property
     def alerts(self) -> Alerter:
         def make(s: Services) -> Any:
-            from ..alerts import Alerter
+            from hotfix_fsm.adapters.alerts import Alerter
 
             return Alerter.from_config(s.config, s.http)
 

@@ -17,9 +17,9 @@ from hotfix_fsm.adapters.http import (
     fetch_health,
     judge_health,
 )
+from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import PermanentError, RollbackRequired, TransientError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
-from hotfix_fsm.redact import redact
 
 # Health body fields copied into summaries (and so into alerts) when present.
 REPORTED_FIELDS = ("errorRate", "responseTime", "uptime")

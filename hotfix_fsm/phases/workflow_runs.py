@@ -43,8 +43,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from hotfix_fsm.errors import NeedsHuman, PermanentError
-
-from .base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.github import GitHubClient

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .engine import open_engine, resolve_url
-from .repository import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
+from hotfix_fsm.store.engine import open_engine, resolve_url
+from hotfix_fsm.store.repository import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
 
 
 def open_store(url: str | os.PathLike[str] | None = None) -> Store:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
-from ..errors import SchemaTooNew, StoreError
+from hotfix_fsm.errors import SchemaTooNew, StoreError
 
 # Newest first; the first entry is the head this code writes. Kept in step with
 # migrations/versions (a test checks it) so opening needs no Alembic import.
@@ -146,7 +146,7 @@ def _open_checked(engine: Engine, resolved: str, *, migrate: bool) -> Engine:
         revision = current_revision(engine)
     except (OperationalError, DatabaseError) as exc:
         engine.dispose()
-        from .repository import store_error
+        from hotfix_fsm.store.repository import store_error
 
         raise store_error(exc, _safe_url(resolved), writing=False) from exc
     if revision is not None and revision not in KNOWN_REVISIONS:
@@ -163,7 +163,7 @@ def _open_checked(engine: Engine, resolved: str, *, migrate: bool) -> Engine:
             upgrade(engine)
         except (OperationalError, DatabaseError) as exc:
             engine.dispose()
-            from .repository import store_error
+            from hotfix_fsm.store.repository import store_error
 
             raise store_error(exc, _safe_url(resolved), writing=True) from exc
     return engine

@@ -19,8 +19,8 @@ from typing import Any, Literal, cast
 from sqlalchemy import Engine, Table, TextClause, and_, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ..errors import LeaseHeld, LeaseLost, NotFound, StoreError
-from .models import HotfixRow, JournalRow
+from hotfix_fsm.errors import LeaseHeld, LeaseLost, NotFound, StoreError
+from hotfix_fsm.store.models import HotfixRow, JournalRow
 
 UNFINISHED_EXCLUDES = ("done", "cancelled", "rolled_back")
 # Literal SQL (not bound parameters) so the planner can use the partial index

@@ -126,7 +126,8 @@ def test_bad_config_file_is_exit_2_naming_the_key(cli: Cli, tmp_path: Path) -> N
 def test_unexpected_error_prints_crash_log_path_not_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from hotfix_fsm import cli, cli_check
+    from hotfix_fsm import cli
+    from hotfix_fsm.cli import check as cli_check
 
     def boom(*_a: object, **_k: object) -> int:
         raise RuntimeError("simulated bug")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from hotfix_fsm.sandbox.demo import run_demo
+from hotfix_fsm.cli.demo import run_demo
 from tests.cli.conftest import Cli
 
 

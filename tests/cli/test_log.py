@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import structlog
 
+from hotfix_fsm.core.redact import register_secret
 from hotfix_fsm.log import configure_logging, log_path, read_log, set_console_writer
-from hotfix_fsm.redact import register_secret
 
 
 @pytest.fixture

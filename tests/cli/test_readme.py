@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hotfix_fsm.config import Config, MetricConfig
-from hotfix_fsm.machine import to_mermaid
+from hotfix_fsm.core.machine import to_mermaid
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotfix_fsm.redact import register_secret
-from hotfix_fsm.report import list_document, phase_rows, status_document, summarize
-from hotfix_fsm.report_checklist import FOR_A_PERSON, build_checklist
-from hotfix_fsm.report_postmortem import render_markdown
+from hotfix_fsm.core.redact import register_secret
+from hotfix_fsm.reporting.checklist import FOR_A_PERSON, build_checklist
+from hotfix_fsm.reporting.postmortem import render_markdown
+from hotfix_fsm.reporting.report import list_document, phase_rows, status_document, summarize
 from hotfix_fsm.store import Hotfix, JournalEntry
 
 SHA = "a" * 40

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hotfix_fsm import machine
+from hotfix_fsm.core import machine
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.errors import HotfixError
 from hotfix_fsm.phases.approval import ApproveDeploy

@@ -8,7 +8,7 @@ import pytest
 from transitions.core import MachineError
 
 import hotfix_fsm
-from hotfix_fsm import machine
+from hotfix_fsm.core import machine
 
 
 def test_forward_path_reaches_done_through_every_phase() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_fsm import machine
+from hotfix_fsm.core import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 

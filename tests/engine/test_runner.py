@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_fsm import failpoints, machine
+from hotfix_fsm.core import machine
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.errors import ExitCode, IllegalTransition, LeaseHeld, UnknownGraph
 from hotfix_fsm.store import Entry
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from hotfix_fsm import failpoints, machine
+from hotfix_fsm.core import machine
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.errors import IllegalTransition, LeaseHeld
 from hotfix_fsm.store import JournalEntry
 

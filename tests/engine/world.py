@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotfix_fsm import machine
+from hotfix_fsm.core import machine
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.errors import PermanentError, RollbackRequired, TransientError
 from hotfix_fsm.phases.approval import ApproveDeploy

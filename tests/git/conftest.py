@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hotfix_fsm import failpoints
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.engine import HotfixEngine
 from tests.helpers_git import GitWorld, build_git_world, make_config, make_engine
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hotfix_fsm.adapters.commands import CommandNotFound, run_captured, run_logged
-from hotfix_fsm.redact import register_secret
+from hotfix_fsm.core.redact import register_secret
 
 
 def py(code: str, *args: str) -> list[str]:

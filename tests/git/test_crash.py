@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_fsm import failpoints
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.engine import HotfixEngine
 from tests.helpers_git import REPO_ROOT, GitWorld, config_data, driver_argv, git
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from hotfix_fsm.config import GateConfig
+from hotfix_fsm.durable.runner import Outcome
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.errors import PermanentError
 from hotfix_fsm.phases.gate_defaults import GatePlan, detect, plan_gate
-from hotfix_fsm.runner import Outcome
 from tests.helpers_git import GitWorld, git
 
 Engines = Callable[..., HotfixEngine]

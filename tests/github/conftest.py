@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from hotfix_fsm import failpoints, machine
 from hotfix_fsm.adapters.github import GitHubClient
 from hotfix_fsm.config import Config, config_from_mapping
+from hotfix_fsm.core import machine
+from hotfix_fsm.durable import failpoints
+from hotfix_fsm.durable.runner import Outcome
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.phases.approval import ApproveDeploy
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
@@ -31,7 +33,6 @@ from hotfix_fsm.phases.github_phases import (
     Tag,
     WaitForCI,
 )
-from hotfix_fsm.runner import Outcome
 from hotfix_fsm.sandbox.github_server import RehearsalGitHub
 from tests.helpers_git import make_release_origin
 

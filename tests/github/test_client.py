@@ -26,8 +26,8 @@ from hotfix_fsm.adapters.github import (
 from hotfix_fsm.adapters.github_errors import translate
 from hotfix_fsm.adapters.github_retry import PolicyTransport, RetryPolicy
 from hotfix_fsm.config import Config
+from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import ConfigError, PermanentError
-from hotfix_fsm.redact import redact
 from tests.github.conftest import TOKEN, World, base_config, git
 
 

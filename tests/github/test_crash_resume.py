@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from hotfix_fsm import failpoints
-from hotfix_fsm.runner import Outcome
+from hotfix_fsm.durable import failpoints
+from hotfix_fsm.durable.runner import Outcome
 from tests.github.conftest import World
 
 POINTS = ("before_effect", "after_effect", "after_done")

@@ -10,9 +10,9 @@ import pytest
 import requests
 import structlog
 
-from hotfix_fsm.alerts import Alerter, Target, build_alert, slack_payload, webhook_payload
+from hotfix_fsm.adapters.alerts import Alerter, Target, build_alert, slack_payload, webhook_payload
 from hotfix_fsm.config import config_from_mapping
-from hotfix_fsm.redact import redact
+from hotfix_fsm.core.redact import redact
 from hotfix_fsm.store import Hotfix
 
 from .conftest import Receiver, free_port

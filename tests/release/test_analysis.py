@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hotfix_fsm.analysis import (
+from hotfix_fsm.core.analysis import (
     Condition,
     ConditionError,
     Rule,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from hotfix_fsm.durable.runner import Event
 from hotfix_fsm.errors import ExitCode
-from hotfix_fsm.runner import Event
 
 from .world import Crash, World
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hotfix_fsm import failpoints
+from hotfix_fsm.durable import failpoints
+from hotfix_fsm.durable.runner import Event
 from hotfix_fsm.errors import ExitCode
-from hotfix_fsm.runner import Event
 
 from .conftest import Receiver, free_port
 from .world import BRANCH, Crash, World, git

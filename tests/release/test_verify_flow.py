@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hotfix_fsm.durable.runner import Event
 from hotfix_fsm.errors import ExitCode
-from hotfix_fsm.runner import Event
 
 from .conftest import Receiver
 from .world import World

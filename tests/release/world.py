@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotfix_fsm import machine
 from hotfix_fsm.adapters.github import GitHubClient
 from hotfix_fsm.config import Config, MetricConfig, config_from_mapping
+from hotfix_fsm.core import machine
+from hotfix_fsm.durable.runner import Event
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.release import (
@@ -28,7 +29,6 @@ from hotfix_fsm.phases.release import (
     RollbackVerify,
     Verify,
 )
-from hotfix_fsm.runner import Event
 from hotfix_fsm.sandbox.github_server import RehearsalGitHub
 from hotfix_fsm.sandbox.production_app import ProductionApp
 from tests.helpers_git import make_release_origin

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from hotfix_fsm import failpoints
 from hotfix_fsm.config import Config, load_config
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.sandbox.serve import RunningSandbox, serve_sandbox
 from hotfix_fsm.sandbox.world import SandboxInfo, build_sandbox

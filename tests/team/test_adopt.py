@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
-from hotfix_fsm import failpoints, machine
-from hotfix_fsm.adopt import adopt
+from hotfix_fsm.core import machine
+from hotfix_fsm.durable import failpoints
+from hotfix_fsm.durable.runner import Event
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.errors import IllegalTransition, InvalidInput, NotFound, UsageError
-from hotfix_fsm.report import postmortem_markdown, status_document
-from hotfix_fsm.runner import Event
+from hotfix_fsm.recovery.adopt import adopt
+from hotfix_fsm.reporting.postmortem import postmortem_markdown
+from hotfix_fsm.reporting.report import status_document
 
 from .conftest import Stop, Team, git, stop_after
 

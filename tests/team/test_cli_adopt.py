@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_fsm import failpoints
+from hotfix_fsm.durable import failpoints
 
 from .conftest import Stop, Team, stop_after
 
@@ -17,7 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The console script with the team commands attached (cli.py wires `register` itself).
 MAIN = """
 import sys
-from hotfix_fsm import cli, cli_team
+from hotfix_fsm import cli
+from hotfix_fsm.cli import team as cli_team
 if not any(c.name == "adopt" for c in cli.app.registered_commands):
     cli_team.register(cli.app)
 cli.main(sys.argv[1:])

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_fsm import failpoints
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.errors import InvalidInput, LeaseHeld, UsageError
-from hotfix_fsm.handoff import prepare_work_tree, same_remote
+from hotfix_fsm.recovery.handoff import prepare_work_tree, same_remote
 
 from .conftest import Stop, Team, git, stop_after
 

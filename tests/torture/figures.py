@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def all_failpoints() -> set[str]:
-    from hotfix_fsm import machine
-    from hotfix_fsm.failpoints import POINTS
+    from hotfix_fsm.core import machine
+    from hotfix_fsm.durable.failpoints import POINTS
 
     return {f"{phase}:{point}" for phase in machine.EFFECT_PHASES for point in POINTS}
 

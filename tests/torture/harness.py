@@ -262,7 +262,7 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
 FORK_SERVER = r"""
 import json, os, signal, sys, traceback
 import hotfix_fsm.cli as cli
-for name in ("hotfix_fsm.cli_render", "hotfix_fsm.cli_plan", "hotfix_fsm.report",
+for name in ("hotfix_fsm.cli.render", "hotfix_fsm.cli.plan", "hotfix_fsm.reporting.report",
              "hotfix_fsm.phases", "hotfix_fsm.adapters.git", "hotfix_fsm.log"):
     try:
         __import__(name)

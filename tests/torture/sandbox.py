@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotfix_fsm import failpoints
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.sandbox.serve import RunningSandbox, serve_sandbox
 from hotfix_fsm.sandbox.world import SandboxInfo, build_sandbox
 from hotfix_fsm.store import Hotfix, JournalEntry, Store, open_store

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from hotfix_fsm import machine
-from hotfix_fsm.failpoints import POINTS
+from hotfix_fsm.core import machine
+from hotfix_fsm.durable.failpoints import POINTS
 from tests.torture.harness import FIGURES, parallel, wait_for
 from tests.torture.invariants import check_trial, duplicated_effects
 from tests.torture.sandbox import ISSUE, Sandbox, drive

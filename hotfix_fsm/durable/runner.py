@@ -22,9 +22,11 @@ from typing import Any
 
 import structlog
 
-from . import failpoints, machine
-from .config import Config
-from .errors import (
+from hotfix_fsm.config import Config
+from hotfix_fsm.core import machine
+from hotfix_fsm.core.outcome import Event, Outcome, next_action
+from hotfix_fsm.durable import failpoints
+from hotfix_fsm.errors import (
     HotfixError,
     IllegalTransition,
     LeaseLost,
@@ -34,12 +36,11 @@ from .errors import (
     TransientError,
     UnknownGraph,
 )
-from .outcome import Event, Outcome, next_action
-from .phases.base import Phase, PhaseContext, Probe
-from .phases.services import Services
-from .store import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
+from hotfix_fsm.phases.base import Phase, PhaseContext, Probe
+from hotfix_fsm.phases.services import Services
+from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
 
-log = structlog.get_logger("hotfix_fsm.runner")
+log = structlog.get_logger("hotfix_fsm.durable.runner")
 
 # Event, Outcome and next_action live in .outcome; they stay importable from here.
 __all__ = ["END_KINDS", "Event", "Outcome", "Runner", "next_action"]
@@ -662,7 +663,7 @@ class Runner:
         services: Services,
         stop: threading.Event,
     ) -> None:
-        from .gating import run_gates
+        from hotfix_fsm.durable.gates import run_gates
 
         run_gates(self, lease, hotfix, config, services, stop)
 

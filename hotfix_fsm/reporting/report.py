@@ -4,7 +4,7 @@ Nothing here looks at the world or guesses. The post-mortem's checklist — the 
 workflow's pre-deployment, deployment and post-deployment items — ticks an item only when a
 journal row proves it, and cites that row's sequence number; items no machine can prove
 ("Root cause identified", "Post-mortem scheduled") stay unticked, marked "(for a person)".
-Every string that leaves this module passes ``hotfix_fsm.redact``.
+Every string that leaves this module passes ``hotfix_fsm.core.redact``.
 
 The JSON documents (``status_document``, ``list_document``, ``log_document``) are the stable
 ``--json`` output of the command: keys are only ever added, never renamed or removed.
@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from . import machine
-from .outcome import next_action
-from .redact import redact, redact_obj
-from .store import Hotfix, JournalEntry
+from hotfix_fsm.core import machine
+from hotfix_fsm.core.outcome import next_action
+from hotfix_fsm.core.redact import redact, redact_obj
+from hotfix_fsm.store import Hotfix, JournalEntry
 
 STATUS_SCHEMA = "hotfix-fsm/status@1"
 LIST_SCHEMA = "hotfix-fsm/list@1"
@@ -350,16 +350,6 @@ def log_document(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> dict[str, A
     )
 
 
-# -- post-mortem ----------------------------------------------------------------------------
-
-
-def postmortem_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
-    """The ``hotfix report`` document (markdown); see ``report_postmortem``."""
-    from .report_postmortem import render_markdown
-
-    return render_markdown(hotfix, journal)
-
-
 __all__ = [
     "LIST_SCHEMA",
     "LOG_SCHEMA",
@@ -370,7 +360,6 @@ __all__ = [
     "list_document",
     "log_document",
     "phase_rows",
-    "postmortem_markdown",
     "status_document",
     "summarize",
     "timeline",

@@ -40,17 +40,17 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import machine
-from .adapters.commands import CommandNotFound, run_captured
-from .adapters.git import GitRepo, git_environment, strip_userinfo
-from .adapters.git_errors import git_failure
-from .errors import InvalidInput, LeaseLost, PermanentError, UsageError
-from .store import Entry, Hotfix
-from .validate import validate_ref
+from hotfix_fsm.adapters.commands import CommandNotFound, run_captured
+from hotfix_fsm.adapters.git import GitRepo, git_environment, strip_userinfo
+from hotfix_fsm.adapters.git_errors import git_failure
+from hotfix_fsm.core import machine
+from hotfix_fsm.core.validate import validate_ref
+from hotfix_fsm.errors import InvalidInput, LeaseLost, PermanentError, UsageError
+from hotfix_fsm.store import Entry, Hotfix
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .engine import HotfixEngine
+    from hotfix_fsm.config import Config
+    from hotfix_fsm.engine import HotfixEngine
 
 __all__ = [
     "LOCAL_FIX_STATES",

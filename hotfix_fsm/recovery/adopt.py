@@ -43,16 +43,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import machine
-from .adopt_evidence import Evidence, find_branch, gather, rollback_evidence
-from .adopt_facts import context_facts, phase_facts_for
-from .errors import IllegalTransition, UsageError
-from .store import Entry, Hotfix
-from .validate import validate_issue, validate_ref
+from hotfix_fsm.core import machine
+from hotfix_fsm.core.validate import validate_issue, validate_ref
+from hotfix_fsm.errors import IllegalTransition, UsageError
+from hotfix_fsm.recovery.adopt_evidence import Evidence, find_branch, gather, rollback_evidence
+from hotfix_fsm.recovery.adopt_facts import context_facts, phase_facts_for
+from hotfix_fsm.store import Entry, Hotfix
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .engine import HotfixEngine
+    from hotfix_fsm.config import Config
+    from hotfix_fsm.engine import HotfixEngine
 
 __all__ = ["adopt", "decide"]
 
@@ -182,7 +182,7 @@ def decide(ev: Evidence, config: Config) -> tuple[str, list[tuple[str, str, str]
 def _existing(engine: HotfixEngine, hotfix_id: str) -> Hotfix | None:
     """None for a new id; the row of an adoption that stopped before its journal; else
     a UsageError (the store already knows this hotfix)."""
-    from .errors import NotFound
+    from hotfix_fsm.errors import NotFound
 
     try:
         found = engine.store.get(hotfix_id)

@@ -15,9 +15,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import Config, load_config
-from .errors import ConfigError, HotfixError, UsageError
-from .redact import redact, register_secret
+from hotfix_fsm.config import Config, load_config
+from hotfix_fsm.core.redact import redact, register_secret
+from hotfix_fsm.errors import ConfigError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 _GITHUB_REMOTE = re.compile(r"github\.com[:/](?P<repo>[^/\s]+/[^/\s]+?)(?:\.git)?/?$")
@@ -346,31 +346,6 @@ def print_check(repo: Path, *, config_path: Path | None, as_json: bool) -> int:
     return 1 if failed else 0
 
 
-# -- init -----------------------------------------------------------------------------------
-
-
-def write_init(repo: Path, *, force: bool) -> Path:
-    from .cli_init import init_text
-
-    repo = repo.expanduser().resolve()
-    if not repo.is_dir():
-        raise UsageError(f"{repo} is not a directory")
-    path = repo / "hotfix.toml"
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
-    text = init_text(repo)
-    tmp = path.with_name(".hotfix.toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        load_config(repo, tmp)
-    except HotfixError:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    sys.stdout.write(f"wrote {path}\n  next: review it, then `hotfix check`\n")
-    return path
-
-
 __all__ = [
     "Finding",
     "git",
@@ -380,5 +355,4 @@ __all__ = [
     "repository_of",
     "run_checks",
     "token_of",
-    "write_init",
 ]

@@ -32,7 +32,7 @@ from hotfix_fsm.sandbox.serve import RunningSandbox, serve_sandbox
 from hotfix_fsm.sandbox.world import SandboxInfo, build_sandbox
 
 if TYPE_CHECKING:
-    from hotfix_fsm.outcome import Event
+    from hotfix_fsm.core.outcome import Event
 
 ISSUE = "DEMO-1"
 DESCRIPTION = "Fix token expiry check"
@@ -111,7 +111,7 @@ def run_demo(
 def _in_process(
     scenario: str, info: SandboxInfo, running: RunningSandbox, db: Path, err: TextIO
 ) -> str:
-    from hotfix_fsm.cli_render import ProgressView
+    from hotfix_fsm.cli.render import ProgressView
     from hotfix_fsm.engine import HotfixEngine
 
     pick = info.broken_fix_sha if scenario == "failing-tests" else info.fix_sha
@@ -211,7 +211,7 @@ def _summarize(
     err: TextIO,
 ) -> int:
     from hotfix_fsm.engine import HotfixEngine
-    from hotfix_fsm.report import postmortem_markdown
+    from hotfix_fsm.reporting.postmortem import postmortem_markdown
 
     with HotfixEngine(db) as engine:
         hotfix = engine.get(ISSUE)

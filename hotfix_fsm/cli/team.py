@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from .engine import HotfixEngine
-    from .store import Hotfix, JournalEntry
+    from hotfix_fsm.engine import HotfixEngine
+    from hotfix_fsm.store import Hotfix, JournalEntry
 
 
 def _engine(ctx: typer.Context) -> HotfixEngine:
@@ -24,7 +24,7 @@ def _engine(ctx: typer.Context) -> HotfixEngine:
     if callable(make):
         made: HotfixEngine = make()
         return made
-    from .engine import HotfixEngine
+    from hotfix_fsm.engine import HotfixEngine
 
     return HotfixEngine()
 
@@ -47,8 +47,8 @@ def adopt_command(
     ] = False,
 ) -> None:
     """Rebuild a hotfix whose database is lost from its branch, PR, runs, merge and tags."""
-    from .adopt import adopt
-    from .errors import UsageError
+    from hotfix_fsm.errors import UsageError
+    from hotfix_fsm.recovery.adopt import adopt
 
     if bool(branch) == bool(issue):
         raise UsageError(
@@ -62,8 +62,8 @@ def adopt_command(
 
 
 def _print(hotfix: Hotfix, journal: list[JournalEntry]) -> None:
-    from .cli_render import echo
-    from .outcome import next_action
+    from hotfix_fsm.cli.render import echo
+    from hotfix_fsm.core.outcome import next_action
 
     note = next((e.payload for e in reversed(journal) if e.payload.get("kind") == "adopted"), {})
     echo(f"adopted hotfix {hotfix.id} ({hotfix.issue}) at state {hotfix.state}")

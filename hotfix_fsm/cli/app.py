@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from . import __version__
-from .errors import ExitCode, HotfixError, UsageError
+from hotfix_fsm import __version__
+from hotfix_fsm.errors import ExitCode, HotfixError, UsageError
 
 if TYPE_CHECKING:
-    from .engine import HotfixEngine
-    from .outcome import Outcome
+    from hotfix_fsm.core.outcome import Outcome
+    from hotfix_fsm.engine import HotfixEngine
 
 app = typer.Typer(
     name="hotfix",
@@ -57,7 +57,7 @@ class Globals:
     verbose: int
 
     def engine(self) -> HotfixEngine:
-        from .engine import HotfixEngine
+        from hotfix_fsm.engine import HotfixEngine
 
         return HotfixEngine(self.db, config_path=self.config)
 
@@ -95,7 +95,7 @@ def _global(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    from .log import configure_logging
+    from hotfix_fsm.log import configure_logging
 
     if db and "://" in db:
         _register_url_password(db)
@@ -109,7 +109,7 @@ def _register_url_password(url: str) -> None:
     """A store URL's password is a secret like any token."""
     from urllib.parse import urlsplit
 
-    from .redact import register_secret
+    from hotfix_fsm.core.redact import register_secret
 
     try:
         password = urlsplit(url).password
@@ -127,7 +127,7 @@ def _g(ctx: typer.Context) -> Globals:
 
 
 def _finish(outcome: Outcome) -> NoReturn:
-    from .cli_render import echo, outcome_text
+    from hotfix_fsm.cli.render import echo, outcome_text
 
     echo(outcome_text(outcome))
     raise typer.Exit(int(outcome.exit_code))
@@ -141,7 +141,7 @@ def _drive(
     action: Callable[[], Outcome] | None = None,
 ) -> Outcome:
     """Drive (or run ``action``) with live progress; Ctrl-C leaves a resumable hotfix."""
-    from .cli_render import drive_with_progress
+    from hotfix_fsm.cli.render import drive_with_progress
 
     _ = engine.runner  # build it now so the subscription below reaches it
     if action is None:
@@ -156,7 +156,7 @@ def _drive(
 
 
 def _interrupted(hotfix_id: str) -> NoReturn:
-    from .cli_render import echo
+    from hotfix_fsm.cli.render import echo
 
     echo(
         f"\nhotfix: interrupted; every finished step of {hotfix_id} is checkpointed — "
@@ -196,7 +196,7 @@ def start(
     """Start a hotfix and drive it until it is done, paused at a gate, failed or rolled back."""
     g = _g(ctx)
     if dry_run:
-        from .cli_plan import print_plan
+        from hotfix_fsm.cli.plan import print_plan
 
         print_plan(
             issue,
@@ -208,7 +208,7 @@ def start(
             yes=yes,
         )
         return
-    from .cli_render import echo
+    from hotfix_fsm.cli.render import echo
 
     with g.engine() as engine:
         hotfix = engine.start(
@@ -257,7 +257,7 @@ def resume(
         if take_over and not yes:
             _confirm_take_over(found.id, found.lease_owner if found.lease_live() else None)
         if repo is not None:
-            from .handoff import prepare_work_tree
+            from hotfix_fsm.recovery.handoff import prepare_work_tree
 
             found = prepare_work_tree(engine, found, repo, take_over=take_over)
         _finish(_drive(engine, found.id, take_over=take_over))
@@ -283,7 +283,7 @@ def approve(
     gate: Annotated[str, typer.Argument(help="fix, deploy or rollback.")],
 ) -> None:
     """Record an approval (who, when, for which commit); `hotfix resume` then continues."""
-    from .cli_render import echo
+    from hotfix_fsm.cli.render import echo
 
     with _g(ctx).engine() as engine:
         entry = engine.approve(hotfix, gate)
@@ -304,7 +304,7 @@ def abort(
     ] = "aborted by a person",
 ) -> None:
     """Cancel a hotfix that has not reached production."""
-    from .cli_render import echo
+    from hotfix_fsm.cli.render import echo
 
     with _g(ctx).engine() as engine:
         done = engine.abort(hotfix, reason=reason)
@@ -350,8 +350,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
 ) -> None:
     """State, a phase table with durations, and the next action."""
-    from .cli_render import echo, print_json, render_status
-    from .report import status_document
+    from hotfix_fsm.cli.render import echo, print_json, render_status
+    from hotfix_fsm.reporting.report import status_document
 
     with _g(ctx).engine() as engine:
         if hotfix is None and engine.store.latest_unfinished() is None:
@@ -375,8 +375,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
 ) -> None:
     """Hotfixes in progress (or all of them), most recently changed first."""
-    from .cli_render import print_json, render_list
-    from .report import list_document
+    from hotfix_fsm.cli.render import print_json, render_list
+    from hotfix_fsm.reporting.report import list_document
 
     with _g(ctx).engine() as engine:
         doc = list_document(engine.list(include_finished=all_), include_finished=all_)
@@ -393,8 +393,8 @@ def log(
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
 ) -> None:
     """The journal as a timeline."""
-    from .cli_render import print_json, render_log
-    from .report import log_document
+    from hotfix_fsm.cli.render import print_json, render_log
+    from hotfix_fsm.reporting.report import log_document
 
     with _g(ctx).engine() as engine:
         found = engine.get(hotfix)
@@ -414,8 +414,8 @@ def report(
     ] = None,
 ) -> None:
     """The post-mortem (markdown), its checklist ticked only from journaled evidence."""
-    from .cli_render import echo
-    from .report import postmortem_markdown
+    from hotfix_fsm.cli.render import echo
+    from hotfix_fsm.reporting.postmortem import postmortem_markdown
 
     with _g(ctx).engine() as engine:
         found = engine.get(hotfix)
@@ -433,7 +433,7 @@ def report(
 @app.command()
 def graph() -> None:
     """The state graph as Mermaid (paste it into a markdown file)."""
-    from .machine import to_mermaid
+    from hotfix_fsm.core.machine import to_mermaid
 
     sys.stdout.write(to_mermaid())
 
@@ -447,7 +447,7 @@ def init(
     ] = False,
 ) -> None:
     """Write a commented hotfix.toml for this repository (npm or Python gates detected)."""
-    from .cli_check import write_init
+    from hotfix_fsm.cli.init import write_init
 
     write_init(repo, force=force)
 
@@ -459,14 +459,15 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="A JSON document.")] = False,
 ) -> None:
     """Readiness before an incident: config, remote, token scopes, workflows, health URL."""
-    from .cli_check import print_check
+    from hotfix_fsm.cli.check import print_check
 
     raise typer.Exit(print_check(repo, config_path=_g(ctx).config, as_json=as_json))
 
 
 def _register_groups() -> None:
     """The sandbox/demo commands and ``adopt`` live in their own (light) modules."""
-    from . import cli_sandbox, cli_team
+    from hotfix_fsm.cli import sandbox as cli_sandbox
+    from hotfix_fsm.cli import team as cli_team
 
     cli_sandbox.register(app)
     cli_team.register(app)
@@ -480,8 +481,8 @@ _register_groups()
 
 def _crash_log(exc: BaseException) -> Path | None:
     """Write the traceback of an unexpected error to a file; return its path."""
-    from .phases.services import state_root
-    from .redact import redact
+    from hotfix_fsm.core.redact import redact
+    from hotfix_fsm.phases.services import state_root
 
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
@@ -506,7 +507,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         app(args=args, prog_name="hotfix")
     except HotfixError as exc:
-        from .cli_render import error_text
+        from hotfix_fsm.cli.render import error_text
 
         sys.stderr.write(error_text(exc) + "\n")
         sys.exit(int(exc.exit_code))
@@ -519,7 +520,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as exc:  # the last line of defence: no traceback on the terminal
         path = _crash_log(exc)
         where = f"the traceback is in {path}" if path else "the crash log could not be written"
-        from .redact import redact
+        from hotfix_fsm.core.redact import redact
 
         sys.stderr.write(
             redact(
@@ -529,7 +530,3 @@ def main(argv: list[str] | None = None) -> NoReturn:
         )
         sys.exit(int(ExitCode.FAILED))
     sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

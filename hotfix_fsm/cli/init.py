@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
-from .cli_check import git
+from hotfix_fsm.cli.check import git
+from hotfix_fsm.config import load_config
+from hotfix_fsm.errors import HotfixError, UsageError
 
 
 def detect_gates(repo: Path) -> tuple[str, dict[str, list[str]], str]:
@@ -51,7 +55,7 @@ def _argv(cmd: list[str]) -> str:
 
 def init_text(repo: Path) -> str:
     """A commented configuration for ``repo`` (defaults spelled out where people look)."""
-    from .cli_check import _GITHUB_REMOTE
+    from hotfix_fsm.cli.check import _GITHUB_REMOTE
 
     kind, gates, artifact = detect_gates(repo)
     code, out, _ = git(repo, "remote", "get-url", "origin", timeout=10)
@@ -148,3 +152,23 @@ delete_local_branch = true
 
 
 __all__ = ["detect_gates", "init_text"]
+
+
+def write_init(repo: Path, *, force: bool) -> Path:
+    repo = repo.expanduser().resolve()
+    if not repo.is_dir():
+        raise UsageError(f"{repo} is not a directory")
+    path = repo / "hotfix.toml"
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
+    text = init_text(repo)
+    tmp = path.with_name(".hotfix.toml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        load_config(repo, tmp)
+    except HotfixError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    sys.stdout.write(f"wrote {path}\n  next: review it, then `hotfix check`\n")
+    return path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidInput
+from hotfix_fsm.errors import InvalidInput
 
 MAX_ISSUE = 64
 MAX_DESCRIPTION = 4000

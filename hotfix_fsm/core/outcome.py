@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ExitCode
+from hotfix_fsm.errors import ExitCode
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from . import machine
-from .redact import redact, redact_obj, register_secret
+from hotfix_fsm.core import machine
+from hotfix_fsm.core.redact import redact, redact_obj, register_secret
 
 if TYPE_CHECKING:
     import requests
 
-    from .config import Config
-    from .store import Hotfix
+    from hotfix_fsm.config import Config
+    from hotfix_fsm.store import Hotfix
 
-log = structlog.get_logger("hotfix_fsm.alerts")
+log = structlog.get_logger("hotfix_fsm.adapters.alerts")
 
 EVENTS: tuple[str, ...] = (
     "paused",

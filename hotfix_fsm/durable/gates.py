@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from . import failpoints, machine
-from .errors import HotfixError, LeaseLost, PermanentError
-from .runner import END_KINDS
-from .store import Entry
+from hotfix_fsm.core import machine
+from hotfix_fsm.durable import failpoints
+from hotfix_fsm.durable.runner import END_KINDS
+from hotfix_fsm.errors import HotfixError, LeaseLost, PermanentError
+from hotfix_fsm.store import Entry
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .phases.services import Services
-    from .runner import Runner
-    from .store import Hotfix, Lease
+    from hotfix_fsm.config import Config
+    from hotfix_fsm.durable.runner import Runner
+    from hotfix_fsm.phases.services import Services
+    from hotfix_fsm.store import Hotfix, Lease
 
-log = structlog.get_logger("hotfix_fsm.runner")
+log = structlog.get_logger("hotfix_fsm.durable.runner")
 
 
 def run_gates(

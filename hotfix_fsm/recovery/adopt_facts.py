@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adopt_evidence import Evidence, correlation_id, run_time
-from .phases.deploy_phase import LEDGER
-from .phases.github_phases import pr_facts
-from .redact import redact
+from hotfix_fsm.core.redact import redact
+from hotfix_fsm.phases.deploy_phase import LEDGER
+from hotfix_fsm.phases.github_phases import pr_facts
+from hotfix_fsm.recovery.adopt_evidence import Evidence, correlation_id, run_time
 
 if TYPE_CHECKING:
-    from .adapters.git import GitRepo
-    from .config import Config
+    from hotfix_fsm.adapters.git import GitRepo
+    from hotfix_fsm.config import Config
 
 __all__ = ["LEDGER", "context_facts", "phase_facts_for"]
 

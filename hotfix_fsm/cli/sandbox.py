@@ -35,7 +35,7 @@ def sandbox_init(
     ] = False,
 ) -> None:
     """Build a sandbox: bare origin, a work tree with a tiny real app, and its hotfix.toml."""
-    from .sandbox.world import build_sandbox
+    from hotfix_fsm.sandbox.world import build_sandbox
 
     info = build_sandbox(directory, force=force)
     sys.stdout.write(
@@ -71,8 +71,8 @@ def sandbox_serve(
     ] = 0.0,
 ) -> None:
     """Serve the rehearsal GitHub API and production app until interrupted."""
-    from .errors import UsageError
-    from .sandbox.serve import serve_sandbox
+    from hotfix_fsm.errors import UsageError
+    from hotfix_fsm.sandbox.serve import serve_sandbox
 
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
@@ -121,8 +121,8 @@ def sandbox_effects(
     as_json: Annotated[bool, typer.Option("--json", help="Full JSON lists of objects.")] = False,
 ) -> None:
     """Every effect the sandbox recorded: PRs, labels, dispatches, merges, refs, deploys."""
-    from .redact import redact
-    from .sandbox.serve import effects_of
+    from hotfix_fsm.core.redact import redact
+    from hotfix_fsm.sandbox.serve import effects_of
 
     effects: dict[str, Any] = effects_of(directory)
     if as_json:
@@ -141,8 +141,8 @@ def demo(
     ] = "happy",
 ) -> None:
     """Rehearse a complete hotfix in a throw-away sandbox and print its post-mortem."""
-    from .errors import UsageError
-    from .sandbox.demo import run_demo
+    from hotfix_fsm.cli.demo import run_demo
+    from hotfix_fsm.errors import UsageError
 
     if scenario not in SCENARIOS:
         raise UsageError(

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInput, NotFound, UsageError
-from .phases.ci_phase import collect, evaluate
-from .phases.fix_commit import TRAILER_ID, TRAILER_ISSUE
-from .validate import validate_ref
+from hotfix_fsm.core.validate import validate_ref
+from hotfix_fsm.errors import InvalidInput, NotFound, UsageError
+from hotfix_fsm.phases.ci_phase import collect, evaluate
+from hotfix_fsm.phases.fix_commit import TRAILER_ID, TRAILER_ISSUE
 
 if TYPE_CHECKING:
-    from .adapters.git import GitRepo
-    from .adapters.github import GitHubClient
-    from .config import Config
+    from hotfix_fsm.adapters.git import GitRepo
+    from hotfix_fsm.adapters.github import GitHubClient
+    from hotfix_fsm.config import Config
 
 __all__ = ["Evidence", "find_branch", "gather", "parse_branch"]
 
@@ -309,7 +309,7 @@ def _after_fix(
 
 
 def _runs(gh: GitHubClient, workflow: str, branch: str | None) -> list[dict[str, Any]]:
-    from .adapters.github import GitHubAPIError
+    from hotfix_fsm.adapters.github import GitHubAPIError
 
     runs: list[dict[str, Any]] = []
     for page in (1, 2, 3):

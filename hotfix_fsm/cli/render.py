@@ -17,15 +17,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .redact import redact, redact_obj
+from hotfix_fsm.core.redact import redact, redact_obj
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from .engine import HotfixEngine
-    from .outcome import Event, Outcome
-    from .store import Hotfix, JournalEntry
+    from hotfix_fsm.core.outcome import Event, Outcome
+    from hotfix_fsm.engine import HotfixEngine
+    from hotfix_fsm.store import Hotfix, JournalEntry
 
 # Plain (non-terminal) progress: repeat an unchanged wait message at most this often.
 PLAIN_PROGRESS_EVERY = 10.0
@@ -176,7 +176,7 @@ class ProgressView:
     @contextmanager
     def active(self) -> Iterator[ProgressView]:
         """Show the spinner (terminal) and route log lines above it while driving."""
-        from .log import set_console_writer
+        from hotfix_fsm.log import set_console_writer
 
         old = set_console_writer(self.write_log_line)
         try:
@@ -194,7 +194,7 @@ class ProgressView:
 
 
 def _measure(p: Any) -> str:
-    from .report import measurement_text
+    from hotfix_fsm.reporting.report import measurement_text
 
     return measurement_text(p)
 
@@ -245,7 +245,7 @@ def outcome_text(outcome: Outcome) -> str:
 def render_status(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from .report import fmt_duration
+    from hotfix_fsm.reporting.report import fmt_duration
 
     console = stdout_console()
     console.print(f"[bold]{doc['id']}[/bold]  {doc['issue']} — {_esc(doc['description'])}")
@@ -309,7 +309,7 @@ def render_list(doc: dict[str, Any]) -> None:
 def render_log(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> None:
     from rich.table import Table
 
-    from .report import iso, summarize
+    from hotfix_fsm.reporting.report import iso, summarize
 
     console = stdout_console()
     table = Table(title=f"journal of {hotfix.id}", show_edge=False)

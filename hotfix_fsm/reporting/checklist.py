@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .redact import redact
-from .store import Hotfix, JournalEntry
+from hotfix_fsm.core.redact import redact
+from hotfix_fsm.store import Hotfix, JournalEntry
 
 FOR_A_PERSON = "(for a person)"
 # The original asks for a 5-15 minute monitoring window.

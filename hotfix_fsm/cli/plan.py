@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_check import last_tag, remote_heads
-from .config import load_config
-from .errors import UsageError
-from .redact import redact, register_secret
+from hotfix_fsm.cli.check import last_tag, remote_heads
+from hotfix_fsm.config import load_config
+from hotfix_fsm.core.redact import redact, register_secret
+from hotfix_fsm.errors import UsageError
 
 
 def build_plan(
@@ -28,8 +28,8 @@ def build_plan(
     yes: bool,
 ) -> dict[str, Any]:
     """What ``hotfix start`` would do, without doing any of it."""
-    from . import machine
-    from .validate import validate_description, validate_issue, validate_ref
+    from hotfix_fsm.core import machine
+    from hotfix_fsm.core.validate import validate_description, validate_issue, validate_ref
 
     repo = repo.expanduser().resolve()
     config = load_config(repo, config_path)

@@ -1,7 +1,7 @@
 """The post-mortem: timeline, evidence-only checklist, gates, measurements, approvals, rollback.
 
 ``build_report`` gathers everything from the journal as data; ``render_markdown`` is the
-``hotfix report`` rendering of it. Every string passes ``hotfix_fsm.redact``.
+``hotfix report`` rendering of it. Every string passes ``hotfix_fsm.core.redact``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .redact import redact
-from .report import (
+from hotfix_fsm.core.redact import redact
+from hotfix_fsm.reporting.checklist import ChecklistItem, ChecklistSection, build_checklist
+from hotfix_fsm.reporting.report import (
     PhaseRow,
     fmt_duration,
     iso,
@@ -22,8 +23,7 @@ from .report import (
     summarize,
     timeline,
 )
-from .report_checklist import ChecklistItem, ChecklistSection, build_checklist
-from .store import Hotfix, JournalEntry
+from hotfix_fsm.store import Hotfix, JournalEntry
 
 
 @dataclass
@@ -241,3 +241,8 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
 
 
 __all__ = ["Report", "build_report", "render_markdown"]
+
+
+def postmortem_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
+    """The ``hotfix report`` document (Markdown)."""
+    return render_markdown(hotfix, journal)

@@ -1,0 +1,1 @@
+"""What people read: status and log documents, the evidence checklist, the post-mortem."""
