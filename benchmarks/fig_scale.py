@@ -28,6 +28,7 @@ from benchmarks.scale_store import build
 
 def _ops(store: Any, runner: Any, target: str) -> dict[str, Callable[[], object]]:
     from hotfix_fsm.core import machine
+    from hotfix_fsm.durable.step import in_doubt
 
     def status() -> object:
         found = store.find(target)
@@ -49,7 +50,7 @@ def _ops(store: Any, runner: Any, target: str) -> dict[str, Callable[[], object]
         try:
             hotfix = store.get(target)
             phase = machine.PHASE_OF_STATE[hotfix.state]
-            return runner._in_doubt(hotfix.id, phase)
+            return in_doubt(store, hotfix.id, phase)
         finally:
             store.release_lease(lease)
 

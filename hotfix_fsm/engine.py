@@ -15,6 +15,7 @@ from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import Event, Outcome
 from hotfix_fsm.core.redact import register_secret
 from hotfix_fsm.core.validate import validate_description, validate_issue
+from hotfix_fsm.durable.journal import JournalWriter
 from hotfix_fsm.durable.runner import Runner
 from hotfix_fsm.errors import IllegalTransition, InvalidInput, NotFound, UsageError
 from hotfix_fsm.phases.base import Phase
@@ -50,6 +51,7 @@ class HotfixEngine:
         backoff_base: float = 1.0,
     ) -> None:
         self.store = db if isinstance(db, Store) else open_store(db)
+        self.writer = JournalWriter(self.store)
         self._phase_overrides = dict(phases or {})
         self._service_factories = dict(services or {})
         self._config = config
@@ -58,7 +60,6 @@ class HotfixEngine:
         self._phases: dict[str, Phase] | None = None
         self._runner_args = {"lease_ttl": lease_ttl, "backoff_base": backoff_base}
         self._runner: Runner | None = None
-        self._subscribers: list[Callable[[Event], None]] = []
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -78,9 +79,8 @@ class HotfixEngine:
                 config_for=self.config_for,
                 lease_ttl=float(self._runner_args["lease_ttl"]),
                 backoff_base=float(self._runner_args["backoff_base"]),
+                writer=self.writer,
             )
-            for callback in self._subscribers:
-                self._runner.subscribe(callback)
         return self._runner
 
     def config_for(self, hotfix: Hotfix | None = None, repo: str | None = None) -> Config:
@@ -102,18 +102,9 @@ class HotfixEngine:
         )
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Receive every journal row as it commits, and progress of long waits."""
-        self._subscribers.append(callback)
-        if self._runner is not None:
-            self._runner.subscribe(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-            if self._runner is not None:
-                self._runner.unsubscribe(callback)
-
-        return unsubscribe
+        """Receive every journal row this engine commits (driving, approvals, aborts,
+        adoptions, hand-offs) as it commits, and progress of long waits."""
+        return self.writer.subscribe(callback)
 
     # -- commands ------------------------------------------------------------------------
 
@@ -168,7 +159,7 @@ class HotfixEngine:
             "config_path": str(self._config_path) if self._config_path else None,
             "started_by": _user(),
         }
-        return self.store.create(
+        return self.writer.create(
             hotfix_id=hotfix_id,
             issue=issue,
             description=description,
@@ -212,7 +203,7 @@ class HotfixEngine:
         clear: dict[str, Any] = {}
         if hotfix.paused_gate == gate:
             clear = {"paused_reason": None, "paused_gate": None}
-        seq = self.store.append(hotfix.id, [Entry("approval", gate, 0, None, payload)], **clear)
+        seq = self.writer.write(hotfix, [Entry("approval", gate, 0, None, payload)], **clear)
         return self.store.journal(hotfix.id, after_seq=seq - 1, limit=1)[0]
 
     def abort(
@@ -224,77 +215,11 @@ class HotfixEngine:
         the production branch; branches are kept (they may hold the only copy of the work)
         and the journal's ``abort_cleanup`` note lists what is left and how to remove it.
         """
+        from hotfix_fsm.recovery.abort import abort_hotfix
+
         hotfix = self.resolve(ref)
-        if machine.allowed(hotfix.state, "cancel") is None:
-            raise IllegalTransition(
-                f"a hotfix in state {hotfix.state} cannot be aborted",
-                hotfix_id=hotfix.id,
-                hint="once deployed, use `hotfix rollback` instead"
-                if hotfix.state in machine.DEPLOYED_STATES
-                else None,
-            )
-        lease = self.store.acquire_lease(hotfix.id, self.runner.owner, ttl=30)
-        try:
-            self.store.checkpoint(
-                lease,
-                [
-                    Entry(
-                        "transition",
-                        "cancel",
-                        0,
-                        None,
-                        {"from": hotfix.state, "to": "cancelled", "reason": reason, "by": _user()},
-                    )
-                ],
-                state="cancelled",
-                paused_reason=None,
-                paused_gate=None,
-            )
-            if clean_up:
-                notes = self._abort_cleanup(hotfix)
-                self.store.checkpoint(
-                    lease, [Entry("note", "cancel", 0, None, {"abort_cleanup": notes})]
-                )
-        finally:
-            self.store.release_lease(lease)
+        abort_hotfix(self.runner, hotfix, reason=reason, clean_up=clean_up)
         return self.store.get(hotfix.id)
-
-    def _abort_cleanup(self, hotfix: Hotfix) -> list[str]:
-        """Best effort: each step reports what it did or why not; none raises."""
-        from hotfix_fsm.errors import HotfixError
-
-        notes: list[str] = []
-        facts = hotfix.context
-        services = self.services_for(hotfix)
-        config = services.config
-        try:
-            number = facts.get("pr_number")
-            if number:
-                try:
-                    services.github.close_pull(int(number))
-                    notes.append(f"closed PR #{number}")
-                except HotfixError as exc:
-                    notes.append(f"could not close PR #{number}: {exc.message}")
-            branch = facts.get("branch")
-            if branch:
-                try:
-                    git = services.git
-                    if git.current_branch() == branch and git.is_clean(untracked=False):
-                        git.checkout(config.production_branch)
-                        notes.append(f"switched the work tree back to {config.production_branch}")
-                    notes.append(
-                        f"kept branch {branch}; remove it with `git branch -D {branch}`"
-                        + (
-                            f" and `git push {config.remote} --delete {branch}`"
-                            if facts.get("pushed_sha")
-                            else ""
-                        )
-                    )
-                except (HotfixError, OSError) as exc:
-                    notes.append(f"left the work tree as it is: {exc}")
-        finally:
-            services.close()
-        return notes
 
     def rollback(
         self, ref: str, *, reason: str = "manual rollback", take_over: bool = False
@@ -312,15 +237,14 @@ class HotfixEngine:
                 hint="abort it instead",
             )
         runner = self.runner
-        lease = self.store.acquire_lease(
-            hotfix.id, runner.owner, ttl=runner.lease_ttl, take_over=take_over
-        )
+        guard = runner.acquire(hotfix.id, take_over=take_over)
         services = self.services_for(hotfix)
         try:
-            runner.start_rollback(lease, hotfix, reason=reason, services=services)
+            driver = runner.driver(guard, self.config_for(hotfix), services)
+            runner.start_rollback(driver, reason=reason, by=_user())
         finally:
             services.close()
-            self.store.release_lease(lease)
+            runner.release(guard)
         return runner.drive(hotfix.id)
 
     # -- inspection ----------------------------------------------------------------------

@@ -46,6 +46,7 @@ from hotfix_fsm.adapters.git_errors import (
     subcommand,
 )
 from hotfix_fsm.adapters.git_remote import GitRemoteOps
+from hotfix_fsm.core.fence import confirm_before_effect
 from hotfix_fsm.core.validate import validate_ref
 from hotfix_fsm.errors import InvalidInput, PermanentError
 
@@ -109,6 +110,8 @@ class GitRepo(GitRemoteOps):
         repository); raise on failure when ``check``."""
         argv = ["git", *args]
         limit = self.timeout if timeout is None else timeout
+        if args and args[0] == "push":
+            confirm_before_effect()  # a push is an effect: only while this driver holds the hotfix
         try:
             result = run_captured(
                 argv,

@@ -24,16 +24,16 @@ client hands ghapi a persistent ``httpx2.Client`` whose transport is :class:`Pol
   answers are always safe to retry: GitHub did nothing.
 
 Every wait goes through the injected ``sleep`` (the phases pass the lease-aware
-``ctx.wait``), never through a fixed sleep, and waits longer than ``max_wait`` are not
-slept at all: the answer goes back to the caller, which reports a ``TransientError`` with
-``retry_after``.
+``ctx.wait``), never through a fixed sleep. Before every attempt of a write the lease fence
+(``core.fence``) is asked whether this driver still holds the hotfix. Waits longer than
+``max_wait`` are not slept at all: the answer goes back to the caller, which reports a
+``TransientError`` with ``retry_after``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import random
 import threading
 import time
 from collections import OrderedDict
@@ -42,6 +42,9 @@ from dataclasses import dataclass, field
 
 import httpx2
 import structlog
+
+from hotfix_fsm.core.fence import confirm_before_effect
+from hotfix_fsm.core.retry import backoff
 
 log = structlog.get_logger("hotfix_fsm.github")
 
@@ -88,9 +91,8 @@ class RetryPolicy:
     max_wait: float = 900.0  # longer waits go back to the caller as retry_after
 
     def backoff(self, attempt: int) -> float:
-        """Capped exponential backoff with jitter for the ``attempt``-th retry (1-based)."""
-        ceiling = min(self.max_backoff, self.backoff_base * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        """The one backoff rule (``core.retry``) for the ``attempt``-th retry (1-based)."""
+        return backoff(attempt, base=self.backoff_base, cap=self.max_backoff)
 
     def secondary_wait(self, retry_after: str | None, strikes: int) -> float:
         """``retry-after`` seconds when given, else exponential from ``secondary_base``."""
@@ -169,6 +171,11 @@ class PolicyTransport(httpx2.BaseTransport):
         while True:
             self._wait_for_budget(request)
             cached = self._conditional(request)
+            if write:
+                # Every attempt of a write — the first and each retry — is an effect: the
+                # driver confirms it still holds the hotfix before sending (a no-op
+                # outside a driver). A woken, fenced-off driver raises LeaseLost here.
+                confirm_before_effect()
             try:
                 response = self._once(request)
             except _NOT_SENT as exc:

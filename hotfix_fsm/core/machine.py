@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -48,7 +49,6 @@ GATES: tuple[str, ...] = ("tests", "build", "audit")
 
 TERMINAL: frozenset[str] = frozenset({"done", "cancelled", "rolled_back"})
 STOPPED: frozenset[str] = frozenset({"failed", "rollback_failed"})
-HUMAN_GATES: dict[str, str] = {"awaiting_fix": "fix", "awaiting_deploy_approval": "deploy"}
 # States from which production may run the fix: rollback makes sense from here on.
 DEPLOYED_STATES: frozenset[str] = frozenset(
     {
@@ -78,7 +78,6 @@ ALL_STATES: tuple[str, ...] = (
 
 PHASE_OF_STATE: dict[str, str] = {src: phase for phase, src, _ in (*FORWARD, *ROLLBACK)}
 DEST_OF_PHASE: dict[str, str] = {phase: dst for phase, _, dst in (*FORWARD, *ROLLBACK)}
-SOURCE_OF_PHASE: dict[str, str] = {phase: src for phase, src, _ in (*FORWARD, *ROLLBACK)}
 # Phases with no external side effect: the runner only records the transition.
 BOOKKEEPING_PHASES: frozenset[str] = frozenset(
     {"request_fix", "start_gates", "request_deploy_approval", "finish", "finish_rollback"}
@@ -89,6 +88,15 @@ EFFECT_PHASES: frozenset[str] = frozenset(
     {p for p, _, _ in (*FORWARD, *ROLLBACK) if p not in BOOKKEEPING_PHASES and p != "finish_gates"}
     | {f"gate:{g}" for g in GATES}
 )
+
+
+# A person may approve (fix, deploy or rollback) in any unfinished state, and a rollback
+# after ``done``; never in a state that ended otherwise.
+APPROVABLE_STATES: tuple[str, ...] = tuple(
+    s for s in ALL_STATES if s not in ("cancelled", "rolled_back")
+)
+# States whose fix commit may exist only on the machine that made it.
+HANDOFF_REWIND_STATES: tuple[str, ...] = ("fix_committed", "gating", "gates_passed", "failed")
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,11 @@ def _edges() -> tuple[Edge, ...]:
     edges += [Edge("start_rollback", s, "rolling_back") for s in rollback_sources]
     edges += [Edge("rollback_fail", s, "rollback_failed") for s in ROLLBACK_STATES]
     edges += [Edge("retry_rollback", "rollback_failed", s) for s in ROLLBACK_STATES]
+    # Records made beside the driver are edges too, so the hash describes all the system does:
+    # an approval is an internal edge of every state a person may approve in; a hand-off
+    # whose fix commit never left the first machine rewinds to ``branched``.
+    edges += [Edge("approve", s, s) for s in APPROVABLE_STATES]
+    edges += [Edge("handoff", s, "branched") for s in HANDOFF_REWIND_STATES]
     edges += [Edge(f"pass_{g}", f"gating_{g}_running", f"gating_{g}_passed") for g in GATES]
     edges += [Edge(f"rerun_{g}", f"gating_{g}_passed", f"gating_{g}_running") for g in GATES]
     return tuple(edges)
@@ -143,19 +156,26 @@ def graph_hash() -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-# Graphs earlier releases started hotfixes with, mapped to this one when compatible.
-# A hash absent from this table and different from ``graph_hash()`` is refused on resume.
-COMPATIBLE_GRAPHS: dict[str, str] = {}
+# Graphs earlier releases started hotfixes with, and why each is safe to resume under this
+# one (as Temporal's ``patched()`` marks a compatible change). Every path of a listed graph
+# must still be a path of this one; a hash absent from this table and different from
+# ``graph_hash()`` is refused on resume. A test replays each listed graph's edges here.
+GRAPH_VERSIONS: dict[str, str] = {
+    "6fb5b55c9290d2cd": "0.1.0: the same states and edges, before approve and handoff were "
+    "edges (they only add internal and rewind edges)",
+}
 
 
 def is_known_graph(stored_hash: str) -> bool:
-    return stored_hash == graph_hash() or stored_hash in COMPATIBLE_GRAPHS
+    return stored_hash == graph_hash() or stored_hash in GRAPH_VERSIONS
 
 
 class HotfixModel:
     """The object ``transitions`` moves between states; the runner owns persistence."""
 
     state: Any
+    machine: Any
+    trigger: Any  # added by transitions: fire a trigger by name
     failed_from: str | None = None
 
     def failed_from_is(self, dest: str) -> bool:
@@ -163,7 +183,10 @@ class HotfixModel:
 
 
 def build_machine(initial: str, *, failed_from: str | None = None) -> HotfixModel:
-    """A model restored at ``initial`` (never re-entering it, so no callback fires)."""
+    """A fresh model restored at ``initial``, for exploring the graph (tests, tooling).
+
+    The journal writer validates through ``next_state``, which uses one machine built once.
+    """
     from transitions.extensions import HierarchicalMachine
 
     if initial not in ALL_STATES:
@@ -178,6 +201,7 @@ def build_machine(initial: str, *, failed_from: str | None = None) -> HotfixMode
         send_event=False,
     )
     _add_edges(machine)
+    model.machine = machine
     return model
 
 
@@ -194,12 +218,42 @@ def _add_edges(machine: Any) -> None:
             machine.add_transition(edge.trigger, edge.source, edge.dest)
 
 
+_shared: HotfixModel | None = None
+_shared_lock = threading.Lock()
+
+
+def next_state(source: str, trigger: str, *, failed_from: str | None = None) -> str | None:
+    """Where ``trigger`` leads from ``source``, asked of the one ``transitions`` machine of
+    this process (built on first use); None when the graph does not allow it."""
+    from transitions.core import MachineError
+
+    global _shared
+    if source not in ALL_STATES:
+        return None
+    with _shared_lock:
+        if _shared is None:
+            _shared = build_machine("created")
+        model = _shared
+        model.machine.set_state(_substate(source), model)
+        model.failed_from = failed_from
+        try:
+            fired = model.trigger(trigger)
+        except (MachineError, AttributeError):
+            return None
+        if not fired:  # a retry whose condition (the state that failed) did not hold
+            return None
+        state = model.state
+    return "gating" if isinstance(state, list) else str(state)
+
+
+def _substate(state: str) -> Any:
+    # A parallel state is entered through its children, as transitions restores it.
+    return [f"gating_{g}_running" for g in GATES] if state == "gating" else state
+
+
 def allowed(source: str, trigger: str) -> str | None:
     """The destination of ``trigger`` from ``source`` (top-level states), or None."""
-    for edge in EDGES:
-        if edge.source == source and edge.trigger == trigger:
-            return edge.dest
-    return None
+    return next_state(source, trigger)
 
 
 def to_mermaid() -> str:

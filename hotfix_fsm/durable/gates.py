@@ -1,134 +1,92 @@
 """The parallel region: tests, build and audit run concurrently inside ``gating``.
 
-Each gate is its own journaled phase (``gate:<name>``) keyed by the fix sha, so a resume
-re-runs only the gates that have not passed for this exact commit.
+Each gate is its own step (``gate:<name>``) keyed by the fix sha, through the one step
+protocol: an in-doubt gate is probed, a transient failure is retried by the gate's policy,
+and a resume re-runs only the gates that have not passed for this exact commit. The runner
+decides what the results mean for the hotfix.
 """
 
 from __future__ import annotations
 
-import threading
-import traceback
+import contextvars
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
-
-import structlog
+from typing import Any
 
 from hotfix_fsm.core import machine
-from hotfix_fsm.durable import failpoints
-from hotfix_fsm.durable.runner import END_KINDS
-from hotfix_fsm.errors import HotfixError, LeaseLost, PermanentError
-from hotfix_fsm.store import Entry
+from hotfix_fsm.durable.step import END_KINDS, Driver, StepResult, run_step
+from hotfix_fsm.errors import LeaseLost
+from hotfix_fsm.phases.base import Phase
+from hotfix_fsm.store import Entry, Hotfix, Store
 
-if TYPE_CHECKING:
-    from hotfix_fsm.config import Config
-    from hotfix_fsm.durable.runner import Runner
-    from hotfix_fsm.phases.services import Services
-    from hotfix_fsm.store import Hotfix, Lease
 
-log = structlog.get_logger("hotfix_fsm.durable.runner")
+def gate_key(gate: str, sha: str) -> str:
+    return f"{gate}:{sha}"
+
+
+def pending_gates(store: Store, hotfix: Hotfix) -> list[str]:
+    """The gates that have not passed for the fix sha."""
+    sha = str(hotfix.context.get("fix_sha", ""))
+    return [g for g in machine.GATES if not _passed(store, hotfix.id, g, sha)]
 
 
 def run_gates(
-    runner: Runner,
-    lease: Lease,
-    hotfix: Hotfix,
-    config: Config,
-    services: Services,
-    stop: threading.Event,
-) -> None:
-    """Run the gates not yet passed for the fix sha, concurrently; then finish_gates."""
+    driver: Driver, phase_of: Callable[[str], Phase], *, parallel: bool
+) -> dict[str, StepResult]:
+    """Run the pending gates (concurrently when ``parallel``); their results by gate."""
+    hotfix = driver.hotfix()
     sha = str(hotfix.context.get("fix_sha", ""))
-    pending = [g for g in machine.GATES if not _gate_passed(runner, hotfix.id, g, sha)]
-    workers = len(pending) if config.gates.parallel else 1
-    errors: list[HotfixError] = []
-    if pending:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gate") as pool:
-            futures = {
-                gate: pool.submit(
-                    _run_gate, runner, lease, hotfix, gate, sha, config, services, stop
-                )
-                for gate in pending
-            }
-            for future in futures.values():
-                err = future.result()
-                if err is not None:
-                    errors.append(err)
-    if any(isinstance(e, LeaseLost) for e in errors):
-        raise next(e for e in errors if isinstance(e, LeaseLost))
-    hotfix = runner.store.get(hotfix.id)
-    if errors:
-        first = errors[0]
-        summary = "; ".join(dict.fromkeys(e.message for e in errors))  # gates often agree
-        runner._fail(lease, hotfix, "gates", PermanentError(summary, hint=first.hint), services)
-        return
+    pending = pending_gates(driver.store, hotfix)
+    if not pending:
+        return {}
+    phases = {gate: phase_of(f"gate:{gate}") for gate in pending}
+
+    def complete(latest: Hotfix, rows: list[Entry], _data: dict[str, Any]) -> None:
+        driver.write(latest, rows)  # a gate's done row moves no state
+
+    def one(gate: str) -> StepResult:
+        return run_step(
+            driver,
+            phases[gate],
+            f"gate:{gate}",
+            key=gate_key(gate, sha),
+            writes_context=False,
+            complete=complete,
+        )
+
+    workers = len(pending) if parallel else 1
+    results: dict[str, StepResult] = {}
+    lost: LeaseLost | None = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gate") as pool:
+        # Each gate thread runs in a copy of this context, so the fence travels with it.
+        futures = {gate: pool.submit(contextvars.copy_context().run, one, gate) for gate in pending}
+        for gate, future in futures.items():
+            try:
+                results[gate] = future.result()
+            except LeaseLost as exc:
+                lost = exc
+    if lost is not None:
+        raise lost
+    return results
+
+
+def gate_results(store: Store, hotfix_id: str) -> dict[str, Any]:
+    """What each gate's latest ``done`` row recorded (for ``finish_gates``)."""
     results: dict[str, Any] = {}
     for gate in machine.GATES:
-        rows = runner.store.journal(
-            hotfix.id, phase=f"gate:{gate}", kinds=("done",), limit=1, newest_first=True
+        rows = store.journal(
+            hotfix_id, phase=f"gate:{gate}", kinds=("done",), limit=1, newest_first=True
         )
         if rows:
             results[gate] = rows[0].payload
-    runner._transition(
-        lease,
-        hotfix,
-        "finish_gates",
-        "gates_passed",
-        context={**hotfix.context, "gates": results},
-    )
+    return results
 
 
-def _gate_passed(runner: Runner, hotfix_id: str, gate: str, sha: str) -> bool:
-    rows = runner.store.journal(
+def _passed(store: Store, hotfix_id: str, gate: str, sha: str) -> bool:
+    rows = store.journal(
         hotfix_id, phase=f"gate:{gate}", kinds=END_KINDS, limit=1, newest_first=True
     )
-    return bool(rows) and rows[0].kind == "done" and rows[0].key == f"{gate}:{sha}"
+    return bool(rows) and rows[0].kind == "done" and rows[0].key == gate_key(gate, sha)
 
 
-def _run_gate(
-    runner: Runner,
-    lease: Lease,
-    hotfix: Hotfix,
-    gate: str,
-    sha: str,
-    config: Config,
-    services: Services,
-    stop: threading.Event,
-) -> HotfixError | None:
-    name = f"gate:{gate}"
-    key = f"{gate}:{sha}"
-    try:
-        phase = runner._phase(name, hotfix)
-        attempt = len(runner.store.journal(hotfix.id, phase=name, kinds=("intent",))) + 1
-        ctx = runner._context(lease, hotfix, name, attempt, config, services, stop)
-        runner._checkpoint(lease, hotfix, [Entry("intent", name, attempt, key, {"sha": sha})])
-        failpoints.reach(name, "before_effect")
-        facts = phase.run(ctx)
-        failpoints.reach(name, "after_effect")
-        runner._checkpoint(lease, hotfix, [Entry("done", name, attempt, key, facts)])
-        failpoints.reach(name, "after_done")
-        return None
-    except LeaseLost as exc:
-        return exc
-    except HotfixError as exc:
-        try:
-            runner._checkpoint(
-                lease,
-                hotfix,
-                [
-                    Entry(
-                        "failed",
-                        name,
-                        0,
-                        key,
-                        {"error": exc.message, "hint": exc.hint, "code": exc.code},
-                    )
-                ],
-            )
-        except LeaseLost as lost:
-            return lost
-        return exc.located(hotfix_id=hotfix.id, phase=name)
-    except Exception as exc:  # a gate plug-in bug fails the gate, not the process
-        log.error("gate_crashed", hotfix=hotfix.id, gate=gate, traceback=traceback.format_exc())
-        return PermanentError(
-            f"gate {gate} crashed: {type(exc).__name__}: {exc}", hotfix_id=hotfix.id, phase=name
-        )
+__all__ = ["Entry", "gate_key", "gate_results", "pending_gates", "run_gates"]

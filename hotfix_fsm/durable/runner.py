@@ -1,22 +1,17 @@
-"""Drive one hotfix: lease, then intent → effect → done per phase, with probes after a crash.
+"""Drive one hotfix: take the lease, then step through the graph until done, paused or failed.
 
-The loop, for the phase of the current state:
-
-* the phase's latest journal row is an *intent* with no *done*/*failed* after it → the
-  effect is in doubt: probe the world, adopt a done effect, redo one that did not happen,
-  pause for a human when the probe cannot tell;
-* otherwise commit an intent row, run the effect, commit *done* together with the state
-  transition (one transaction, fenced by the lease).
-
-Failpoints sit at the three boundaries (``before_effect``, ``after_effect``, ``after_done``).
+For the phase of the current state the runner calls the one step protocol
+(``durable.step.run_step``) and decides what its end means: ``done`` moves the hotfix along
+its edge (in the same transaction as the ``done`` row), a pause becomes a durable pause, a
+failure moves it to ``failed`` (resumable), ``RollbackRequired`` starts a rollback by policy.
+Every write goes through the one journal writer (``durable.journal``); every effect is
+fenced by the lease (``durable.lease``).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,27 +20,27 @@ import structlog
 from hotfix_fsm.config import Config
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import Event, Outcome, next_action
-from hotfix_fsm.durable import failpoints
+from hotfix_fsm.core.retry import RetryPolicy
+from hotfix_fsm.durable.gates import gate_results, run_gates
+from hotfix_fsm.durable.journal import JournalWriter
+from hotfix_fsm.durable.lease import LeaseGuard
+from hotfix_fsm.durable.step import END_KINDS, Driver, StepResult, run_step, started_at
 from hotfix_fsm.errors import (
     HotfixError,
-    IllegalTransition,
     LeaseLost,
     NeedsHuman,
     PermanentError,
     RollbackRequired,
-    TransientError,
     UnknownGraph,
 )
-from hotfix_fsm.phases.base import Phase, PhaseContext, Probe
+from hotfix_fsm.phases.base import Phase
 from hotfix_fsm.phases.services import Services
-from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
+from hotfix_fsm.store import Entry, Hotfix, Store, new_owner
 
-log = structlog.get_logger("hotfix_fsm.durable.runner")
+log = structlog.get_logger("hotfix_fsm.runner")
 
-# Event, Outcome and next_action live in .outcome; they stay importable from here.
+# Event, Outcome and next_action live in core.outcome; they stay importable from here.
 __all__ = ["END_KINDS", "Event", "Outcome", "Runner", "next_action"]
-
-END_KINDS = ("done", "failed", "paused")  # rows that end an intent
 
 
 class Runner:
@@ -62,6 +57,7 @@ class Runner:
         owner: str | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
+        writer: JournalWriter | None = None,
     ) -> None:
         self.store = store
         self.phases = dict(phases)
@@ -71,529 +67,251 @@ class Runner:
         self.owner = owner or new_owner()
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self._subscribers: list[Callable[[Event], None]] = []
-        self._lock = threading.Lock()
+        self.writer = writer or JournalWriter(store)
 
     # -- subscriptions -------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback`` for every committed journal row and progress message."""
-        self._subscribers.append(callback)
-        return lambda: self.unsubscribe(callback)
+        return self.writer.subscribe(callback)
 
     def unsubscribe(self, callback: Callable[[Event], None]) -> None:
-        if callback in self._subscribers:
-            self._subscribers.remove(callback)
-
-    def _emit(self, event: Event) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception:  # a broken subscriber must never break the hotfix
-                log.warning("subscriber_failed", hotfix=event.hotfix_id, exc_info=True)
+        self.writer.unsubscribe(callback)
 
     # -- driving -------------------------------------------------------------------------
 
     def drive(self, hotfix_id: str, *, take_over: bool = False) -> Outcome:
         """Advance the hotfix until it is done, paused, failed or rolled back."""
         hotfix = self.store.get(hotfix_id)
-        if not machine.is_known_graph(hotfix.graph_hash):
-            raise UnknownGraph(
-                f"this hotfix was started with state graph {hotfix.graph_hash}, which this "
-                f"version of hotfix_fsm (graph {machine.graph_hash()}) does not know",
-                hotfix_id=hotfix_id,
-                hint="resume it with the hotfix_fsm version that started it",
-            )
-        lease = self.store.acquire_lease(
-            hotfix_id, self.owner, ttl=self.lease_ttl, take_over=take_over
-        )
+        check_graph(hotfix)
+        guard = self.acquire(hotfix_id, take_over=take_over)
         stop = threading.Event()
         beat = threading.Thread(
-            target=self._heartbeat, args=(lease, stop), name=f"lease-{hotfix_id}", daemon=True
+            target=guard.heartbeat, args=(stop,), name=f"lease-{hotfix_id}", daemon=True
         )
         beat.start()
         config = self.config_for(hotfix)
         services = self.services_for(hotfix)
+        driver = self.driver(guard, config, services)
         try:
-            return self._loop(lease, config, services, stop)
+            return self._loop(driver)
         finally:
-            lost = stop.is_set()
             stop.set()
             beat.join()
             services.close()
-            if not lost:
-                try:
-                    self.store.release_lease(lease)
-                except HotfixError:
-                    log.warning("lease_release_failed", hotfix=hotfix_id)
+            self.release(guard)
 
-    def _heartbeat(self, lease: Lease, stop: threading.Event) -> None:
-        while not stop.wait(lease.ttl / 3):
-            try:
-                if not self.store.renew_lease(lease):
-                    log.warning("lease_lost", hotfix=lease.hotfix_id)
-                    stop.set()
-                    return
-            except HotfixError:
-                log.warning("lease_renew_failed", hotfix=lease.hotfix_id, exc_info=True)
+    def acquire(
+        self, hotfix_id: str, *, take_over: bool = False, ttl: float | None = None
+    ) -> LeaseGuard:
+        lease = self.store.acquire_lease(
+            hotfix_id, self.owner, ttl=ttl or self.lease_ttl, take_over=take_over
+        )
+        return LeaseGuard(self.store, lease)
 
-    def _loop(
-        self, lease: Lease, config: Config, services: Services, stop: threading.Event
-    ) -> Outcome:
-        hotfix = self.store.get(lease.hotfix_id)
+    def release(self, guard: LeaseGuard) -> None:
+        if guard.lost.is_set():
+            return
+        try:
+            self.store.release_lease(guard.lease)
+        except HotfixError:
+            log.warning("lease_release_failed", hotfix=guard.hotfix_id)
+
+    def driver(self, guard: LeaseGuard, config: Config, services: Services) -> Driver:
+        policy = RetryPolicy(
+            attempts=config.retry_limit, base=self.backoff_base, cap=self.backoff_cap
+        )
+        return Driver(self.store, self.writer, guard, config, services, policy)
+
+    def _loop(self, driver: Driver) -> Outcome:
+        hotfix = driver.hotfix()
         if hotfix.state in machine.STOPPED and hotfix.failed_from:
             trigger = "retry" if hotfix.state == "failed" else "retry_rollback"
-            self._transition(lease, hotfix, trigger, hotfix.failed_from, note="resumed")
+            self.writer.transition(hotfix, trigger, guard=driver.guard, payload={"note": "resumed"})
         elif hotfix.paused_reason:
-            self._checkpoint(
-                lease,
+            driver.write(
                 hotfix,
                 [Entry("note", payload={"resumed": True})],
                 paused_reason=None,
                 paused_gate=None,
             )
         while True:
-            if stop.is_set():
+            if driver.guard.lost.is_set():
                 raise LeaseLost(
-                    "this driver lost its lease; another driver continues",
-                    hotfix_id=lease.hotfix_id,
+                    "this driver lost its lease; it sent nothing more and wrote nothing more "
+                    "— another driver continues",
+                    hotfix_id=driver.hotfix_id,
+                    hint=f"run `hotfix status {driver.hotfix_id}` to see who drives it now",
                 )
-            hotfix = self.store.get(lease.hotfix_id)
+            hotfix = driver.hotfix()
             state = hotfix.state
             if state in machine.TERMINAL or state in machine.STOPPED or hotfix.paused_reason:
-                return self._outcome(hotfix)
+                return _outcome(hotfix)
             if state == "gating":
-                self._run_gates(lease, hotfix, config, services, stop)
+                self._gates(driver)
                 continue
-            phase_name = machine.PHASE_OF_STATE[state]
-            if phase_name in machine.BOOKKEEPING_PHASES:
-                self._bookkeeping(lease, hotfix, phase_name, config, services)
+            name = machine.PHASE_OF_STATE[state]
+            if name in machine.BOOKKEEPING_PHASES:
+                self.writer.transition(
+                    hotfix, name, guard=driver.guard, paused_reason=None, paused_gate=None
+                )
+                self._after_transition(driver)
                 continue
-            self._run_phase(lease, hotfix, phase_name, config, services, stop)
-
-    def _outcome(self, hotfix: Hotfix) -> Outcome:
-        return Outcome(
-            hotfix.id, hotfix.state, hotfix.paused_reason, hotfix.paused_gate, hotfix.error
-        )
+            self._phase_step(driver, name)
 
     # -- one phase -----------------------------------------------------------------------
 
-    def _phase(self, name: str, hotfix: Hotfix) -> Phase:
+    def phase(self, name: str, hotfix_id: str | None = None) -> Phase:
         try:
             return self.phases[name]
         except KeyError:
             raise PermanentError(
                 f"no implementation is registered for phase {name!r}",
-                hotfix_id=hotfix.id,
+                hotfix_id=hotfix_id,
                 phase=name,
                 hint="register one with HotfixEngine(phases={...})",
             ) from None
 
-    def _context(
-        self,
-        lease: Lease,
-        hotfix: Hotfix,
-        phase: str,
-        attempt: int,
-        config: Config,
-        services: Services,
-        stop: threading.Event,
-        intent: dict[str, Any] | None = None,
-    ) -> PhaseContext:
-        return PhaseContext(
-            hotfix=hotfix,
-            phase=phase,
-            attempt=attempt,
-            config=config,
-            services=services,
-            data=dict(hotfix.context),
-            recorder=_Recorder(self, lease),
-            intent=intent or {},
-            stop_event=stop,
-        )
-
-    def _in_doubt(self, hotfix_id: str, phase: str, key: str | None = None) -> JournalEntry | None:
-        """The phase's last intent, when nothing ended it."""
-        rows = self.store.journal(
-            hotfix_id, phase=phase, kinds=("intent", *END_KINDS), limit=1, newest_first=True
-        )
-        if rows and rows[0].kind == "intent" and (key is None or rows[0].key == key):
-            return rows[0]
-        return None
-
-    def _run_phase(
-        self,
-        lease: Lease,
-        hotfix: Hotfix,
-        name: str,
-        config: Config,
-        services: Services,
-        stop: threading.Event,
-    ) -> None:
-        phase = self._phase(name, hotfix)
-        attempts: dict[str, int] = dict(hotfix.context.get("_attempts", {}))
-        attempt = attempts.get(name, 0)
-        doubt = self._in_doubt(hotfix.id, name)
-        if doubt is not None:
-            ctx = self._context(
-                lease, hotfix, name, doubt.attempt, config, services, stop, doubt.payload
-            )
-            probe = self._probe(phase, ctx)
-            self._checkpoint(
-                lease,
-                hotfix,
-                [
-                    Entry(
-                        "probe",
-                        name,
-                        doubt.attempt,
-                        doubt.key,
-                        {"status": probe.status, "reason": probe.reason, "facts": probe.facts},
-                    )
-                ],
-            )
-            if probe.status == "done":
-                self._complete(
-                    lease, hotfix, name, doubt.attempt, doubt.key, ctx, probe.facts, inferred=True
-                )
-                return
-            hotfix = self.store.get(hotfix.id)  # facts a probe saved must survive
-            if probe.status == "unknown":
-                self._pause(
-                    lease,
-                    self.store.get(hotfix.id),
-                    name,
-                    NeedsHuman(
-                        f"cannot tell whether {name} took effect: {probe.reason}",
-                        hint="check the world by hand, then `hotfix resume` to probe again",
-                    ),
-                    services,
-                )
-                return
-        attempt += 1
-        attempts[name] = attempt
-        ctx = self._context(lease, hotfix, name, attempt, config, services, stop)
+    def _phase_step(self, driver: Driver, name: str) -> None:
         try:
-            key = phase.key(ctx)
-            prepared = phase.prepare(ctx)
-        except LeaseLost:
-            raise
-        except NeedsHuman as exc:
-            self._pause(lease, hotfix, name, exc, services)
-            return
-        except Exception as exc:  # nothing happened yet: fail the phase cleanly, keep state
-            message = (
-                exc.message
-                if isinstance(exc, HotfixError)
-                else (f"unexpected {type(exc).__name__} preparing {name}: {exc}")
-            )
-            hint = exc.hint if isinstance(exc, HotfixError) else None
-            self._fail(lease, hotfix, name, PermanentError(message, hint=hint), services)
-            return
-        ctx.intent = prepared
-        data = {**ctx.data, "_attempts": attempts}
-        self._checkpoint(
-            lease, hotfix, [Entry("intent", name, attempt, key, prepared)], context=data
-        )
-        ctx.data = dict(data)
-        failpoints.reach(name, "before_effect")
-        try:
-            facts = phase.run(ctx)
-        except LeaseLost:
-            raise
-        except NeedsHuman as exc:
-            self._record_end(lease, name, attempt, key, exc, ctx)
-            self._pause(lease, self.store.get(hotfix.id), name, exc, services)
-            return
-        except TransientError as exc:
-            self._record_end(lease, name, attempt, key, exc, ctx)
-            if attempt >= config.retry_limit:
-                self._fail(
-                    lease,
-                    self.store.get(hotfix.id),
-                    name,
-                    PermanentError(
-                        f"{exc.message} (gave up after {attempt} attempts)", hint=exc.hint
-                    ),
-                    services,
-                )
-                return
-            delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
-            log.info(
-                "phase_retry",
-                hotfix=hotfix.id,
-                phase=name,
-                attempt=attempt,
-                delay=round(delay, 2),
-                error=exc.message,
-            )
-            ctx.wait(delay)
-            return
-        except RollbackRequired as exc:
-            self._record_end(lease, name, attempt, key, exc, ctx)
-            self._rollback_or_fail(lease, self.store.get(hotfix.id), name, exc, config, services)
-            return
+            phase = self.phase(name, driver.hotfix_id)
         except PermanentError as exc:
-            self._record_end(lease, name, attempt, key, exc, ctx)
-            self._fail(lease, self.store.get(hotfix.id), name, exc, services)
+            self.fail(driver, name, exc)
             return
-        except HotfixError as exc:
-            self._record_end(lease, name, attempt, key, exc, ctx)
-            self._fail(
-                lease,
-                self.store.get(hotfix.id),
+
+        def complete(hotfix: Hotfix, rows: list[Entry], data: dict[str, Any]) -> None:
+            durations = dict(data.get("_durations", {}))
+            started = started_at(self.store, hotfix.id, name)
+            durations[name] = round(time.time() - started, 3) if started else None
+            data = {**data, "_durations": durations}
+            data.pop("_attempts", None)
+            self.writer.transition(
+                hotfix,
                 name,
-                PermanentError(exc.message, hint=exc.hint),
-                services,
+                guard=driver.guard,
+                before=rows,
+                attempt=rows[-1].attempt,
+                context=data,
+                error=None,
+                paused_reason=None,
+                paused_gate=None,
             )
-            return
-        except Exception as exc:  # a bug or an adapter's surprise: fail cleanly, keep state
-            log.error(
-                "phase_crashed", hotfix=hotfix.id, phase=name, traceback=traceback.format_exc()
-            )
-            err = PermanentError(
-                f"unexpected {type(exc).__name__}: {exc}",
-                hint="this is likely a bug in hotfix_fsm or a phase plug-in; the traceback is "
-                "in the hotfix's JSON log; fix the cause and `hotfix resume`",
-            )
-            self._record_end(lease, name, attempt, key, err, ctx)
-            self._fail(lease, self.store.get(hotfix.id), name, err, services)
-            return
-        failpoints.reach(name, "after_effect")
-        self._complete(lease, self.store.get(hotfix.id), name, attempt, key, ctx, facts)
 
-    def _probe(self, phase: Phase, ctx: PhaseContext) -> Probe:
-        try:
-            return phase.probe(ctx)
-        except TransientError as exc:
-            return Probe.unknown(f"the probe could not reach the world: {exc.message}")
-        except HotfixError as exc:
-            return Probe.unknown(exc.message)
+        result = run_step(driver, phase, name, complete=complete)
+        if result.status == "done":
+            self._after_transition(driver)
+            return
+        self._settle(driver, name, result)
 
-    def _complete(
-        self,
-        lease: Lease,
-        hotfix: Hotfix,
-        name: str,
-        attempt: int,
-        key: str | None,
-        ctx: PhaseContext,
-        facts: dict[str, Any],
-        *,
-        inferred: bool = False,
-    ) -> None:
-        data = {**ctx.data, **facts}
-        attempts = dict(data.get("_attempts", {}))
-        attempts.pop(name, None)
-        data["_attempts"] = attempts
-        durations = dict(data.get("_durations", {}))
-        started = self._phase_started(hotfix.id, name)
-        durations[name] = round(time.time() - started, 3) if started else None
-        data["_durations"] = durations
-        dest = self._validate(hotfix, name)
-        payload = {"facts": facts, **({"inferred": True} if inferred else {})}
-        self._checkpoint(
-            lease,
+    def _settle(self, driver: Driver, name: str, result: StepResult) -> None:
+        """Act on a step that ended without its effect."""
+        error = result.error
+        if isinstance(error, NeedsHuman):
+            self.pause(driver, name, error)
+        elif isinstance(error, RollbackRequired):
+            self._rollback_or_fail(driver, name, error)
+        else:
+            self.fail(
+                driver,
+                name,
+                error if isinstance(error, PermanentError) else PermanentError(str(error)),
+            )
+
+    def _gates(self, driver: Driver) -> None:
+        results = run_gates(
+            driver,
+            lambda name: self.phase(name, driver.hotfix_id),
+            parallel=driver.config.gates.parallel,
+        )
+        for gate, result in results.items():
+            if isinstance(result.error, NeedsHuman):
+                self.pause(driver, f"gate:{gate}", result.error)
+                return
+        failed = [r.error for r in results.values() if r.error is not None]
+        if failed:
+            summary = "; ".join(dict.fromkeys(e.message for e in failed))  # gates often agree
+            self.fail(driver, "gates", PermanentError(summary, hint=failed[0].hint))
+            return
+        hotfix = driver.hotfix()
+        self.writer.transition(
             hotfix,
-            [
-                Entry("done", name, attempt, key, payload),
-                Entry("transition", name, attempt, None, {"from": hotfix.state, "to": dest}),
-            ],
-            state=dest,
-            context=data,
-            error=None,
-            paused_reason=None,
-            paused_gate=None,
-        )
-        failpoints.reach(name, "after_done")
-        self._after_transition(lease, self.store.get(hotfix.id), ctx.services, ctx.config)
-
-    def _phase_started(self, hotfix_id: str, name: str) -> float | None:
-        rows = self.store.journal(hotfix_id, phase=name, kinds=("intent",), limit=1)
-        return rows[0].at if rows else None
-
-    def _record_end(
-        self,
-        lease: Lease,
-        name: str,
-        attempt: int,
-        key: str | None,
-        exc: HotfixError,
-        ctx: PhaseContext,
-    ) -> None:
-        kind = "paused" if isinstance(exc, NeedsHuman) else "failed"
-        self._checkpoint(
-            lease,
-            ctx.hotfix,
-            [
-                Entry(
-                    kind,
-                    name,
-                    attempt,
-                    key,
-                    {
-                        "error": exc.message,
-                        "hint": exc.hint,
-                        "code": exc.code,
-                        "transient": isinstance(exc, TransientError),
-                    },
-                )
-            ],
-            context=ctx.data,
+            "finish_gates",
+            guard=driver.guard,
+            context={**hotfix.context, "gates": gate_results(self.store, hotfix.id)},
         )
 
-    def _backoff(self, attempt: int) -> float:
-        """Capped exponential backoff with full jitter."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+    # -- after a state is reached --------------------------------------------------------
 
-    # -- transitions ---------------------------------------------------------------------
-
-    def _validate(self, hotfix: Hotfix, trigger: str) -> str:
-        """Ask the ``transitions`` machine whether ``trigger`` may fire; return the dest."""
-        from transitions.core import MachineError
-
-        model = machine.build_machine(hotfix.state, failed_from=hotfix.failed_from)
-        try:
-            getattr(model, trigger)()
-        except (MachineError, AttributeError) as exc:
-            raise IllegalTransition(
-                f"{trigger} is not allowed from state {hotfix.state}",
-                hotfix_id=hotfix.id,
-                hint=f"`hotfix status {hotfix.id}` shows what the hotfix can do now",
-            ) from exc
-        state = model.state
-        if isinstance(state, list):
-            return "gating"
-        if state == hotfix.state and trigger in ("retry", "retry_rollback"):
-            raise IllegalTransition(
-                f"cannot {trigger} to {hotfix.failed_from}", hotfix_id=hotfix.id
-            )
-        return str(state)
-
-    def _transition(
-        self,
-        lease: Lease,
-        hotfix: Hotfix,
-        trigger: str,
-        expect: str | None = None,
-        *,
-        note: str | None = None,
-        **changes: Any,
-    ) -> str:
-        dest = self._validate(hotfix, trigger)
-        if expect is not None and dest != expect:
-            raise IllegalTransition(
-                f"{trigger} led to {dest}, expected {expect}", hotfix_id=hotfix.id
-            )
-        payload: dict[str, Any] = {"from": hotfix.state, "to": dest}
-        if note:
-            payload["note"] = note
-        self._checkpoint(
-            lease, hotfix, [Entry("transition", trigger, 0, None, payload)], state=dest, **changes
-        )
-        return dest
-
-    def _bookkeeping(
-        self, lease: Lease, hotfix: Hotfix, name: str, config: Config, services: Services
-    ) -> None:
-        self._transition(lease, hotfix, name, paused_reason=None, paused_gate=None)
-        self._after_transition(lease, self.store.get(hotfix.id), services, config)
-
-    def _after_transition(
-        self, lease: Lease, hotfix: Hotfix, services: Services, config: Config
-    ) -> None:
+    def _after_transition(self, driver: Driver) -> None:
         """Side notes of reaching a state: time to production, completion alerts."""
+        hotfix = driver.hotfix()
+        config = driver.config
         if hotfix.state == "verified":
             elapsed = time.time() - hotfix.created_at
             target = config.time_target_minutes * 60
-            facts = {"time_to_production": round(elapsed, 1)}
-            self._checkpoint(
-                lease,
+            note = {
+                "time_to_production_s": round(elapsed, 1),
+                "target_s": target,
+                "breached": elapsed > target,
+            }
+            driver.write(
                 hotfix,
-                [
-                    Entry(
-                        "note",
-                        "verify",
-                        0,
-                        None,
-                        {
-                            "time_to_production_s": round(elapsed, 1),
-                            "target_s": target,
-                            "breached": elapsed > target,
-                        },
-                    )
-                ],
-                context={**hotfix.context, **facts},
+                [Entry("note", "verify", 0, None, note)],
+                context={**hotfix.context, "time_to_production": round(elapsed, 1)},
             )
             if elapsed > target:
-                self._alert(
-                    lease,
-                    hotfix,
-                    services,
+                self.alert(
+                    driver,
                     "time_target_breached",
                     f"time to production {elapsed / 60:.1f} min exceeded the "
                     f"{config.time_target_minutes:g} min target",
                     {},
                 )
         elif hotfix.state == "done":
-            self._alert(lease, hotfix, services, "completed", "hotfix completed", {})
+            self.alert(driver, "completed", "hotfix completed", {})
         elif hotfix.state == "rolled_back":
-            self._alert(
-                lease,
-                hotfix,
-                services,
+            self.alert(
+                driver,
                 "rollback_finished",
                 "rollback finished: production runs the rollback target",
                 {},
             )
 
-    def _pause(
-        self, lease: Lease, hotfix: Hotfix, phase: str, exc: NeedsHuman, services: Services
-    ) -> None:
+    # -- ends ----------------------------------------------------------------------------
+
+    def pause(self, driver: Driver, phase: str, exc: NeedsHuman) -> None:
         reason = exc.message + (f" — {exc.hint}" if exc.hint else "")
-        self._checkpoint(
-            lease,
-            hotfix,
+        driver.write(
+            driver.hotfix(),
             [Entry("pause", phase, 0, None, {"reason": reason, "gate": exc.gate})],
             paused_reason=reason,
             paused_gate=exc.gate,
         )
-        self._alert(
-            lease,
-            hotfix,
-            services,
+        self.alert(
+            driver,
             "paused",
             f"waiting for a human at {phase}: {exc.message}",
             {"gate": exc.gate or ""},
         )
 
-    def _fail(
-        self, lease: Lease, hotfix: Hotfix, phase: str, exc: PermanentError, services: Services
-    ) -> None:
-        in_rollback = hotfix.state in machine.ROLLBACK_STATES
-        trigger = "rollback_fail" if in_rollback else "fail"
+    def fail(self, driver: Driver, phase: str, exc: PermanentError) -> None:
+        hotfix = driver.hotfix()
+        trigger = "rollback_fail" if hotfix.state in machine.ROLLBACK_STATES else "fail"
         message = str(exc.located(hotfix_id=hotfix.id, phase=phase))
-        self._transition(lease, hotfix, trigger, failed_from=hotfix.state, error=message)
-        self._alert(lease, hotfix, services, "failed", message, {"phase": phase})
+        self.writer.transition(
+            hotfix, trigger, guard=driver.guard, failed_from=hotfix.state, error=message
+        )
+        self.alert(driver, "failed", message, {"phase": phase})
 
-    def _rollback_or_fail(
-        self,
-        lease: Lease,
-        hotfix: Hotfix,
-        phase: str,
-        exc: RollbackRequired,
-        config: Config,
-        services: Services,
-    ) -> None:
-        policy = config.rollback.policy
+    def _rollback_or_fail(self, driver: Driver, phase: str, exc: RollbackRequired) -> None:
+        hotfix = driver.hotfix()
+        policy = driver.config.rollback.policy
         if policy == "never" or "rollback_target" not in hotfix.context:
-            self._fail(lease, hotfix, phase, exc, services)
+            self.fail(driver, phase, exc)
             return
         if policy == "ask" and not self._approved(hotfix, "rollback"):
-            self._pause(
-                lease,
-                hotfix,
+            self.pause(
+                driver,
                 phase,
                 NeedsHuman(
                     f"{exc.message}; rollback policy is 'ask'",
@@ -601,113 +319,54 @@ class Runner:
                     hint=f"`hotfix approve {hotfix.id} rollback` to roll back, or fix forward and "
                     f"`hotfix resume {hotfix.id}`",
                 ),
-                services,
             )
             return
-        self.start_rollback(lease, hotfix, reason=exc.message, services=services)
+        self.start_rollback(driver, reason=exc.message)
 
-    def start_rollback(
-        self, lease: Lease, hotfix: Hotfix, *, reason: str, services: Services
-    ) -> None:
-        self._transition(
-            lease,
-            hotfix,
+    def start_rollback(self, driver: Driver, *, reason: str, by: str | None = None) -> None:
+        payload: dict[str, Any] = {"reason": reason}
+        if by:
+            payload["by"] = by
+        self.writer.transition(
+            driver.hotfix(),
             "start_rollback",
-            "rolling_back",
+            guard=driver.guard,
+            payload=payload,
             failed_from=None,
             error=reason,
             paused_reason=None,
             paused_gate=None,
         )
-        self._alert(
-            lease,
-            hotfix,
-            services,
-            "rollback_started",
-            f"rolling back: {reason}",
-            {"reason": reason},
-        )
+        self.alert(driver, "rollback_started", f"rolling back: {reason}", {"reason": reason})
 
     def _approved(self, hotfix: Hotfix, gate: str) -> bool:
         rows = self.store.journal(hotfix.id, kinds=("approval",), newest_first=True)
         return any(r.payload.get("gate") == gate for r in rows)
 
-    def _alert(
-        self,
-        lease: Lease,
-        hotfix: Hotfix,
-        services: Services,
-        event: str,
-        message: str,
-        fields: dict[str, Any],
-    ) -> None:
+    def alert(self, driver: Driver, event: str, message: str, fields: dict[str, Any]) -> None:
         """Send an alert; a failed delivery is journaled and never fails the hotfix."""
         try:
-            alerter = services.alerts
+            alerter = driver.services.alerts
         except Exception:  # alerting is optional machinery; its absence is only logged
-            log.warning("alerter_unavailable", hotfix=hotfix.id, exc_info=True)
+            log.warning("alerter_unavailable", hotfix=driver.hotfix_id, exc_info=True)
             return
+        driver.guard.check()  # a driver that lost the hotfix does not speak for it
+        hotfix = driver.hotfix()
         result = alerter.send(event, hotfix, message, fields)
         if result:
-            self._checkpoint(
-                lease, hotfix, [Entry("alert", None, 0, None, {"event": event, **result})]
-            )
-
-    # -- gates ---------------------------------------------------------------------------
-
-    def _run_gates(
-        self,
-        lease: Lease,
-        hotfix: Hotfix,
-        config: Config,
-        services: Services,
-        stop: threading.Event,
-    ) -> None:
-        from hotfix_fsm.durable.gates import run_gates
-
-        run_gates(self, lease, hotfix, config, services, stop)
-
-    # -- writes --------------------------------------------------------------------------
-
-    def _checkpoint(
-        self, lease: Lease, hotfix: Hotfix, entries: list[Entry], **changes: Any
-    ) -> int:
-        with self._lock:
-            seq = self.store.checkpoint(lease, entries, **changes)
-        state = changes.get("state", hotfix.state)
-        first = seq - len(entries) + 1
-        for i, entry in enumerate(entries):
-            self._emit(Event(hotfix.id, entry.kind, entry.phase, entry.payload, first + i, state))
-        return seq
+            driver.write(hotfix, [Entry("alert", None, 0, None, {"event": event, **result})])
 
 
-class _Recorder:
-    """The fenced write path a PhaseContext uses."""
-
-    def __init__(self, runner: Runner, lease: Lease) -> None:
-        self.runner = runner
-        self.lease = lease
-
-    def _lease(self) -> Lease:
-        return self.lease
-
-    def record(self, ctx: PhaseContext, kind: str, payload: dict[str, Any]) -> None:
-        self.runner._checkpoint(
-            self._lease(), ctx.hotfix, [Entry(kind, ctx.phase, ctx.attempt, None, payload)]
+def check_graph(hotfix: Hotfix) -> None:
+    """Refuse a hotfix started under a graph this code does not know (or cannot map)."""
+    if not machine.is_known_graph(hotfix.graph_hash):
+        raise UnknownGraph(
+            f"this hotfix was started with state graph {hotfix.graph_hash}, which this "
+            f"version of hotfix_fsm (graph {machine.graph_hash()}) does not know",
+            hotfix_id=hotfix.id,
+            hint="resume it with the hotfix_fsm version that started it",
         )
 
-    def save_facts(self, ctx: PhaseContext, facts: dict[str, Any]) -> None:
-        self.runner._checkpoint(
-            self._lease(),
-            ctx.hotfix,
-            [Entry("note", ctx.phase, ctx.attempt, None, {"facts": facts})],
-            context=ctx.data,
-        )
 
-    def journal(self, hotfix_id: str, **filters: Any) -> list[JournalEntry]:
-        return self.runner.store.journal(hotfix_id, **filters)
-
-    def emit_progress(self, ctx: PhaseContext, message: str, fields: dict[str, Any]) -> None:
-        self.runner._emit(
-            Event(ctx.hotfix.id, "progress", ctx.phase, {"message": message, **fields})
-        )
+def _outcome(hotfix: Hotfix) -> Outcome:
+    return Outcome(hotfix.id, hotfix.state, hotfix.paused_reason, hotfix.paused_gate, hotfix.error)

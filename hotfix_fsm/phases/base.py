@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from hotfix_fsm.config import Config
+    from hotfix_fsm.core.retry import RetryPolicy
     from hotfix_fsm.phases.services import Services
     from hotfix_fsm.store import Hotfix, JournalEntry
 
@@ -62,9 +63,14 @@ class Phase(Protocol):
 
 
 class BasePhase:
-    """Defaults: key = hotfix id + phase; nothing to prepare; a probe that cannot tell."""
+    """Defaults: key = hotfix id + phase; nothing to prepare; a probe that cannot tell.
+
+    ``retry`` may name the phase's own ``RetryPolicy`` (which errors are transient, how many
+    attempts, backoff); None takes the driver's default from ``retry_limit``.
+    """
 
     name: str = ""
+    retry: RetryPolicy | None = None
 
     def key(self, ctx: PhaseContext) -> str:
         return f"{ctx.hotfix.id}:{self.name}"
@@ -105,6 +111,9 @@ class PhaseContext:
     intent: dict[str, Any] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.monotonic
+    # Called after every wait: the driver confirms it still holds the hotfix (a process
+    # frozen past its lease wakes here and stops before it sends anything).
+    fence: Callable[[], None] | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -132,10 +141,14 @@ class PhaseContext:
 
         if self.stop_event.wait(max(0.0, seconds)):
             raise LeaseLost(
-                "this driver lost its lease while waiting; another driver continues",
+                "this driver lost its lease while waiting; it sent nothing more and wrote "
+                "nothing more — another driver continues",
                 hotfix_id=self.hotfix.id,
                 phase=self.phase,
+                hint=f"run `hotfix status {self.hotfix.id}` to see who drives it now",
             )
+        if self.fence is not None:
+            self.fence()
 
     def wait_until(
         self,

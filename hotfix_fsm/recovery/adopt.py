@@ -278,7 +278,7 @@ def _record(
         **options,
         "adopted": adopted,
     }
-    hotfix = engine.store.create(
+    hotfix = engine.writer.create(
         hotfix_id=ev.hotfix_id,
         issue=ev.issue or "unknown",
         description=ev.description,
@@ -286,7 +286,6 @@ def _record(
         graph_hash=machine.graph_hash(),
         options=recorded_options,
         context=context,
-        state=state,
     )
     return _journal(engine, hotfix, ev, config, state, steps, context)
 
@@ -321,11 +320,13 @@ def _journal(
         ),
     }
     entries.append(Entry("note", None, 0, None, note))
-    lease = engine.store.acquire_lease(hotfix.id, engine.runner.owner, ttl=60.0)
+    runner = engine.runner
+    guard = runner.acquire(hotfix.id, ttl=60.0)
     try:
-        engine.store.checkpoint(lease, entries, state=state, context=context)
+        # Each inferred transition row is checked against the graph by the writer.
+        engine.writer.write(engine.get(hotfix.id), entries, guard=guard, context=context)
     finally:
-        engine.store.release_lease(lease)
+        runner.release(guard)
     return engine.get(hotfix.id)
 
 

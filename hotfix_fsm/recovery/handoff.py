@@ -139,7 +139,7 @@ def prepare_work_tree(
             changes.update(plan.rewind)
         elif "work_tree" in found.context:
             changes["context"] = {**found.context, "work_tree": str(target)}
-        engine.store.checkpoint(lease, entries, **changes)
+        engine.writer.write(found, entries, lease=lease, **changes)
     finally:
         engine.store.release_lease(lease)
     return engine.get(found.id)
