@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from hotfix_fsm.cli.app import main
+from hotfix_fsm.cli.command import app, main
 
-__all__ = ["main"]
+__all__ = ["app", "main"]

@@ -230,6 +230,7 @@ def _settle_doubt(
         )
         latest = driver.hotfix()
         complete(latest, [done], {**latest.context, **probe.facts})
+        failpoints.reach(name, "after_done")
         return StepResult("done", probe.facts, inferred=True)
     if probe.status == "unknown":
         return StepResult(

@@ -44,7 +44,7 @@ def test_all_gates_run_against_the_fix_sha_and_are_journaled(
     sha = engine.get(hotfix_id).context["fix_sha"]
     for gate in ("tests", "build", "audit"):
         (done,) = gate_rows(engine, hotfix_id, gate, "done")
-        facts = done.payload
+        facts = done.payload["facts"]  # a gate is a step: its done row carries its facts
         assert facts["gate"] == gate
         assert facts["sha"] == sha
         assert facts["exit_code"] == 0
@@ -134,7 +134,9 @@ def test_a_disabled_gate_is_skipped_and_the_journal_says_so(
     hotfix_id, outcome = run_to_gates(world, engine)
     assert outcome.state == "pushed"
     (done,) = gate_rows(engine, hotfix_id, "audit", "done")
-    assert done.payload == {"gate": "audit", "skipped": True, "reason": "disabled in configuration"}
+    assert done.payload == {
+        "facts": {"gate": "audit", "skipped": True, "reason": "disabled in configuration"}
+    }
     (note,) = gate_rows(engine, hotfix_id, "audit", "note")
     assert note.payload["skipped"] is True
 
@@ -157,7 +159,7 @@ def test_build_artifact_must_exist_and_not_be_empty(world: GitWorld, engines: En
     hotfix_id, outcome = run_to_gates(world, engine)
     assert outcome.state == "pushed"
     (done,) = gate_rows(engine, hotfix_id, "build", "done")
-    assert done.payload["artifact"] == {"path": "out", "kind": "dir", "entries": 1}
+    assert done.payload["facts"]["artifact"] == {"path": "out", "kind": "dir", "entries": 1}
 
 
 @pytest.mark.parametrize(

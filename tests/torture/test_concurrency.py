@@ -126,3 +126,56 @@ def test_paused_driver_loses_its_lease_and_exits_cleanly(sandbox: Sandbox) -> No
     assert hotfix.last_seq > seq
     check_trial(sb, None)
     FIGURES.add("race", rounds=1, drivers=2, sigstop=1, duplicated=0)
+
+
+def _deploy_dispatches(sb: Sandbox) -> list[dict[str, object]]:
+    return [
+        d for d in sb.effects().get("dispatches", []) if d["workflow"] == "deploy-production.yml"
+    ]
+
+
+@pytest.mark.parametrize("frozen_in", ["retry-wait", "request-in-flight"])
+def test_driver_frozen_while_retrying_a_dispatch_sends_nothing_when_woken(
+    sandbox: Sandbox, frozen_in: str
+) -> None:
+    """The deploy dispatch is refused (503) again and again; its driver is frozen (SIGSTOP)
+    past its lease — between two attempts, or with a request held in the network — the
+    network recovers, a second driver resumes and deploys. Woken, the first driver sends no
+    dispatch and writes nothing: it exits 4 saying it lost its lease. The world shows
+    exactly one deploy dispatch."""
+    sb = sandbox
+    gh = sb.running.github
+    latency = 1.5 if frozen_in == "request-in-flight" else 0.0
+    gh.set_fault("POST */dispatches", error_rate=1.0, status=503, latency=latency)
+    sb.configure({"retry_limit": 50, "github": {"max_backoff": 0.3}})
+    first = sb.spawn(*sb.start_args(), lease_ttl=TTL)
+
+    def refused_twice() -> bool:
+        hotfix = sb.hotfix()
+        if hotfix is None:
+            return False
+        return sum(e.kind == "failed" and e.phase == "deploy" for e in sb.journal(hotfix.id)) >= 2
+
+    wait_for(refused_twice, "two refused deploy dispatches")
+    assert first.running(), first.finish()
+    # With latency, the driver spends most of its time waiting for an answer: it is frozen
+    # with a request in flight; without, between two attempts.
+    first.signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 10)
+        gh.clear_faults()
+        second = sb.spawn("resume", ISSUE, lease_ttl=TTL)
+        result = second.finish(timeout=180)
+        assert result.code == ExitCode.OK, str(result)
+        assert len(_deploy_dispatches(sb)) == 1
+    finally:
+        first.signal(signal.SIGCONT)
+    woken = first.finish(timeout=60)
+    assert woken.code == ExitCode.LEASE_HELD, str(woken)
+    assert_no_traceback(woken)
+    assert "lost its lease" in woken.err, str(woken)
+    assert "sent nothing" in woken.err, str(woken)
+    dispatched = _deploy_dispatches(sb)
+    check_trial(sb, None)
+    FIGURES.add("race", rounds=1, drivers=2, sigstop=1, duplicated=max(0, len(dispatched) - 1))
+    assert len(dispatched) == 1, dispatched
