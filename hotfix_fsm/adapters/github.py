@@ -478,15 +478,27 @@ class GitHubClient:
         kwargs: dict[str, Any] = {"ref": ref, "inputs": dict(inputs)}
         if return_run_details:
             kwargs["return_run_details"] = True
-        result = self._call(
-            f"dispatching workflow {workflow} on {ref}",
-            self.api.actions.create_workflow_dispatch,
-            workflow,
-            write=True,
-            not_found=f"workflow {workflow} does not exist in "
-            f"{self.full_name} (or the token cannot see it)",
-            **kwargs,
-        )
+        try:
+            result = self._call(
+                f"dispatching workflow {workflow} on {ref}",
+                self.api.actions.create_workflow_dispatch,
+                workflow,
+                write=True,
+                not_found=f"workflow {workflow} does not exist in {self.full_name} (or the "
+                f"token cannot see it): GitHub answered 404 to its dispatch on {ref}, so "
+                "nothing was dispatched",
+                **kwargs,
+            )
+        except GitHubAPIError as exc:
+            if exc.status == 404:
+                exc.hint = (
+                    f"check that {workflow} is the file name of a workflow in "
+                    f"{self.full_name}'s .github/workflows (deploy.workflow, or "
+                    "rollback.workflow for the rollback, in hotfix.toml) and that "
+                    "github.repository is right; private repositories answer 404 to tokens "
+                    "without the `repo` scope. Then `hotfix resume` dispatches it"
+                )
+            raise
         return dict(result) if isinstance(result, dict) and result else None
 
     def workflow_runs(

@@ -13,6 +13,12 @@ the run of the latest ledger entry for the same sha and adopts it instead of dis
 again; only a run that failed and was already reported as a failure is replaced by a new
 dispatch (``hotfix resume`` after a failed deploy means "deploy again").
 
+When GitHub answers the dispatch with a definite refusal (a 4xx such as 404 "workflow not
+found" or 422: nothing was dispatched), the entry gets ``refused: {status, reason}``. A
+refused entry is never adopted nor probed for a run: after the configuration is fixed, the
+next attempt dispatches the workflow it now names. An ambiguous failure leaves the entry
+as it is, so its run is still looked for by correlation id.
+
 Usage from a phase whose ``prepare`` returns
 ``{"correlation_id": new_correlation_id(ctx, "rollback")}``::
 
@@ -148,6 +154,11 @@ def ledger(ctx: PhaseContext, name: str) -> list[dict[str, Any]]:
     return [dict(e) for e in ctx.data.get(name) or [] if isinstance(e, dict)]
 
 
+def refused(entry: dict[str, Any]) -> bool:
+    """True when GitHub definitely refused the entry's dispatch (nothing was dispatched)."""
+    return bool(entry.get("refused"))
+
+
 def _update_ledger(ctx: PhaseContext, name: str, correlation_id: str, **changes: Any) -> None:
     entries = ledger(ctx, name)
     for entry in entries:
@@ -175,9 +186,11 @@ def dispatch_workflow(
     Returns ``{correlation_id, run_id, run_url, workflow, ref, dispatched_at}``. An
     ambiguous failure is never answered by a blind second dispatch: the run is looked for
     by its correlation id (for ``grace`` seconds); if none appears the error goes up and
-    the phase's next attempt adopts or replaces the dispatch through the ledger.
+    the phase's next attempt adopts or replaces the dispatch through the ledger. A definite
+    refusal (``GitHubAPIError``: GitHub answered 4xx, nothing was dispatched) marks the
+    ledger entry ``refused`` before the error goes up, so no attempt looks for its run.
     """
-    from hotfix_fsm.adapters.github import AmbiguousWrite
+    from hotfix_fsm.adapters.github import AmbiguousWrite, GitHubAPIError
 
     gh = ctx.services.github
     now = time.time()
@@ -195,6 +208,16 @@ def dispatch_workflow(
     details: dict[str, Any] | None = None
     try:
         details = gh.dispatch_workflow(workflow, ref, payload, return_run_details=True)
+    except GitHubAPIError as exc:
+        # The write is sent once (never resent after an ambiguous failure), so this answer
+        # is about the only request: GitHub refused it and dispatched nothing.
+        _update_ledger(
+            ctx,
+            ledger_name,
+            correlation_id,
+            refused={"status": exc.status, "reason": exc.message},
+        )
+        raise
     except AmbiguousWrite:
         run = find_run_by_correlation(
             ctx, workflow, correlation_id, branch=branch, since=now, wait=grace, interval=interval
@@ -278,9 +301,10 @@ def adopt_dispatch(
     """``(ledger entry, run)`` of the latest dispatch for ``sha`` worth following, or None.
 
     None when there was no dispatch for this sha, its run never appeared, or the run
-    failed and that failure was already reported (so a new dispatch is wanted).
+    failed and that failure was already reported (so a new dispatch is wanted). Entries
+    GitHub refused dispatched nothing and are passed over.
     """
-    entries = [e for e in ledger(ctx, ledger_name) if e.get("sha") == sha]
+    entries = [e for e in ledger(ctx, ledger_name) if e.get("sha") == sha and not refused(e)]
     if not entries:
         return None
     entry = entries[-1]
@@ -328,7 +352,8 @@ def probe_dispatch(
     """After a crash: did this attempt's dispatch (``ctx.intent['correlation_id']``) run?
 
     Done (with ``facts(entry, run)``) once its run completed successfully; not done when
-    nothing was sent, no run appeared, or the run failed (the phase then reports it).
+    nothing was sent, GitHub refused the dispatch, no run appeared, or the run failed (the
+    phase then reports it).
     """
     correlation_id = ctx.intent.get("correlation_id")
     entry = next(
@@ -336,6 +361,13 @@ def probe_dispatch(
     )
     if not correlation_id or entry is None:
         return Probe.not_done("this attempt never sent its dispatch")
+    if refused(entry):
+        why = entry["refused"]
+        reason = why.get("reason") if isinstance(why, dict) else why
+        return Probe.not_done(
+            f"GitHub refused the dispatch of {entry.get('workflow')} "
+            f"(correlation id {correlation_id}), so nothing was dispatched: {reason}"
+        )
     run = _lookup(ctx, entry, branch, grace, interval)
     if run is None:
         return Probe.not_done(f"no run carries correlation id {correlation_id}")

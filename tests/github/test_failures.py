@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hotfix_fsm.adapters.github import GitHubClient
+from hotfix_fsm.adapters.github import GitHubAPIError, GitHubClient
 from hotfix_fsm.phases.base import PhaseContext
-from hotfix_fsm.phases.github_phases import Backport
+from hotfix_fsm.phases.github_phases import Backport, Deploy
 from tests.github.conftest import World, git
 
 
@@ -221,3 +221,77 @@ def test_a_dispatch_that_failed_before_reaching_github_is_sent_again(world: Worl
     ledger = world.facts(hotfix_id)["deploy_dispatches"]
     assert len(ledger) == 2  # the lost one and the one that ran
     assert ledger[1]["run_id"] == effects["dispatches"][0]["run_id"]
+
+
+def test_a_refused_dispatch_is_marked_and_resume_dispatches_the_fixed_workflow(
+    world: World,
+) -> None:
+    """404 for a misnamed deploy workflow: nothing was dispatched, the ledger says so, and
+    once ``deploy.workflow`` is corrected the resume dispatches the right workflow once."""
+    world.config_sections = {"deploy": {"workflow": "deploy-prod.yml"}}
+    hotfix_id, outcome = world.run()
+    assert outcome.state == "failed"
+    assert outcome.error is not None
+    assert "phase deploy" in outcome.error
+    assert "workflow deploy-prod.yml does not exist in acme/shop" in outcome.error
+    assert "404" in outcome.error
+    assert "nothing was dispatched" in outcome.error
+    assert "deploy.workflow" in outcome.error  # what to fix
+    assert "hotfix resume" in outcome.error
+    assert world.gh.effects()["dispatches"] == []
+    [refused] = world.facts(hotfix_id)["deploy_dispatches"]
+    assert refused["workflow"] == "deploy-prod.yml"
+    assert refused["run_id"] is None
+    assert refused["refused"]["status"] == 404
+    assert "deploy-prod.yml" in refused["refused"]["reason"]
+
+    world.config_sections = {}  # the user fixes deploy.workflow
+    outcome = world.engine().drive(hotfix_id)
+    assert outcome.state == "done", outcome.error
+    dispatches = world.gh.effects()["dispatches"]
+    assert [d["workflow"] for d in dispatches] == ["deploy-production.yml"]
+    ledger = world.facts(hotfix_id)["deploy_dispatches"]
+    assert [e["workflow"] for e in ledger] == ["deploy-prod.yml", "deploy-production.yml"]
+    assert "refused" not in ledger[1]
+    assert ledger[1]["run_id"] == dispatches[0]["run_id"]
+    assert ledger[1]["correlation_id"] == dispatches[0]["inputs"]["correlation_id"]
+    assert world.facts(hotfix_id)["deploy_run_id"] == dispatches[0]["run_id"]
+
+
+class PowerCut(BaseException):
+    """A simulated crash: BaseException, so nothing in the engine handles it."""
+
+
+def test_a_crash_after_a_refused_dispatch_probes_it_as_not_dispatched(world: World) -> None:
+    """The refusal was recorded in the ledger, then the process died before the failure was
+    journaled: the probe must call the dispatch "not done" without looking for runs of the
+    missing workflow, and the resume dispatches the corrected workflow once."""
+
+    class DeployThenCrash(Deploy):
+        def run(self, ctx: PhaseContext) -> dict[str, Any]:
+            try:
+                return super().run(ctx)
+            except GitHubAPIError as exc:
+                raise PowerCut from exc
+
+    world.push_fix()
+    world.config_sections = {"deploy": {"workflow": "deploy-prod.yml"}}
+    engine = world.engine(deploy=DeployThenCrash(run_search_grace=0.5, find_timeout=5.0))
+    hotfix_id = world.start(engine)
+    with pytest.raises(PowerCut):
+        engine.drive(hotfix_id)
+    engine.close()
+    assert world.gh.effects()["dispatches"] == []
+    assert world.facts(hotfix_id)["deploy_dispatches"][0]["refused"]["status"] == 404
+
+    world.config_sections = {}
+    engine = world.engine()
+    outcome = engine.drive(hotfix_id, take_over=True)
+    assert outcome.state == "done", outcome.error
+    probes = [r.payload for r in engine.journal(hotfix_id) if r.kind == "probe"]
+    deploy_probes = [p for p in probes if "deploy-prod.yml" in str(p["reason"])]
+    assert len(deploy_probes) == 1
+    assert deploy_probes[0]["status"] == "not_done"
+    assert "refused" in deploy_probes[0]["reason"]
+    dispatches = world.gh.effects()["dispatches"]
+    assert [d["workflow"] for d in dispatches] == ["deploy-production.yml"]

@@ -133,19 +133,7 @@ def _permanent(sandboxes: Factory, name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "401-bad-token",
-        "404-wrong-repo",
-        pytest.param(
-            "404-wrong-workflow",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG (reported): dispatch_workflow ledgers the dispatch before sending "
-                "it; after a definite 404 the entry stays, and every resume looks up runs of "
-                "the old, missing workflow (404) — the hotfix cannot resume after the fix",
-            ),
-        ),
-    ],
+    ["401-bad-token", "404-wrong-repo", "404-wrong-workflow"],
 )
 def test_permanent_error_fails_clearly_then_resumes_once_fixed(
     sandboxes: Factory, name: str
