@@ -2,8 +2,9 @@
 
 The original workflow ticked every testing box by hand and wrote "[List changes here]". Here
 the changes are the fix's real commits and diffstat, a box is ticked only when the journal
-holds a *done* row of that gate for this very fix sha, and the rollback plan names the
-commit and tag production returns to.
+holds a *done* row of that gate for this very fix sha with its exit code 0 (a row
+``hotfix adopt`` inferred is no run), and the rollback plan names the commit and tag
+production returns to.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.core.redact import redact
 from hotfix_fsm.phases.base import PhaseContext
+from hotfix_fsm.reporting.checklist import gate_proof, inferred_source, is_inferred
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo
@@ -50,7 +52,8 @@ def _seconds(payload: dict[str, Any]) -> str:
 
 
 def gate_evidence(ctx: PhaseContext, fix_sha: str) -> list[GateLine]:
-    """One line per gate, ticked only by a recorded *done* for ``fix_sha``."""
+    """One line per gate, ticked only by a recorded *done* for ``fix_sha`` with its exit code
+    0 (``report_checklist.gate_proof``): a gate row ``hotfix adopt`` inferred is not a run."""
     lines = []
     for gate in GATE_TITLES:
         rows = ctx.journal(
@@ -70,6 +73,9 @@ def gate_evidence(ctx: PhaseContext, fix_sha: str) -> list[GateLine]:
         elif skipped:
             reason = payload.get("reason") or payload.get("note") or "disabled"
             lines.append(GateLine(gate, False, f"skipped ({reason})"))
+        elif gate_proof(gate, fix_sha, payload) is None:  # the report's rule: no exit code, no tick
+            how = f"inferred from {inferred_source(row, rows)}" if is_inferred(row) else "done"
+            lines.append(GateLine(gate, False, f"{how}, but no exit code was recorded"))
         else:
             lines.append(GateLine(gate, True, f"passed on `{fix_sha[:12]}`{_seconds(payload)}"))
     return lines

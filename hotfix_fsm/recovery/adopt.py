@@ -4,8 +4,12 @@
 (``adopt_evidence.gather``), decides the furthest state it proves, and records a hotfix with
 the id its fix commit's ``Hotfix-Id`` trailer names (or its branch name, before the fix), the
 current graph hash, the facts later phases read, and a journal whose rows say they were
-inferred: a ``done`` row per phase (payload ``{"facts", "inferred": true, "evidence"}``), a
-``transition`` row per step, and a final ``note`` of kind ``adopted`` listing every finding.
+inferred: a ``done`` row per phase (payload ``{"facts", "inferred": true, "evidence",
+"inferred_from"}``; ``inferred_from`` names the finding the row rests on, such as "the PR being
+merged as …" for a verify adopt could not see), a ``transition`` row per step, and a final
+``note`` of kind ``adopted`` listing every finding. The report ticks a checklist line from such
+a row only when its facts carry real evidence adopt read (the PR, CI checks, a deploy run);
+gates, verify and monitor rows carry none and show as inferred.
 ``hotfix resume`` then continues from there; its probes settle the rest.
 
 Which phases need proof (a *hard* phase missing stops the adoption before it):
@@ -204,7 +208,9 @@ def _why(ev: Evidence, config: Config, phase: str, proof: bool | None) -> str:
             "commit_fix": f"commit {str(ev.fix_sha)[:12]} carries the Hotfix-Id trailer",
             "push": "the remote holds the fix commit",
             "open_pr": f"PR #{(ev.pr or {}).get('number')} comes from the branch",
-            "wait_ci": "CI on the fix passed",
+            "wait_ci": "CI on the fix passed"
+            if config.ci.enabled
+            else "CI is disabled (ci.enabled = false)",
             "approve_deploy": "a deploy run of the fix exists",
             "deploy": f"deploy run {ev.deploy_runs[-1].get('id') if ev.deploy_runs else ''} "
             "succeeded",
@@ -216,12 +222,44 @@ def _why(ev: Evidence, config: Config, phase: str, proof: bool | None) -> str:
     return "implied: a later phase is proven"
 
 
+def _source(ev: Evidence, config: Config, phase: str) -> str:
+    """A proven phase's evidence as what rows are inferred from ("the PR being merged …")."""
+    run = ev.deploy_runs[-1] if ev.deploy_runs else {}
+    return {
+        "branch": f"the hotfix branch {ev.branch} existing",
+        "commit_fix": f"commit {str(ev.fix_sha)[:12]} carrying the Hotfix-Id trailer",
+        "push": f"the fix {str(ev.fix_sha)[:12]} being on the remote",
+        "open_pr": f"PR #{(ev.pr or {}).get('number')} existing from the branch",
+        "wait_ci": "CI on the fix passing"
+        if config.ci.enabled
+        else "CI being disabled (ci.enabled = false)",
+        "approve_deploy": "a deploy run of the fix existing",
+        "deploy": f"deploy run {run.get('id')} succeeding",
+        "merge": f"the PR being merged as {str(ev.merge_sha)[:12]}",
+        "tag": f"tag {ev.tag} existing on the merge commit",
+        "backport": "the back-merge PR existing",
+        "cleanup": "the branch being deleted on the remote",
+    }.get(phase, f"{phase} being seen")
+
+
+def _sources(ev: Evidence, config: Config, steps: list[tuple[str, str, str]]) -> list[str]:
+    """Per step, what its row is inferred from: its own evidence when proven, else that of
+    the nearest later proven phase (gates from the push, verify from the merge, …)."""
+    out: list[str] = []
+    later = "a later phase being proven"
+    for phase, _src, _dst in reversed(steps):
+        if _evidence(ev, config, phase):
+            later = _source(ev, config, phase)
+        out.append(later)
+    return out[::-1]
+
+
 def _entries(
     ev: Evidence, config: Config, steps: list[tuple[str, str, str]], context: dict[str, Any]
 ) -> list[Entry]:
     entries: list[Entry] = []
     fix = ev.fix_sha or ""
-    for phase, src, dst in steps:
+    for (phase, src, dst), source in zip(steps, _sources(ev, config, steps), strict=True):
         inferred: dict[str, Any] = {"from": src, "to": dst, "inferred": True}
         if phase in machine.BOOKKEEPING_PHASES:
             entries.append(Entry("transition", phase, 0, None, inferred))
@@ -235,14 +273,24 @@ def _entries(
                         f"gate:{gate}",
                         0,
                         f"{gate}:{fix}",
-                        {"facts": facts, "inferred": True, "evidence": "implied by the push"},
+                        {
+                            "facts": facts,
+                            "inferred": True,
+                            "evidence": "implied by the push",
+                            "inferred_from": source,
+                        },
                     )
                 )
             entries.append(Entry("transition", phase, 0, None, inferred))
             continue
         proof = _evidence(ev, config, phase)
         facts = phase_facts_for(phase, context)
-        payload = {"facts": facts, "inferred": True, "evidence": _why(ev, config, phase, proof)}
+        payload = {
+            "facts": facts,
+            "inferred": True,
+            "evidence": _why(ev, config, phase, proof),
+            "inferred_from": source,
+        }
         entries.append(Entry("done", phase, 0, None, payload))
         entries.append(Entry("transition", phase, 0, None, inferred))
     return entries

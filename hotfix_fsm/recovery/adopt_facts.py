@@ -81,9 +81,19 @@ def _phase_facts(
         }
     if ev.pr:
         facts["open_pr"] = {**pr_facts(ev.pr), "pr_created": False}
-    if ev.ci:
-        status = "passed" if ev.ci["verdict"] == "passed" else "inferred"
-        facts["wait_ci"] = {"ci": {"status": status, "sha": fix, "checks": ev.ci["checks"]}}
+    if ev.ci:  # read from GitHub: "passed" only on a passing verdict there
+        verdict = ev.ci["verdict"]
+        facts["wait_ci"] = {
+            "ci": {
+                "status": "passed" if verdict == "passed" else "inferred",
+                "sha": fix,
+                "checks": ev.ci["checks"],
+                "verdict": verdict,
+                "text": ev.ci["text"],
+            }
+        }
+    elif fix and not config.ci.enabled:  # as the phase records it: skipped, not passed
+        facts["wait_ci"] = {"ci": {"status": "skipped", "sha": fix, "note": "ci.enabled = false"}}
     if ev.deploy_runs:
         run = ev.deploy_runs[-1]
         facts["deploy"] = {

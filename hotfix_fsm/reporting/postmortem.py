@@ -11,7 +11,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hotfix_fsm.core.redact import redact
-from hotfix_fsm.reporting.checklist import ChecklistItem, ChecklistSection, build_checklist
+from hotfix_fsm.reporting.checklist import (
+    ChecklistItem,
+    ChecklistSection,
+    build_checklist,
+    inferred_source,
+    is_inferred,
+)
 from hotfix_fsm.reporting.report import (
     PhaseRow,
     fmt_duration,
@@ -116,7 +122,7 @@ def _md_escape(text: str) -> str:
 
 
 def _item_line(item: ChecklistItem) -> str:
-    box = "[x]" if item.ticked else "[ ]"
+    box = "[x]" if item.ticked else "[~]" if item.inferred else "[ ]"
     line = f"- {box} {item.text}"
     if item.evidence:
         line += " — " + _md_escape(item.evidence)
@@ -157,7 +163,9 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
         "",
         "## Checklist",
         "",
-        "Ticked only where the journal proves it; each tick cites the journal rows.",
+        "Ticked only where the journal proves it; each tick cites the journal rows. "
+        "`[~]` marks a line resting on a row inferred (by `hotfix adopt`, or from a probe "
+        "after a crash) without the evidence that would tick it.",
         "",
     ]
     for section in rep.checklist:
@@ -170,8 +178,13 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
         "| Phase | Status | Attempts | Duration | Notes |",
         "|---|---|---|---|---|",
     ]
+    inferred_by = {
+        e.phase: "inferred from " + inferred_source(e, journal)
+        for e in journal
+        if e.kind == "done" and is_inferred(e)
+    }
     for row in rep.phases:
-        note = "adopted after a crash (probe)" if row.inferred else (row.error or "")
+        note = inferred_by.get(row.name, "inferred") if row.inferred else (row.error or "")
         out.append(
             f"| {row.name} | {row.status} | {row.attempts} | "
             f"{fmt_duration(row.duration)} | {_md_escape(note)} |"

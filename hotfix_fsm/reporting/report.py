@@ -173,7 +173,10 @@ def summarize(entry: JournalEntry) -> str:
     elif kind == "done":
         facts = p.get("facts", p)
         extra = _facts_summary(facts) if isinstance(facts, dict) else ""
-        text = f"{phase}: done" + (" (adopted after a probe)" if p.get("inferred") else "")
+        text = f"{phase}: done"
+        if p.get("inferred"):  # adopt's rows name their evidence; a probe's do not
+            by_adopt = p.get("inferred_from") or p.get("evidence")
+            text += " (inferred by adopt)" if by_adopt else " (adopted after a probe)"
         text += f" — {extra}" if extra else ""
     elif kind in ("failed", "paused"):
         text = f"{phase}: {kind}: {p.get('error', '')}"

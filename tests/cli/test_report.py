@@ -226,3 +226,100 @@ def test_secrets_never_reach_documents_or_markdown() -> None:
     assert secret not in str(list_document([hotfix], include_finished=True))
     assert all(secret not in summarize(e) for e in j.rows)
     assert "***" in text
+
+
+def _adopted(
+    j: Journal, phase: str, facts: dict[str, Any], source: str | None, *, key: str | None = None
+) -> int:
+    payload: dict[str, Any] = {"facts": facts, "inferred": True, "evidence": "seen"}
+    if source is not None:
+        payload["inferred_from"] = source
+    return j.add("done", phase, payload, key=key)
+
+
+def test_inferred_rows_tick_only_what_they_carry_evidence_for() -> None:
+    j = Journal()
+    j.add("created", None, {"issue": "INC-1"})
+    _adopted(j, "branch", {"branch": "hotfix/INC-1", "base_sha": "b" * 40}, "the branch")
+    _adopted(j, "commit_fix", {"fix_sha": SHA}, "the commit")
+    merged = "the PR being merged as cccccccccccc"
+    for gate in ("tests", "build", "audit"):
+        facts = {"gate": gate, "sha": SHA, "status": "inferred"}
+        _adopted(j, f"gate:{gate}", facts, "the fix being on the remote", key=f"{gate}:{SHA}")
+    _adopted(j, "push", {"pushed_sha": SHA}, "the fix being on the remote")
+    _adopted(j, "open_pr", {"pr_number": 1, "pr_url": "https://gh/pr/1"}, "PR #1 existing")
+    checks = [{"name": "ci/test", "state": "failed"}]
+    _adopted(j, "wait_ci", {"ci": {"status": "inferred", "checks": checks}}, merged)
+    run = {"deploy_run_id": 7, "deploy_conclusion": "failure"}
+    _adopted(j, "deploy", run, merged)
+    _adopted(j, "verify", {}, merged)
+    _adopted(j, "monitor", {}, merged)
+    target = {"sha": "b" * 40, "inferred": True, "note": "inferred by adopt: production's head"}
+    items = _items(_hotfix("merged", rollback_target=target), j)
+
+    for text in ("Hotfix branch created from production", "Emergency PR created"):
+        assert items[text].ticked, items[text]  # the branch and the PR were read by adopt
+        assert items[text].evidence.endswith("(read from the world by `hotfix adopt`)")
+    assert items["Changes committed and pushed"].ticked
+    for text, source in (
+        ("Critical tests passing", "the fix being on the remote"),
+        ("Security scan passed", "the fix being on the remote"),
+        ("Build successful", "the fix being on the remote"),
+        ("CI/CD checks passed", merged),  # GitHub said failed: adopt marked it inferred
+        ("Production deployment triggered", merged),  # the run it found had failed
+        ("Health checks passing", merged),
+        ("Monitoring enabled (5-15 minutes)", merged),
+        ("Error rates normal", merged),
+        ("Rollback plan prepared", "production's head"),
+    ):
+        item = items[text]
+        assert not item.ticked, item
+        assert item.inferred, item
+        assert item.evidence.startswith(f"inferred from {source} (`hotfix adopt`)"), item
+        assert "; not ticked: needs " in item.evidence, item
+    text = render_markdown(_hotfix("merged", rollback_target=target), j.rows)
+    assert f"- [~] Health checks passing — inferred from {merged}" in text
+    assert "- [x] Critical tests passing" not in text
+
+
+def test_rows_adopted_before_they_named_a_source_and_rows_a_probe_adopted() -> None:
+    j = Journal()
+    j.add("intent", "gate:tests", key=f"tests:{SHA}")
+    legacy = {"facts": {"status": "inferred"}, "inferred": True, "evidence": "implied by the push"}
+    j.add("done", "gate:tests", legacy, key=f"tests:{SHA}")
+    j.add("intent", "wait_ci")
+    j.add("done", "wait_ci", {"facts": {}, "inferred": True, "evidence": "CI on the fix passed"})
+    j.add("intent", "gate:build", key=f"build:{SHA}")
+    j.add("probe", "gate:build", {"status": "done", "reason": "artifact found"})
+    j.add("done", "gate:build", {"facts": {"status": "ok"}, "inferred": True})
+    j.add("intent", "deploy")
+    j.add("probe", "deploy", {"status": "done", "reason": ""})
+    seq = j.add("done", "deploy", {"facts": {"deploy_run_id": 9}, "inferred": True})
+    j.add("intent", "gate:audit", key=f"audit:{SHA}")
+    j.add("done", "gate:audit", {"status": "passed"}, key=f"audit:{SHA}")
+    items = _items(_hotfix(), j)
+
+    tests = items["Critical tests passing"]
+    assert not tests.ticked
+    assert tests.inferred
+    assert tests.evidence.startswith("inferred from what `hotfix adopt` found (implied by")
+    ci = items["CI/CD checks passed"]  # an old adoption with CI disabled recorded no facts
+    assert not ci.ticked
+    assert ci.inferred
+    build = items["Build successful"]
+    assert not build.ticked
+    assert build.evidence.startswith("inferred from a probe after a crash (artifact found)")
+    deploy = items["Production deployment triggered"]  # the probe read the run from GitHub
+    assert deploy.ticked
+    assert deploy.seqs == [seq]
+    assert deploy.evidence == "deploy run 9 (found by a probe after a crash)"
+    audit = items["Security scan passed"]  # not inferred, but no exit code either
+    assert not audit.ticked
+    assert not audit.inferred
+    assert audit.evidence == (
+        "gate:audit is done but its row records no evidence; "
+        "not ticked: needs the audit gate's exit code 0 on the fix commit"
+    )
+    text = render_markdown(_hotfix(), j.rows)
+    assert "- [ ] Security scan passed — gate:audit is done" in text
+    assert "- [~] Build successful — inferred from a probe after a crash" in text

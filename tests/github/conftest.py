@@ -121,7 +121,9 @@ class World:
         def gate(name: str) -> StandIn:
             return StandIn(
                 f"gate:{name}",
-                lambda _c: self.gate_facts.get(name, {"status": "passed", "duration": 0.25}),
+                lambda _c: self.gate_facts.get(
+                    name, {"status": "passed", "duration": 0.25, "exit_code": 0}
+                ),
             )
 
         def monitor(_ctx: PhaseContext) -> dict[str, Any]:
