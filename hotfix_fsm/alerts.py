@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from . import machine
+from .log import get_logger
 from .redact import redact, redact_obj, register_secret
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .store import Hotfix
 
-log = structlog.get_logger("hotfix_fsm.alerts")
+log = get_logger("hotfix_fsm.alerts")
 
 EVENTS: tuple[str, ...] = (
     "paused",

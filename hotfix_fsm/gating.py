@@ -11,10 +11,9 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from . import failpoints, machine
 from .errors import HotfixError, LeaseLost, PermanentError
+from .log import get_logger
 from .runner import END_KINDS
 from .store import Entry
 
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from .runner import Runner
     from .store import Hotfix, Lease
 
-log = structlog.get_logger("hotfix_fsm.runner")
+log = get_logger("hotfix_fsm.runner")
 
 
 def run_gates(

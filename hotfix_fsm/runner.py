@@ -20,8 +20,6 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
-
 from . import failpoints, machine
 from .config import Config
 from .errors import (
@@ -34,12 +32,13 @@ from .errors import (
     TransientError,
     UnknownGraph,
 )
+from .log import get_logger
 from .outcome import Event, Outcome, next_action
 from .phases.base import Phase, PhaseContext, Probe
 from .phases.services import Services
 from .store import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
 
-log = structlog.get_logger("hotfix_fsm.runner")
+log = get_logger("hotfix_fsm.runner")
 
 # Event, Outcome and next_action live in .outcome; they stay importable from here.
 __all__ = ["END_KINDS", "Event", "Outcome", "Runner", "next_action"]

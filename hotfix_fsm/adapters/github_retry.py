@@ -41,9 +41,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx2
-import structlog
 
-log = structlog.get_logger("hotfix_fsm.github")
+from ..log import get_logger
+
+log = get_logger("hotfix_fsm.github")
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
