@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hotfix_fsm.core.redact import looks_like_secret
 from hotfix_fsm.errors import ConfigError
 
 ISSUE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
@@ -226,6 +227,22 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 T = TypeVar("T")
+_NOT_SHOWN = "<a value that looks like a secret; not shown>"
+
+
+def _shown(value: Any, width: int = 60) -> str:
+    """``value`` for an error message, or a description of it when it looks like a secret."""
+    return _NOT_SHOWN if _holds_secret(value) else f"{value!r:.{width}}"
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, str):
+        return looks_like_secret(value)
+    if isinstance(value, dict):
+        return any(_holds_secret(k) or _holds_secret(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_secret(v) for v in value)
+    return False
 
 
 def _build(cls: type[T], data: Any, where: str, source: str) -> T:
@@ -242,7 +259,7 @@ def _build(cls: type[T], data: Any, where: str, source: str) -> T:
         dotted = f"{where}.{key}" if where else key
         if key not in known:
             raise ConfigError(
-                f"unknown configuration key {dotted!r} in {source}",
+                f"unknown configuration key {_shown(dotted, 200)} in {source}",
                 hint=f"known keys here: {', '.join(sorted(known))}",
             )
         kwargs[key] = _coerce(hints[key], value, dotted, source)
@@ -253,7 +270,8 @@ def _build(cls: type[T], data: Any, where: str, source: str) -> T:
             current = getattr(obj, name, None)
             if current is not None and current not in allowed:
                 raise ConfigError(
-                    f"{where}.{name} = {current!r} in {source} is not one of {', '.join(allowed)}"
+                    f"{where}.{name} = {_shown(current, 200)} in {source} is not one of "
+                    f"{', '.join(allowed)}"
                 )
     return obj
 
@@ -290,10 +308,17 @@ def _coerce(hint: Any, value: Any, dotted: str, source: str) -> Any:
     if hint is str and isinstance(value, str):
         if "\x00" in value:
             raise ConfigError(f"{dotted} in {source} contains a NUL character")
+        if dotted.endswith("_env") and looks_like_secret(value):
+            raise ConfigError(
+                f"{dotted} must name an environment variable (it looks like a token was "
+                "pasted; the value is not shown)",
+                hint=f"in {source}: put the secret in an environment variable and set "
+                f"{dotted} to that variable's name",
+            )
         return value
     raise ConfigError(
         f"{dotted} in {source} must be {getattr(hint, '__name__', hint)}, "
-        f"not {type(value).__name__} ({value!r:.60})"
+        f"not {type(value).__name__} ({_shown(value)})"
     )
 
 
@@ -316,8 +341,13 @@ def config_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Conf
         try:
             Rule.from_config(metric)
         except ConditionError as exc:
+            detail = str(exc)
+            for value in (metric.name, metric.success, metric.failure, metric.missing):
+                if looks_like_secret(value):
+                    detail = detail.replace(value, _NOT_SHOWN)
+            name = _NOT_SHOWN if looks_like_secret(metric.name) else metric.name
             raise ConfigError(
-                f"monitor.metrics[{i}] ({metric.name}) in {source}: {exc}",
+                f"monitor.metrics[{i}] ({name}) in {source}: {detail}",
                 hint='write conditions like "< 5", ">= 99" or "== healthy"',
             ) from exc
     return config

@@ -1,6 +1,14 @@
 """Logging: one JSON-lines file per hotfix plus a human console on stderr, both redacted.
 
-``configure_logging`` sets structlog up so that every event dict
+The package's modules log through ``get_logger(name)``: a structlog logger of its own (the
+application's structlog configuration is never read nor changed) whose first processor
+masks every secret, handing a rendered message to the standard library logger ``name``
+(under ``hotfix_fsm``). That logger has a ``NullHandler``, so a library user who sets
+nothing up sees nothing; an application that configures ``logging`` gets redacted lines,
+with the event's fields in ``record.event_dict``.
+
+``configure_logging`` (the ``hotfix`` command) attaches to that path, and also sets
+structlog up for code that logs with ``structlog.get_logger``, so that every event dict
 
 1. gets a level and an ISO timestamp,
 2. passes ``hotfix_fsm.core.redact.redact_obj`` (tokens and webhook URLs never reach a log),
@@ -21,12 +29,13 @@ import re
 import sys
 import threading
 from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from hotfix_fsm.core.redact import redact_obj
+from hotfix_fsm.core.redact import redact, redact_obj
 
 _LEVELS = {
     "debug": 10,
@@ -42,6 +51,10 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 ConsoleWriter = Callable[[str], None]
 _TRACEBACK_KEYS = ("traceback", "exception", "exc_info")
+ROOT = "hotfix_fsm"
+# The standard library's convention for a library: nothing is printed unless the application
+# configures logging. Every package logger comes from ``get_logger`` here, so this runs first.
+logging.getLogger(ROOT).addHandler(logging.NullHandler())
 
 
 def _stderr_writer(line: str) -> None:
@@ -66,7 +79,7 @@ def log_path(hotfix_id: str, root: Path | None = None) -> Path | None:
     if not _SAFE_ID.match(hotfix_id) or ".." in hotfix_id:
         return None
     if root is None:
-        from hotfix_fsm.phases.services import state_root
+        from hotfix_fsm.paths import state_root
 
         root = state_root()
     return root / "hotfixes" / hotfix_id / "log.jsonl"
@@ -82,8 +95,82 @@ def redact_processor(
     return event_dict
 
 
+def _redact_event(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The first processor: an exception becomes its traceback text, then all is masked.
+
+    Values other than plain data become their masked text (a repr could hold a secret). An
+    event its stdlib logger would discard is dropped here, before any work.
+    """
+    if isinstance(logger, logging.Logger) and not logger.isEnabledFor(_LEVELS.get(method, 20)):
+        raise structlog.DropEvent
+    event_dict = structlog.processors.format_exc_info(logger, method, event_dict)
+    cleaned = {k: _plain(v) for k, v in redact_obj(dict(event_dict)).items()}
+    event_dict.clear()
+    event_dict.update(cleaned)
+    return event_dict
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return redact(str(value))
+
+
+def render_message(event_dict: MutableMapping[str, Any]) -> str:
+    """``event key=value ...`` with a traceback on the following lines (for stdlib logging)."""
+    skip = {"event", "level", "timestamp", *_TRACEBACK_KEYS}
+    parts = [str(event_dict.get("event", ""))]
+    parts += [f"{k}={v!r}" for k, v in event_dict.items() if k not in skip]
+    text = " ".join(parts)
+    for key in _TRACEBACK_KEYS:
+        if isinstance(event_dict.get(key), str):
+            text += "\n" + event_dict[key].rstrip()
+    return text
+
+
+def _to_stdlib(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> tuple[tuple[str], dict[str, Any]]:
+    """The last processor: the stdlib logger gets the message and the (masked) fields.
+
+    No ``exc_info`` is passed on: stdlib handlers would print the unmasked traceback.
+    """
+    return (render_message(event_dict),), {"extra": {"event_dict": dict(event_dict)}}
+
+
+# Nothing between the first and the last processor adds text of the caller's.
+_PROCESSORS: list[Any] = [
+    _redact_event,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    _to_stdlib,
+]
+
+
+class _BoundLogger(structlog.stdlib.BoundLogger):
+    def exception(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        """An error with the traceback: stdlib ``Logger.exception`` would add the raw one."""
+        kw.setdefault("exc_info", True)
+        return self.error(event, *args, **kw)
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """The logger of a hotfix_fsm module (``name`` under ``hotfix_fsm``): always redacted.
+
+    Its lines reach stdlib ``logging.getLogger(name)``; nothing is printed unless the
+    application configures logging, or calls ``configure_logging``.
+    """
+    return _BoundLogger(logging.getLogger(name), _PROCESSORS, {})
+
+
 class _Sink:
-    """The last processor: write the JSON file and the console line, then drop the event."""
+    """Write the JSON file and the console line (as structlog's last processor: then drop)."""
 
     def __init__(self, console_level: int, state_dir: Path | None, colors: bool) -> None:
         self.console_level = console_level
@@ -91,6 +178,10 @@ class _Sink:
         self.renderer = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False)
 
     def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        self.emit(logger, method, event_dict)
+        raise structlog.DropEvent
+
+    def emit(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> None:
         level = _LEVELS.get(str(event_dict.get("level", method)).lower(), 20)
         hotfix = event_dict.get("hotfix")
         if isinstance(hotfix, str):
@@ -106,7 +197,6 @@ class _Sink:
             except Exception:  # rendering must never break the caller
                 line = json.dumps(shown, default=str)
             _console[0](line)
-        raise structlog.DropEvent
 
     def _write_file(self, hotfix_id: str, event_dict: MutableMapping[str, Any]) -> None:
         path = log_path(hotfix_id, self.state_dir)
@@ -120,6 +210,37 @@ class _Sink:
                     fh.write(line)
         except OSError:
             pass  # a full disk must not stop the hotfix; the journal is the record
+
+
+class _SinkHandler(logging.Handler):
+    """Hands the package's stdlib records (from ``get_logger``) to the sink."""
+
+    def __init__(self, sink: _Sink) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event = getattr(record, "event_dict", None)
+            if not isinstance(event, dict):  # a plain stdlib call: mask it the same way
+                event = {
+                    "event": record.getMessage(),
+                    "logger": record.name,
+                    "timestamp": datetime.fromtimestamp(record.created, UTC)
+                    .isoformat()
+                    .replace("+00:00", "Z"),
+                }
+                if record.exc_info:
+                    event["exception"] = logging.Formatter().formatException(record.exc_info)
+                event = redact_obj(event)
+            event.setdefault("level", record.levelname.lower())
+            self.sink.emit(None, record.levelname.lower(), dict(event))
+        except Exception:
+            self.handleError(record)
+
+
+# The handler configure_logging attached (replaced by the next call, removed by reset).
+_installed: list[_SinkHandler] = []
 
 
 def console_level(verbosity: int) -> int:
@@ -137,9 +258,20 @@ def configure_logging(
     state_dir: Path | None = None,
     colors: bool | None = None,
 ) -> None:
-    """Configure structlog for the ``hotfix`` command (library users may call it too)."""
+    """Set logging up for the ``hotfix`` command (library users may call it too).
+
+    The package's loggers (stdlib ``hotfix_fsm``, every level) and structlog's global
+    configuration both end in one sink: the per-hotfix JSON file and the console.
+    """
     if colors is None:
         colors = sys.stderr.isatty()
+    sink = _Sink(console_level(verbosity), state_dir, colors)
+    package = logging.getLogger(ROOT)
+    for old in _installed:
+        package.removeHandler(old)
+    _installed[:] = [_SinkHandler(sink)]
+    package.addHandler(_installed[0])
+    package.setLevel(logging.DEBUG)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -147,12 +279,22 @@ def configure_logging(
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             redact_processor,
-            _Sink(console_level(verbosity), state_dir, colors),
+            sink,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         logger_factory=structlog.ReturnLoggerFactory(),
         cache_logger_on_first_use=False,
     )
+
+
+def reset_logging() -> None:
+    """Undo ``configure_logging``: the package is quiet again, structlog at its defaults."""
+    package = logging.getLogger(ROOT)
+    for old in _installed:
+        package.removeHandler(old)
+    _installed.clear()
+    package.setLevel(logging.NOTSET)
+    structlog.reset_defaults()
 
 
 def read_log(hotfix_id: str, root: Path | None = None) -> list[dict[str, Any]]:
@@ -174,8 +316,11 @@ def read_log(hotfix_id: str, root: Path | None = None) -> list[dict[str, Any]]:
 __all__ = [
     "configure_logging",
     "console_level",
+    "get_logger",
     "log_path",
     "read_log",
     "redact_processor",
+    "render_message",
+    "reset_logging",
     "set_console_writer",
 ]

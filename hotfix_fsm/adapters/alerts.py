@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.redact import redact, redact_obj, register_secret
+from hotfix_fsm.log import get_logger
 
 if TYPE_CHECKING:
     import requests
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from hotfix_fsm.config import Config
     from hotfix_fsm.store import Hotfix
 
-log = structlog.get_logger("hotfix_fsm.adapters.alerts")
+log = get_logger("hotfix_fsm.alerts")
 
 EVENTS: tuple[str, ...] = (
     "paused",

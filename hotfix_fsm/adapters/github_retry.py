@@ -41,12 +41,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx2
-import structlog
 
 from hotfix_fsm.core.fence import confirm_before_effect
 from hotfix_fsm.core.retry import backoff
+from hotfix_fsm.log import get_logger
 
-log = structlog.get_logger("hotfix_fsm.github")
+log = get_logger("hotfix_fsm.github")
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})

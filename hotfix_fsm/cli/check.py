@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hotfix_fsm.config import Config, load_config
-from hotfix_fsm.core.redact import redact, register_secret
+from hotfix_fsm.core.redact import looks_like_secret, redact, register_secret
 from hotfix_fsm.errors import ConfigError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -63,10 +63,15 @@ def repository_of(repo: Path, config: Config) -> str:
     return match.group("repo") if match else ""
 
 
+def _env_name(name: str) -> str:
+    """``$NAME`` for a message, unless what should be a variable name looks like a secret."""
+    return "an environment variable" if looks_like_secret(name) else f"${name}"
+
+
 def token_of(config: Config) -> tuple[str, str]:
     """The GitHub token and where it came from ('' when there is none)."""
     if config.github.token_env and os.environ.get(config.github.token_env):
-        return os.environ[config.github.token_env], f"${config.github.token_env}"
+        return os.environ[config.github.token_env], _env_name(config.github.token_env)
     if config.github.token:
         return config.github.token, "github.token in the configuration"
     for env in ("GITHUB_TOKEN", "GH_TOKEN"):
@@ -137,8 +142,8 @@ def run_checks(repo: Path, config_path: Path | None = None) -> list[Finding]:
                 "github token",
                 FAIL,
                 "no GitHub token found",
-                f"export a token in ${config.github.token_env or 'GITHUB_TOKEN'} (set "
-                "github.token_env to its name)",
+                f"export a token in {_env_name(config.github.token_env or 'GITHUB_TOKEN')} "
+                "(set github.token_env to its name)",
             )
         )
     else:

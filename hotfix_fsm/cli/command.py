@@ -482,7 +482,7 @@ _register_groups()
 def _crash_log(exc: BaseException) -> Path | None:
     """Write the traceback of an unexpected error to a file; return its path."""
     from hotfix_fsm.core.redact import redact
-    from hotfix_fsm.phases.services import state_root
+    from hotfix_fsm.paths import state_root
 
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:

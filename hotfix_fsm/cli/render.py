@@ -203,9 +203,9 @@ def drive_with_progress(
     engine: HotfixEngine, hotfix_id: str, action: Callable[[], Outcome]
 ) -> Outcome:
     """Run ``action`` (a drive, resume or rollback) while showing its progress."""
-    import structlog
+    from hotfix_fsm.log import get_logger
 
-    log = structlog.get_logger("hotfix_fsm.cli")
+    log = get_logger("hotfix_fsm.cli")
     view = ProgressView(hotfix_id)
 
     def on_event(event: Event) -> None:

@@ -6,8 +6,10 @@ leaves the process through a log line, a journal payload or a report passes ``re
 
 from __future__ import annotations
 
+import math
 import re
 import threading
+from collections import Counter
 from typing import Any
 
 MASK = "***"
@@ -19,6 +21,13 @@ _SHAPES = re.compile(
     r"(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
     r"|https://hooks\.slack\.com/services/[^\s\"'<>]+)"
 )
+# A bare token: one run of token characters (letters, digits, base64 and URL-safe marks).
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_.~-]+")
+_SEPARATORS = re.compile(r"[+/=_.~-]+")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+# The usual spelling of an environment variable name: never taken for a token.
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 
 
 def register_secret(*values: str) -> None:
@@ -28,6 +37,40 @@ def register_secret(*values: str) -> None:
         _secrets.update(v for v in values if v and len(v) >= 4)
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+
+
+def looks_like_secret(value: str) -> bool:
+    """Whether ``value`` must never be echoed back (in an error message, a diagnostic).
+
+    True for a secret shape (GitHub tokens ``ghp_…``/``github_pat_…``, Slack webhook URLs), a
+    registered secret, or a long high-entropy token. Callers describe such a value instead of
+    printing it; a false positive only costs the echo.
+    """
+    if not value:
+        return False
+    if _SHAPES.search(value):
+        return True
+    pattern = _pattern
+    if pattern is not None and pattern.search(value):
+        return True
+    return _high_entropy(value.strip())
+
+
+def _high_entropy(text: str) -> bool:
+    """A long random-looking token, told apart from names such as ``HotfixGithubToken2``.
+
+    Names are made of words (``GITHUB_TOKEN``, ``HotfixToken2024``); a random token, split
+    the same way (capitalised words, upper-case runs, digit runs), falls into runs of one or
+    two characters, and uses many distinct characters. Long hex strings count too.
+    """
+    if len(text) < 20 or not _TOKEN_CHARS.fullmatch(text) or _ENV_NAME.fullmatch(text):
+        return False
+    if len(text) >= 32 and _HEX.fullmatch(text):
+        return any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+    counts = Counter(text)
+    entropy = -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+    words = [w for part in _SEPARATORS.split(text) for w in _WORDS.findall(part)]
+    return entropy >= 3.0 and len(words) >= 2 and sum(map(len, words)) / len(words) < 3.0
 
 
 def redact(text: str) -> str:

@@ -22,18 +22,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import Event
 from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.errors import IllegalTransition, LeaseLost
+from hotfix_fsm.log import get_logger
 from hotfix_fsm.store import Entry, Hotfix, Lease, Store
 
 if TYPE_CHECKING:
     from hotfix_fsm.durable.lease import LeaseGuard
 
-log = structlog.get_logger("hotfix_fsm.journal")
+log = get_logger("hotfix_fsm.journal")
 
 Subscriber = Callable[[Event], None]
 _TEXT_COLUMNS = ("error", "paused_reason", "description")

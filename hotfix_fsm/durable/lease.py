@@ -14,12 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 
-import structlog
-
 from hotfix_fsm.errors import HotfixError, LeaseLost, TransientError
+from hotfix_fsm.log import get_logger
 from hotfix_fsm.store import Lease, Store
 
-log = structlog.get_logger("hotfix_fsm.lease")
+log = get_logger("hotfix_fsm.lease")
 
 
 class LeaseGuard:

@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
-
 from hotfix_fsm.config import Config
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import Event, Outcome, next_action
@@ -33,11 +31,12 @@ from hotfix_fsm.errors import (
     RollbackRequired,
     UnknownGraph,
 )
+from hotfix_fsm.log import get_logger
 from hotfix_fsm.phases.base import Phase
 from hotfix_fsm.phases.services import Services
 from hotfix_fsm.store import Entry, Hotfix, Store, new_owner
 
-log = structlog.get_logger("hotfix_fsm.runner")
+log = get_logger("hotfix_fsm.runner")
 
 # Event, Outcome and next_action live in core.outcome; they stay importable from here.
 __all__ = ["END_KINDS", "Event", "Outcome", "Runner", "next_action"]

@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import structlog
-
 from hotfix_fsm.core.fence import fenced_by
 from hotfix_fsm.core.retry import RetryPolicy
 from hotfix_fsm.durable import failpoints
@@ -38,6 +36,7 @@ from hotfix_fsm.errors import (
     RollbackRequired,
     TransientError,
 )
+from hotfix_fsm.log import get_logger
 from hotfix_fsm.phases.base import Phase, PhaseContext, Probe
 from hotfix_fsm.store import Entry, Hotfix, JournalEntry
 
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
     from hotfix_fsm.phases.services import Services
     from hotfix_fsm.store import Store
 
-log = structlog.get_logger("hotfix_fsm.step")
+log = get_logger("hotfix_fsm.step")
 
 END_KINDS = ("done", "failed", "paused")  # rows that end an intent
 

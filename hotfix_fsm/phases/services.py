@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hotfix_fsm.paths import state_root
+
 if TYPE_CHECKING:
     import requests
 
@@ -19,14 +21,7 @@ if TYPE_CHECKING:
 
 Factory = Callable[["Services"], Any]
 
-
-def state_root() -> Path:
-    """Per-hotfix files (gate logs, JSON logs): ``HOTFIX_FSM_STATE_DIR`` or the XDG state dir."""
-    explicit = os.environ.get("HOTFIX_FSM_STATE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "hotfix_fsm"
+__all__ = ["Factory", "Services", "state_root"]
 
 
 class Services:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import structlog
 
+from hotfix_fsm.log import reset_logging
 from hotfix_fsm.sandbox.serve import RunningSandbox, serve_sandbox
 from hotfix_fsm.sandbox.world import SandboxInfo, build_sandbox
 
@@ -36,9 +36,9 @@ def assert_clean_error(result: Result) -> None:
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
-    """Tests that call ``main()`` in-process configure structlog; leave it as found."""
+    """Tests that call ``main()`` in-process configure logging; leave it as found."""
     yield
-    structlog.reset_defaults()
+    reset_logging()
 
 
 @pytest.fixture
