@@ -16,7 +16,7 @@ from hotfix_fsm import failpoints
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.recovery.adopt import adopt
 from hotfix_fsm.reporting.checklist import ChecklistItem, build_checklist
-from hotfix_fsm.reporting.report import postmortem_markdown
+from hotfix_fsm.reporting.postmortem import postmortem_markdown
 
 from .conftest import Stop, Team, stop_after
 from .test_adopt import lose_database
