@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.config import Config, load_config
 from hotfix_fsm.core import machine
@@ -21,6 +21,9 @@ from hotfix_fsm.errors import IllegalTransition, InvalidInput, NotFound, UsageEr
 from hotfix_fsm.phases.base import Phase
 from hotfix_fsm.phases.services import Factory, Services
 from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Store, open_store
+
+if TYPE_CHECKING:
+    from hotfix_fsm.phases.registry import Registry
 
 Preflight = Callable[[Services, Config, str], dict[str, Any]]
 GATES = ("fix", "deploy", "rollback")
@@ -36,6 +39,8 @@ class HotfixEngine:
             or adding services custom phases fetch with ``ctx.services.get(name)``.
         config: a configuration to use instead of the repository's ``hotfix.toml``.
         lease_ttl: seconds a driver's lease lives without a heartbeat.
+        registry: the phases and their graph (``Registry.default().add(PhaseSpec(...))``
+            to add a phase); default the standard ones.
     """
 
     def __init__(
@@ -49,9 +54,13 @@ class HotfixEngine:
         lease_ttl: float = 30.0,
         preflight: Preflight | None = None,
         backoff_base: float = 1.0,
+        registry: Registry | None = None,
     ) -> None:
         self.store = db if isinstance(db, Store) else open_store(db)
-        self.writer = JournalWriter(self.store)
+        self._registry = registry
+        # The standard registry loads every phase module: only a driver needs it.
+        self.graph = registry.graph if registry is not None else machine.DEFAULT
+        self.writer = JournalWriter(self.store, self.graph)
         self._phase_overrides = dict(phases or {})
         self._service_factories = dict(services or {})
         self._config = config
@@ -66,12 +75,11 @@ class HotfixEngine:
     @property
     def runner(self) -> Runner:
         if self._runner is None:
+            registry = self.registry
             if self._phases is None:
                 self._phases = dict(self._phase_overrides)
-                if not self._phases.keys() >= machine.EFFECT_PHASES:
-                    from hotfix_fsm.phases import default_phases
-
-                    self._phases = {**default_phases(), **self._phase_overrides}
+                if not self._phases.keys() >= self.graph.effect_phases:
+                    self._phases = {**registry.implementations(), **self._phase_overrides}
             self._runner = Runner(
                 self.store,
                 self._phases,
@@ -80,8 +88,18 @@ class HotfixEngine:
                 lease_ttl=float(self._runner_args["lease_ttl"]),
                 backoff_base=float(self._runner_args["backoff_base"]),
                 writer=self.writer,
+                registry=registry,
             )
         return self._runner
+
+    @property
+    def registry(self) -> Registry:
+        """The phases this engine drives (the standard ones unless given)."""
+        if self._registry is None:
+            from hotfix_fsm.phases.registry import Registry
+
+            self._registry = Registry.default()
+        return self._registry
 
     def config_for(self, hotfix: Hotfix | None = None, repo: str | None = None) -> Config:
         if self._config is not None:
@@ -164,7 +182,7 @@ class HotfixEngine:
             issue=issue,
             description=description,
             repo=str(repo_path),
-            graph_hash=machine.graph_hash(),
+            graph_hash=self.graph.hash,
             options=options,
             context={"timestamp": stamp, **facts},
         )
@@ -188,7 +206,9 @@ class HotfixEngine:
         if gate not in GATES:
             raise InvalidInput(f"unknown gate {gate!r}; use one of {', '.join(GATES)}")
         hotfix = self.resolve(ref)
-        if hotfix.state in machine.TERMINAL and gate != "rollback":
+        if self.graph.next_state(hotfix.state, "approve") is None or (
+            hotfix.state in machine.TERMINAL and gate != "rollback"
+        ):
             raise IllegalTransition(
                 f"the hotfix is {hotfix.state}; nothing to approve", hotfix_id=hotfix.id
             )
@@ -226,7 +246,7 @@ class HotfixEngine:
     ) -> Outcome:
         """Roll back a deployed hotfix to its recorded rollback target, then drive it."""
         hotfix = self.resolve(ref)
-        if machine.allowed(hotfix.state, "start_rollback") is None:
+        if self.graph.allowed(hotfix.state, "start_rollback") is None:
             raise IllegalTransition(
                 f"a hotfix in state {hotfix.state} cannot be rolled back", hotfix_id=hotfix.id
             )

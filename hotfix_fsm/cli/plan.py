@@ -68,45 +68,11 @@ def build_plan(
             else "a person runs `hotfix approve <id> deploy`"
         )
     )
-    steps = [
-        ("branch", f"create {branch} from {config.remote}/{config.production_branch}"),
-        ("fix", fix),
-        (
-            "gates",
-            "run in parallel: "
-            + "; ".join(
-                f"{k}: {' '.join(v) if isinstance(v, list) else v}" for k, v in gate_cmds.items()
-            ),
-        ),
-        ("push", f"push {branch} to {config.remote} (never forced)"),
-        (
-            "open_pr",
-            f"open a PR into {config.production_branch} labelled {', '.join(config.github.labels)}",
-        ),
-        ("wait_ci", "wait for CI checks" if config.ci.enabled else "skipped (ci.enabled = false)"),
-        ("approve_deploy", approval),
-        ("deploy", f"dispatch {config.deploy.workflow} with a correlation id"),
-        (
-            "verify",
-            f"poll {config.verify.url or '(verify.url not set!)'} for "
-            f"{config.verify.expected_status}",
-        ),
-        (
-            "monitor",
-            f"measure for {config.monitor.duration:g}s every {config.monitor.interval:g}s"
-            if config.monitor.enabled
-            else "skipped",
-        ),
-        ("merge", f"{config.merge.method}-merge the PR"),
-        ("tag", f"tag the release ({config.tag.scheme})" if config.tag.enabled else "skipped"),
-        (
-            "backport",
-            f"open a back-merge PR into {config.backport.base or config.main_branch}"
-            if config.backport.enabled
-            else "skipped",
-        ),
-        ("cleanup", "delete the hotfix branch"),
-    ]
+    from hotfix_fsm.phases.registry import PlanInputs, Registry
+
+    steps = Registry.default().plan(
+        PlanInputs(config=config, branch=branch, fix=fix, approval=approval, gates=gate_cmds)
+    )
     return {
         "schema": "hotfix-fsm/plan@1",
         "issue": issue,

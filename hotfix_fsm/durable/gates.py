@@ -13,7 +13,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hotfix_fsm.core import machine
 from hotfix_fsm.durable.step import END_KINDS, Driver, StepResult, run_step
 from hotfix_fsm.errors import LeaseLost
 from hotfix_fsm.phases.base import Phase
@@ -24,10 +23,10 @@ def gate_key(gate: str, sha: str) -> str:
     return f"{gate}:{sha}"
 
 
-def pending_gates(store: Store, hotfix: Hotfix) -> list[str]:
+def pending_gates(store: Store, hotfix: Hotfix, gates: tuple[str, ...]) -> list[str]:
     """The gates that have not passed for the fix sha."""
     sha = str(hotfix.context.get("fix_sha", ""))
-    return [g for g in machine.GATES if not _passed(store, hotfix.id, g, sha)]
+    return [g for g in gates if not _passed(store, hotfix.id, g, sha)]
 
 
 def run_gates(
@@ -36,7 +35,7 @@ def run_gates(
     """Run the pending gates (concurrently when ``parallel``); their results by gate."""
     hotfix = driver.hotfix()
     sha = str(hotfix.context.get("fix_sha", ""))
-    pending = pending_gates(driver.store, hotfix)
+    pending = pending_gates(driver.store, hotfix, driver.graph.gates)
     if not pending:
         return {}
     phases = {gate: phase_of(f"gate:{gate}") for gate in pending}
@@ -70,10 +69,10 @@ def run_gates(
     return results
 
 
-def gate_results(store: Store, hotfix_id: str) -> dict[str, Any]:
+def gate_results(store: Store, hotfix_id: str, gates: tuple[str, ...]) -> dict[str, Any]:
     """What each gate's latest ``done`` row recorded (for ``finish_gates``)."""
     results: dict[str, Any] = {}
-    for gate in machine.GATES:
+    for gate in gates:
         rows = store.journal(
             hotfix_id, phase=f"gate:{gate}", kinds=("done",), limit=1, newest_first=True
         )

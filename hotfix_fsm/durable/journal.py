@@ -5,7 +5,7 @@ passes ``JournalWriter.write``, which
 
 1. checks every state change against the graph: a write that moves the hotfix carries one
    ``transition`` row per edge, each asked of the one ``transitions`` machine of the process
-   (``machine.next_state``), and an ``approval`` row must be an ``approve`` edge of the state;
+   (``Graph.next_state``), and an ``approval`` row must be an ``approve`` edge of the state;
 2. redacts every registered secret in every field (payloads, context, error, pause reason);
 3. commits through the store, which assigns the gapless sequence under the fencing token
    when a lease is given;
@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.core import machine
+from hotfix_fsm.core.machine import Graph
 from hotfix_fsm.core.outcome import Event
 from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.errors import IllegalTransition, LeaseLost
@@ -41,8 +42,9 @@ _TEXT_COLUMNS = ("error", "paused_reason", "description")
 class JournalWriter:
     """Validated, redacted, fenced, published writes to one store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, graph: Graph = machine.DEFAULT) -> None:
         self.store = store
+        self.graph = graph
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
 
@@ -154,7 +156,7 @@ class JournalWriter:
     ) -> str:
         """Fire ``trigger`` from the hotfix's state: rows ``before``, then the transition row,
         with ``changes``, in one transaction. Returns the new state."""
-        dest = machine.next_state(hotfix.state, trigger, failed_from=hotfix.failed_from)
+        dest = self.graph.next_state(hotfix.state, trigger, failed_from=hotfix.failed_from)
         if dest is None:
             held = guard.lease if guard is not None else lease
             if held is not None and not self._holds(held):
@@ -180,12 +182,12 @@ class JournalWriter:
         for entry in entries:
             if entry.kind == "transition":
                 trigger = entry.phase or ""
-                dest = machine.next_state(state, trigger, failed_from=failed_from)
+                dest = self.graph.next_state(state, trigger, failed_from=failed_from)
                 claimed = entry.payload.get("to")
                 if dest is None or (claimed is not None and claimed != dest):
                     raise _illegal(hotfix, trigger, state)
                 state, failed_from, moved = dest, None, True
-            elif entry.kind == "approval" and machine.next_state(state, "approve") is None:
+            elif entry.kind == "approval" and self.graph.next_state(state, "approve") is None:
                 raise _illegal(hotfix, "approve", state)
         if "state" in changes and changes["state"] != state:
             raise IllegalTransition(

@@ -17,6 +17,7 @@ from typing import Any
 
 from hotfix_fsm.config import Config
 from hotfix_fsm.core import machine
+from hotfix_fsm.core.machine import Graph
 from hotfix_fsm.core.outcome import Event, Outcome, next_action
 from hotfix_fsm.core.retry import RetryPolicy
 from hotfix_fsm.durable.gates import gate_results, run_gates
@@ -33,6 +34,7 @@ from hotfix_fsm.errors import (
 )
 from hotfix_fsm.log import get_logger
 from hotfix_fsm.phases.base import Phase
+from hotfix_fsm.phases.registry import Registry
 from hotfix_fsm.phases.services import Services
 from hotfix_fsm.store import Entry, Hotfix, Store, new_owner
 
@@ -57,8 +59,11 @@ class Runner:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         writer: JournalWriter | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.store = store
+        self.registry = registry or Registry.default()
+        self.graph = self.registry.graph
         self.phases = dict(phases)
         self.services_for = services_for
         self.config_for = config_for
@@ -66,7 +71,7 @@ class Runner:
         self.owner = owner or new_owner()
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self.writer = writer or JournalWriter(store)
+        self.writer = writer or JournalWriter(store, self.graph)
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -82,7 +87,7 @@ class Runner:
     def drive(self, hotfix_id: str, *, take_over: bool = False) -> Outcome:
         """Advance the hotfix until it is done, paused, failed or rolled back."""
         hotfix = self.store.get(hotfix_id)
-        check_graph(hotfix)
+        check_graph(hotfix, self.graph)
         guard = self.acquire(hotfix_id, take_over=take_over)
         stop = threading.Event()
         beat = threading.Thread(
@@ -120,10 +125,11 @@ class Runner:
         policy = RetryPolicy(
             attempts=config.retry_limit, base=self.backoff_base, cap=self.backoff_cap
         )
-        return Driver(self.store, self.writer, guard, config, services, policy)
+        return Driver(self.store, self.writer, guard, config, services, policy, self.graph)
 
     def _loop(self, driver: Driver) -> Outcome:
         hotfix = driver.hotfix()
+        graph = self.graph
         if hotfix.state in machine.STOPPED and hotfix.failed_from:
             trigger = "retry" if hotfix.state == "failed" else "retry_rollback"
             self.writer.transition(hotfix, trigger, guard=driver.guard, payload={"note": "resumed"})
@@ -149,8 +155,8 @@ class Runner:
             if state == "gating":
                 self._gates(driver)
                 continue
-            name = machine.PHASE_OF_STATE[state]
-            if name in machine.BOOKKEEPING_PHASES:
+            name = graph.phase_of_state[state]
+            if name in graph.bookkeeping:
                 self.writer.transition(
                     hotfix, name, guard=driver.guard, paused_reason=None, paused_gate=None
                 )
@@ -179,6 +185,19 @@ class Runner:
             return
 
         def complete(hotfix: Hotfix, rows: list[Entry], data: dict[str, Any]) -> None:
+            done = rows[-1]
+            checklist = self.registry.checklist_row(name, done.payload.get("facts") or {})
+            if checklist is not None:  # the evidence travels with the row that carries it
+                rows = [
+                    *rows[:-1],
+                    Entry(
+                        done.kind,
+                        done.phase,
+                        done.attempt,
+                        done.key,
+                        {**done.payload, "checklist": checklist},
+                    ),
+                ]
             durations = dict(data.get("_durations", {}))
             started = started_at(self.store, hotfix.id, name)
             durations[name] = round(time.time() - started, 3) if started else None
@@ -236,7 +255,10 @@ class Runner:
             hotfix,
             "finish_gates",
             guard=driver.guard,
-            context={**hotfix.context, "gates": gate_results(self.store, hotfix.id)},
+            context={
+                **hotfix.context,
+                "gates": gate_results(self.store, hotfix.id, self.graph.gates),
+            },
         )
 
     # -- after a state is reached --------------------------------------------------------
@@ -295,7 +317,7 @@ class Runner:
 
     def fail(self, driver: Driver, phase: str, exc: PermanentError) -> None:
         hotfix = driver.hotfix()
-        trigger = "rollback_fail" if hotfix.state in machine.ROLLBACK_STATES else "fail"
+        trigger = "rollback_fail" if hotfix.state in self.graph.rollback_states else "fail"
         message = str(exc.located(hotfix_id=hotfix.id, phase=phase))
         self.writer.transition(
             hotfix, trigger, guard=driver.guard, failed_from=hotfix.state, error=message
@@ -356,12 +378,12 @@ class Runner:
             driver.write(hotfix, [Entry("alert", None, 0, None, {"event": event, **result})])
 
 
-def check_graph(hotfix: Hotfix) -> None:
+def check_graph(hotfix: Hotfix, graph: Graph = machine.DEFAULT) -> None:
     """Refuse a hotfix started under a graph this code does not know (or cannot map)."""
-    if not machine.is_known_graph(hotfix.graph_hash):
+    if not graph.is_known(hotfix.graph_hash):
         raise UnknownGraph(
             f"this hotfix was started with state graph {hotfix.graph_hash}, which this "
-            f"version of hotfix_fsm (graph {machine.graph_hash()}) does not know",
+            f"version of hotfix_fsm (graph {graph.hash}) does not know",
             hotfix_id=hotfix.id,
             hint="resume it with the hotfix_fsm version that started it",
         )

@@ -25,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from hotfix_fsm.core import machine
 from hotfix_fsm.core.fence import fenced_by
+from hotfix_fsm.core.machine import Graph
 from hotfix_fsm.core.retry import RetryPolicy
 from hotfix_fsm.durable import failpoints
 from hotfix_fsm.errors import (
@@ -72,6 +74,7 @@ class Driver:
     config: Config
     services: Services
     policy: RetryPolicy
+    graph: Graph = machine.DEFAULT
 
     @property
     def hotfix_id(self) -> str:

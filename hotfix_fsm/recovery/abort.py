@@ -13,7 +13,6 @@ import getpass
 import os
 from typing import Any
 
-from hotfix_fsm.core import machine
 from hotfix_fsm.durable.runner import Runner
 from hotfix_fsm.durable.step import run_step
 from hotfix_fsm.errors import HotfixError, IllegalTransition
@@ -64,13 +63,20 @@ class AbortCleanup(BasePhase):
 
 def abort_hotfix(runner: Runner, hotfix: Hotfix, *, reason: str, clean_up: bool) -> None:
     """Cancel ``hotfix`` under a lease, then run the clean-up step."""
-    if machine.allowed(hotfix.state, "cancel") is None:
+    graph = runner.graph
+    if graph.next_state(hotfix.state, "cancel", failed_from=hotfix.failed_from) is None:
+        deployed = graph.deployed_states
+        if hotfix.state in deployed or hotfix.failed_from in deployed:
+            raise IllegalTransition(
+                f"abort refused in state {hotfix.state}: production may already run the fix, "
+                "and aborting would strand it there",
+                hotfix_id=hotfix.id,
+                hint=f"roll back to the recorded target: `hotfix rollback {hotfix.id}`",
+            )
         raise IllegalTransition(
             f"a hotfix in state {hotfix.state} cannot be aborted",
             hotfix_id=hotfix.id,
-            hint=f"production may run the fix: roll back with `hotfix rollback {hotfix.id}`"
-            if hotfix.state in machine.DEPLOYED_STATES
-            else f"`hotfix status {hotfix.id}` shows what it can do now",
+            hint=f"`hotfix status {hotfix.id}` shows what it can do now",
         )
     guard = runner.acquire(hotfix.id, ttl=30.0)
     try:

@@ -574,11 +574,52 @@ def checklist_item(line: Line, hotfix: Hotfix, journal: Sequence[JournalEntry]) 
     return ChecklistItem(line.text, ticked, redact(evidence), list(found.seqs), found.inferred)
 
 
+def declared_items(journal: Sequence[JournalEntry]) -> list[ChecklistItem]:
+    """Lines a phase declared in the registry (``PhaseSpec.checklist``), one per phase.
+
+    Its done row journals the line and the evidence its facts carry, so every reader of the
+    store shows it whether or not the registry that added the phase is loaded here. The
+    latest done row of the phase decides; an inferred one never ticks.
+    """
+    latest: dict[str, JournalEntry] = {}
+    for entry in journal:
+        if entry.kind == "done" and isinstance(entry.payload.get("checklist"), dict):
+            latest[entry.phase or ""] = entry
+    items = []
+    for entry in latest.values():
+        declared = entry.payload["checklist"]
+        proof = declared.get("evidence")
+        text = str(declared.get("line") or entry.phase)
+        if proof:  # evidence the phase's facts carry, whoever recorded the row
+            evidence = redact(f"{proof}{_provenance(entry)}")
+            items.append(ChecklistItem(text, True, evidence, [entry.seq]))
+        elif is_inferred(entry):
+            why = f"inferred from {entry.payload.get('evidence') or 'a probe'}"
+            items.append(
+                ChecklistItem(
+                    text,
+                    False,
+                    redact(f"{why}; not ticked: needs the phase's evidence"),
+                    [entry.seq],
+                    True,
+                )
+            )
+        else:
+            items.append(
+                ChecklistItem(text, False, f"{entry.phase} recorded no evidence", [entry.seq])
+            )
+    return items
+
+
 def build_checklist(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> list[ChecklistSection]:
-    return [
+    sections = [
         ChecklistSection(title, [checklist_item(line, hotfix, journal) for line in lines])
         for title, lines in CHECKLIST
     ]
+    declared = declared_items(journal)
+    if declared:
+        sections.append(ChecklistSection("Added phases", declared))
+    return sections
 
 
 __all__ = [
