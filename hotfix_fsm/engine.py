@@ -17,7 +17,7 @@ from hotfix_fsm.core.redact import register_secret
 from hotfix_fsm.core.validate import validate_description, validate_issue
 from hotfix_fsm.durable.journal import JournalWriter
 from hotfix_fsm.durable.runner import Runner
-from hotfix_fsm.errors import IllegalTransition, InvalidInput, NotFound, UsageError
+from hotfix_fsm.errors import IllegalTransition, InvalidInput, LeaseHeld, NotFound, UsageError
 from hotfix_fsm.phases.base import Phase
 from hotfix_fsm.phases.services import Factory, Services
 from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Store, open_store
@@ -242,22 +242,29 @@ class HotfixEngine:
         return self.store.get(hotfix.id)
 
     def rollback(
-        self, ref: str, *, reason: str = "manual rollback", take_over: bool = False
+        self,
+        ref: str,
+        *,
+        reason: str = "manual rollback",
+        take_over: bool = False,
+        poll: float = 0.5,
     ) -> Outcome:
-        """Roll back a deployed hotfix to its recorded rollback target, then drive it."""
+        """Roll back a deployed hotfix to its recorded rollback target, then drive it.
+
+        From any terminal: when another process drives the hotfix, the request is journaled
+        (``rollback_request``, with who and why) and that driver rolls back within one poll;
+        this call follows the hotfix until the rollback ends (or drives it itself if that
+        driver goes away first). ``take_over`` takes the hotfix from a driver that is gone.
+        """
         hotfix = self.resolve(ref)
-        if self.graph.allowed(hotfix.state, "start_rollback") is None:
-            raise IllegalTransition(
-                f"a hotfix in state {hotfix.state} cannot be rolled back", hotfix_id=hotfix.id
-            )
-        if "rollback_target" not in hotfix.context:
-            raise IllegalTransition(
-                "no rollback target was recorded (the hotfix never reached the deploy)",
-                hotfix_id=hotfix.id,
-                hint="abort it instead",
-            )
+        self._check_rollback(hotfix)
         runner = self.runner
-        guard = runner.acquire(hotfix.id, take_over=take_over)
+        try:
+            guard = runner.acquire(hotfix.id, take_over=take_over)
+        except LeaseHeld:
+            payload = {"reason": reason, "by": _user(), "at": time.time()}
+            self.writer.write(hotfix, [Entry("rollback_request", None, 0, None, payload)])
+            return self._follow_rollback(hotfix.id, poll)
         services = self.services_for(hotfix)
         try:
             driver = runner.driver(guard, self.config_for(hotfix), services)
@@ -266,6 +273,53 @@ class HotfixEngine:
             services.close()
             runner.release(guard)
         return runner.drive(hotfix.id)
+
+    def _check_rollback(self, hotfix: Hotfix) -> None:
+        if (
+            self.graph.next_state(hotfix.state, "start_rollback", failed_from=hotfix.failed_from)
+            is None
+        ):
+            abortable = self.graph.next_state(
+                hotfix.state, "cancel", failed_from=hotfix.failed_from
+            )
+            raise IllegalTransition(
+                f"a hotfix in state {hotfix.state} cannot be rolled back"
+                + (": production does not run the fix" if abortable else ""),
+                hotfix_id=hotfix.id,
+                hint=f"abort it instead: `hotfix abort {hotfix.id}`"
+                if abortable
+                else f"`hotfix status {hotfix.id}` shows what it can do now",
+            )
+        if "rollback_target" not in hotfix.context:
+            raise IllegalTransition(
+                "no rollback target was recorded (the hotfix never reached the deploy)",
+                hotfix_id=hotfix.id,
+                hint=f"`hotfix status {hotfix.id}` shows what it can do now",
+            )
+
+    def _follow_rollback(self, hotfix_id: str, poll: float) -> Outcome:
+        """Wait for the driving process to answer a rollback request and finish it."""
+        ended = ("rolled_back", "rollback_failed")
+        while True:
+            hotfix = self.store.get(hotfix_id)
+            if hotfix.state in ended:
+                return Outcome(
+                    hotfix.id, hotfix.state, hotfix.paused_reason, hotfix.paused_gate, hotfix.error
+                )
+            if not hotfix.lease_live():
+                # The driver went away (or stopped) before the rollback ended: drive it here;
+                # the pending request is answered first.
+                try:
+                    return self.runner.drive(hotfix_id)
+                except LeaseHeld:
+                    pass  # another process took it meanwhile: keep following
+            self.writer.progress(
+                hotfix_id,
+                None,
+                f"rollback requested; {hotfix.lease_owner or 'the driver'} acts on it",
+                state=hotfix.state,
+            )
+            time.sleep(poll)  # a poll of the store, not a wait for an effect
 
     # -- inspection ----------------------------------------------------------------------
 

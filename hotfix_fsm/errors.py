@@ -18,6 +18,7 @@ the command can print it without a traceback and internal tooling can branch on 
         ├── TransientError          retry with backoff (network blips, 5xx, timeouts)
         ├── PermanentError          the hotfix moves to ``failed``; resumable once fixed
         │   └── RollbackRequired    production is unhealthy: roll back per policy
+        │       └── RollbackRequested  a person asked for a rollback (from any terminal)
         └── NeedsHuman              pause at a durable gate until a person acts (exit 3)
 """
 
@@ -138,6 +139,19 @@ class PermanentError(PhaseError):
 
 class RollbackRequired(PermanentError):
     code = "rollback_required"
+
+
+class RollbackRequested(RollbackRequired):
+    """A person asked for a rollback (``hotfix rollback`` from another terminal): the driver
+    stops what it waits for and rolls back, whatever the automatic rollback policy says."""
+
+    code = "rollback_requested"
+
+    def __init__(self, message: str, *, by: str, reason: str, request_seq: int) -> None:
+        super().__init__(message)
+        self.by = by
+        self.reason = reason
+        self.request_seq = request_seq
 
 
 class NeedsHuman(PhaseError):

@@ -126,11 +126,11 @@ def _g(ctx: typer.Context) -> Globals:
     return obj
 
 
-def _finish(outcome: Outcome) -> NoReturn:
+def _finish(outcome: Outcome, *, code: int | None = None) -> NoReturn:
     from hotfix_fsm.cli.render import echo, outcome_text
 
     echo(outcome_text(outcome))
-    raise typer.Exit(int(outcome.exit_code))
+    raise typer.Exit(int(outcome.exit_code) if code is None else code)
 
 
 def _drive(
@@ -323,16 +323,21 @@ def rollback(
         bool, typer.Option("--take-over", help="Take the hotfix from a driver that is gone.")
     ] = False,
 ) -> None:
-    """Roll production back to the recorded rollback target and verify it."""
+    """Roll production back to the recorded rollback target and verify it.
+
+    Works from any terminal: when another process drives the hotfix, it is asked to roll back
+    (journaled with --reason and who asked) and this command follows it to the end. Exits 0
+    when production runs the rollback target, verified.
+    """
     with _g(ctx).engine() as engine:
         found = engine.resolve(hotfix)
-        _finish(
-            _drive(
-                engine,
-                found.id,
-                action=lambda: engine.rollback(found.id, reason=reason, take_over=take_over),
-            )
+        outcome = _drive(
+            engine,
+            found.id,
+            action=lambda: engine.rollback(found.id, reason=reason, take_over=take_over),
         )
+        # The question this command answers — does production run the target? — is yes.
+        _finish(outcome, code=0 if outcome.state == "rolled_back" else None)
 
 
 # -- inspection -----------------------------------------------------------------------------

@@ -189,6 +189,10 @@ class JournalWriter:
                 state, failed_from, moved = dest, None, True
             elif entry.kind == "approval" and self.graph.next_state(state, "approve") is None:
                 raise _illegal(hotfix, "approve", state)
+            elif entry.kind == "rollback_request" and (
+                self.graph.next_state(state, "start_rollback", failed_from=failed_from) is None
+            ):
+                raise _illegal(hotfix, "start_rollback", state)
         if "state" in changes and changes["state"] != state:
             raise IllegalTransition(
                 f"a write would move hotfix {hotfix.id} from {hotfix.state} to "

@@ -23,12 +23,20 @@ from hotfix_fsm.core.retry import RetryPolicy
 from hotfix_fsm.durable.gates import gate_results, run_gates
 from hotfix_fsm.durable.journal import JournalWriter
 from hotfix_fsm.durable.lease import LeaseGuard
-from hotfix_fsm.durable.step import END_KINDS, Driver, StepResult, run_step, started_at
+from hotfix_fsm.durable.step import (
+    END_KINDS,
+    Driver,
+    StepResult,
+    pending_rollback,
+    run_step,
+    started_at,
+)
 from hotfix_fsm.errors import (
     HotfixError,
     LeaseLost,
     NeedsHuman,
     PermanentError,
+    RollbackRequested,
     RollbackRequired,
     UnknownGraph,
 )
@@ -150,6 +158,8 @@ class Runner:
                 )
             hotfix = driver.hotfix()
             state = hotfix.state
+            if self._requested_rollback(driver, hotfix):
+                continue
             if state in machine.TERMINAL or state in machine.STOPPED or hotfix.paused_reason:
                 return _outcome(hotfix)
             if state == "gating":
@@ -221,10 +231,32 @@ class Runner:
             return
         self._settle(driver, name, result)
 
+    def _requested_rollback(self, driver: Driver, hotfix: Hotfix) -> bool:
+        """Answer a ``rollback_request`` row (``hotfix rollback`` from another terminal)."""
+        request = pending_rollback(self.store, hotfix.id)
+        if request is None:
+            return False
+        if (
+            self.graph.next_state(hotfix.state, "start_rollback", failed_from=hotfix.failed_from)
+            is None
+        ):
+            return False  # already rolling back, or nothing to roll back from here
+        self.start_rollback(
+            driver,
+            reason=str(request.payload.get("reason") or "rollback requested"),
+            by=str(request.payload.get("by") or "") or None,
+            request_seq=request.seq,
+        )
+        return True
+
     def _settle(self, driver: Driver, name: str, result: StepResult) -> None:
         """Act on a step that ended without its effect."""
         error = result.error
-        if isinstance(error, NeedsHuman):
+        if isinstance(error, RollbackRequested):
+            self.start_rollback(
+                driver, reason=error.reason, by=error.by or None, request_seq=error.request_seq
+            )
+        elif isinstance(error, NeedsHuman):
             self.pause(driver, name, error)
         elif isinstance(error, RollbackRequired):
             self._rollback_or_fail(driver, name, error)
@@ -344,10 +376,19 @@ class Runner:
             return
         self.start_rollback(driver, reason=exc.message)
 
-    def start_rollback(self, driver: Driver, *, reason: str, by: str | None = None) -> None:
+    def start_rollback(
+        self,
+        driver: Driver,
+        *,
+        reason: str,
+        by: str | None = None,
+        request_seq: int | None = None,
+    ) -> None:
         payload: dict[str, Any] = {"reason": reason}
         if by:
             payload["by"] = by
+        if request_seq is not None:
+            payload["request_seq"] = request_seq
         self.writer.transition(
             driver.hotfix(),
             "start_rollback",
@@ -358,7 +399,8 @@ class Runner:
             paused_reason=None,
             paused_gate=None,
         )
-        self.alert(driver, "rollback_started", f"rolling back: {reason}", {"reason": reason})
+        who = f" (asked by {by})" if by else ""
+        self.alert(driver, "rollback_started", f"rolling back{who}: {reason}", {"reason": reason})
 
     def _approved(self, hotfix: Hotfix, gate: str) -> bool:
         rows = self.store.journal(hotfix.id, kinds=("approval",), newest_first=True)

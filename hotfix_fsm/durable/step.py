@@ -35,6 +35,7 @@ from hotfix_fsm.errors import (
     LeaseLost,
     NeedsHuman,
     PermanentError,
+    RollbackRequested,
     RollbackRequired,
     TransientError,
 )
@@ -96,8 +97,21 @@ class Driver:
             recorder=_Recorder(self),
             intent=dict(intent or {}),
             stop_event=self.guard.lost,
-            fence=self.guard.check,
+            fence=self.after_wait,
         )
+
+    def after_wait(self) -> None:
+        """After every wait: still the driver? a rollback asked for from another terminal?"""
+        self.guard.check()
+        request = pending_rollback(self.store, self.hotfix_id)
+        if request is not None:
+            raise RollbackRequested(
+                f"rollback requested by {request.payload.get('by', 'someone')}: "
+                f"{request.payload.get('reason', '')}",
+                by=str(request.payload.get("by", "")),
+                reason=str(request.payload.get("reason", "")),
+                request_seq=request.seq,
+            )
 
     def write(self, hotfix: Hotfix, entries: list[Entry], **changes: Any) -> int:
         return self.writer.write(hotfix, entries, guard=self.guard, **changes)
@@ -332,6 +346,17 @@ class _Recorder:
         self.driver.writer.progress(ctx.hotfix.id, ctx.phase, message, **fields)
 
 
+def pending_rollback(store: Store, hotfix_id: str) -> JournalEntry | None:
+    """The latest ``rollback_request`` row no rollback has answered yet, if any."""
+    asked = store.journal(hotfix_id, kinds=("rollback_request",), limit=1, newest_first=True)
+    if not asked:
+        return None
+    answered = store.journal(
+        hotfix_id, phase="start_rollback", kinds=("transition",), after_seq=asked[0].seq, limit=1
+    )
+    return None if answered else asked[0]
+
+
 def started_at(store: Store, hotfix_id: str, phase: str) -> float | None:
     """When the phase's first intent was written (for its duration)."""
     rows = store.journal(hotfix_id, phase=phase, kinds=("intent",), limit=1)
@@ -344,6 +369,7 @@ __all__ = [
     "RetryPolicy",
     "StepResult",
     "in_doubt",
+    "pending_rollback",
     "run_step",
     "started_at",
 ]
