@@ -12,7 +12,7 @@ from typing import Any
 
 from hotfix_fsm.config import Config, load_config
 from hotfix_fsm.core import machine
-from hotfix_fsm.core.outcome import Event, Outcome
+from hotfix_fsm.core.outcome import Event, Outcome, can, next_action_for
 from hotfix_fsm.core.redact import register_secret
 from hotfix_fsm.core.validate import validate_description, validate_issue
 from hotfix_fsm.durable.journal import JournalWriter
@@ -139,8 +139,7 @@ class HotfixEngine:
         if active and not force:
             raise UsageError(
                 f"hotfix {active[0].id} for issue {issue} is still {active[0].state}",
-                hint=f"resume it with `hotfix resume {active[0].id}`, abort it, or start "
-                "again with --force",
+                hint=f"{next_action_for(active[0])}; or start another with --force",
             )
         services = Services(config, repo_path, factories=self._service_factories)
         try:
@@ -228,13 +227,17 @@ class HotfixEngine:
         hotfix = self.resolve(ref)
         if machine.allowed(hotfix.state, "start_rollback") is None:
             raise IllegalTransition(
-                f"a hotfix in state {hotfix.state} cannot be rolled back", hotfix_id=hotfix.id
+                f"a hotfix in state {hotfix.state} cannot be rolled back",
+                hotfix_id=hotfix.id,
+                hint=next_action_for(hotfix),
             )
         if "rollback_target" not in hotfix.context:
             raise IllegalTransition(
                 "no rollback target was recorded (the hotfix never reached the deploy)",
                 hotfix_id=hotfix.id,
-                hint="abort it instead",
+                hint=f"abort it instead: `hotfix abort {hotfix.id}`"
+                if can(hotfix.state, "cancel", failed_from=hotfix.failed_from)
+                else next_action_for(hotfix),
             )
         runner = self.runner
         guard = runner.acquire(hotfix.id, take_over=take_over)

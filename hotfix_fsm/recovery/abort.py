@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from hotfix_fsm.core import machine
+from hotfix_fsm.core.outcome import next_action_for, possible_commands
 from hotfix_fsm.durable.runner import Runner
 from hotfix_fsm.durable.step import run_step
 from hotfix_fsm.errors import HotfixError, IllegalTransition
@@ -65,12 +66,17 @@ class AbortCleanup(BasePhase):
 def abort_hotfix(runner: Runner, hotfix: Hotfix, *, reason: str, clean_up: bool) -> None:
     """Cancel ``hotfix`` under a lease, then run the clean-up step."""
     if machine.allowed(hotfix.state, "cancel") is None:
+        rollback = possible_commands(
+            hotfix.state,
+            failed_from=hotfix.failed_from,
+            rollback_target="rollback_target" in hotfix.context,
+        )["rollback"]
         raise IllegalTransition(
             f"a hotfix in state {hotfix.state} cannot be aborted",
             hotfix_id=hotfix.id,
             hint=f"production may run the fix: roll back with `hotfix rollback {hotfix.id}`"
-            if hotfix.state in machine.DEPLOYED_STATES
-            else f"`hotfix status {hotfix.id}` shows what it can do now",
+            if rollback
+            else next_action_for(hotfix),
         )
     guard = runner.acquire(hotfix.id, ttl=30.0)
     try:
