@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.config import Config, load_config
 from hotfix_fsm.core import machine
-from hotfix_fsm.core.outcome import Event, Outcome
+from hotfix_fsm.core.outcome import Event, Outcome, can, next_action_for
 from hotfix_fsm.core.redact import register_secret
 from hotfix_fsm.core.validate import validate_description, validate_issue
 from hotfix_fsm.durable.journal import JournalWriter
@@ -157,8 +157,7 @@ class HotfixEngine:
         if active and not force:
             raise UsageError(
                 f"hotfix {active[0].id} for issue {issue} is still {active[0].state}",
-                hint=f"resume it with `hotfix resume {active[0].id}`, abort it, or start "
-                "again with --force",
+                hint=f"{next_action_for(active[0])}; or start another with --force",
             )
         services = Services(config, repo_path, factories=self._service_factories)
         try:
@@ -286,15 +285,15 @@ class HotfixEngine:
                 f"a hotfix in state {hotfix.state} cannot be rolled back"
                 + (": production does not run the fix" if abortable else ""),
                 hotfix_id=hotfix.id,
-                hint=f"abort it instead: `hotfix abort {hotfix.id}`"
-                if abortable
-                else f"`hotfix status {hotfix.id}` shows what it can do now",
+                hint=next_action_for(hotfix),
             )
         if "rollback_target" not in hotfix.context:
             raise IllegalTransition(
                 "no rollback target was recorded (the hotfix never reached the deploy)",
                 hotfix_id=hotfix.id,
-                hint=f"`hotfix status {hotfix.id}` shows what it can do now",
+                hint=f"abort it instead: `hotfix abort {hotfix.id}`"
+                if can(hotfix.state, "cancel", failed_from=hotfix.failed_from)
+                else next_action_for(hotfix),
             )
 
     def _follow_rollback(self, hotfix_id: str, poll: float) -> Outcome:

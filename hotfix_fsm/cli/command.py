@@ -284,6 +284,7 @@ def approve(
 ) -> None:
     """Record an approval (who, when, for which commit); `hotfix resume` then continues."""
     from hotfix_fsm.cli.render import echo
+    from hotfix_fsm.core.outcome import next_action_for
 
     with _g(ctx).engine() as engine:
         entry = engine.approve(hotfix, gate)
@@ -292,7 +293,7 @@ def approve(
         echo(
             f"{entry.hotfix_id}: {gate} approved by {p.get('by')} for {sha} (journal #{entry.seq})"
         )
-        echo(f"  next: `hotfix resume {entry.hotfix_id}`")
+        echo(f"  next: {next_action_for(engine.get(entry.hotfix_id))}")
 
 
 @app.command()

@@ -63,7 +63,7 @@ def adopt_command(
 
 def _print(hotfix: Hotfix, journal: list[JournalEntry]) -> None:
     from hotfix_fsm.cli.render import echo
-    from hotfix_fsm.core.outcome import next_action
+    from hotfix_fsm.core.outcome import next_action_for
 
     note = next((e.payload for e in reversed(journal) if e.payload.get("kind") == "adopted"), {})
     echo(f"adopted hotfix {hotfix.id} ({hotfix.issue}) at state {hotfix.state}")
@@ -75,7 +75,7 @@ def _print(hotfix: Hotfix, journal: list[JournalEntry]) -> None:
     echo(f"  proven by the world: {proven}")
     echo(f"  implied (no trace of their own): {implied}")
     echo("  the journal marks every rebuilt row as inferred; resuming probes the rest")
-    echo(f"  next: {next_action(hotfix.id, hotfix.state, None, None)}")
+    echo(f"  next: {next_action_for(hotfix)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -432,4 +432,12 @@ def check_graph(hotfix: Hotfix, graph: Graph = machine.DEFAULT) -> None:
 
 
 def _outcome(hotfix: Hotfix) -> Outcome:
-    return Outcome(hotfix.id, hotfix.state, hotfix.paused_reason, hotfix.paused_gate, hotfix.error)
+    return Outcome(
+        hotfix.id,
+        hotfix.state,
+        hotfix.paused_reason,
+        hotfix.paused_gate,
+        hotfix.error,
+        failed_from=hotfix.failed_from,
+        rollback_target="rollback_target" in hotfix.context,
+    )

@@ -33,8 +33,9 @@ def rollback_target(ctx: PhaseContext) -> dict[str, Any]:
         raise PermanentError(
             "no rollback target was recorded before the deploy, so nothing is known to be "
             "safe to redeploy",
-            hint="redeploy the last good release by hand with your deploy workflow, check "
-            "production's health, then `hotfix abort` this hotfix",
+            hint="redeploy the last good release by hand with your deploy workflow and check "
+            "production's health; without a recorded target this rollback cannot finish (a "
+            "rollback cannot be aborted), so the hotfix stays rollback_failed as the record",
         )
     return target
 

@@ -13,6 +13,7 @@ import getpass
 import os
 from typing import Any
 
+from hotfix_fsm.core.outcome import next_action_for, possible_commands
 from hotfix_fsm.durable.runner import Runner
 from hotfix_fsm.durable.step import run_step
 from hotfix_fsm.errors import HotfixError, IllegalTransition
@@ -65,18 +66,25 @@ def abort_hotfix(runner: Runner, hotfix: Hotfix, *, reason: str, clean_up: bool)
     """Cancel ``hotfix`` under a lease, then run the clean-up step."""
     graph = runner.graph
     if graph.next_state(hotfix.state, "cancel", failed_from=hotfix.failed_from) is None:
+        rollback = possible_commands(
+            hotfix.state,
+            failed_from=hotfix.failed_from,
+            rollback_target="rollback_target" in hotfix.context,
+        )["rollback"]
         deployed = graph.deployed_states
         if hotfix.state in deployed or hotfix.failed_from in deployed:
             raise IllegalTransition(
                 f"abort refused in state {hotfix.state}: production may already run the fix, "
                 "and aborting would strand it there",
                 hotfix_id=hotfix.id,
-                hint=f"roll back to the recorded target: `hotfix rollback {hotfix.id}`",
+                hint=f"roll back to the recorded target: `hotfix rollback {hotfix.id}`"
+                if rollback
+                else next_action_for(hotfix),
             )
         raise IllegalTransition(
             f"a hotfix in state {hotfix.state} cannot be aborted",
             hotfix_id=hotfix.id,
-            hint=f"`hotfix status {hotfix.id}` shows what it can do now",
+            hint=next_action_for(hotfix),
         )
     guard = runner.acquire(hotfix.id, ttl=30.0)
     try:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.core import machine
+from hotfix_fsm.core.outcome import next_action_for
 from hotfix_fsm.core.validate import validate_issue, validate_ref
 from hotfix_fsm.errors import IllegalTransition, UsageError
 from hotfix_fsm.recovery.adopt_evidence import Evidence, find_branch, gather, rollback_evidence
@@ -197,7 +198,7 @@ def _existing(engine: HotfixEngine, hotfix_id: str) -> Hotfix | None:
     raise UsageError(
         f"hotfix {hotfix_id} is already in this store (state {found.state})",
         hotfix_id=hotfix_id,
-        hint=f"resume it with `hotfix resume {hotfix_id}`; adopt is for a lost database",
+        hint=f"adopt is for a lost database; next: {next_action_for(found)}",
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from hotfix_fsm.core import machine
-from hotfix_fsm.core.outcome import next_action
+from hotfix_fsm.core.outcome import next_action_for
 from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.store import Hotfix, JournalEntry
 
@@ -275,7 +275,7 @@ def key_facts(hotfix: Hotfix) -> dict[str, Any]:
 
 
 def hotfix_next_action(hotfix: Hotfix) -> str:
-    return next_action(hotfix.id, hotfix.state, hotfix.paused_gate, hotfix.paused_reason)
+    return next_action_for(hotfix)
 
 
 def status_document(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> dict[str, Any]:

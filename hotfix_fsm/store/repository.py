@@ -328,7 +328,8 @@ class Store:
             raise StoreError(
                 f"a hotfix with id {hotfix_id!r} already exists",
                 hotfix_id=hotfix_id,
-                hint="resume it with `hotfix resume`, or wait a second and start again",
+                hint=f"`hotfix status {hotfix_id}` shows it; ids carry the start time to "
+                "the second, so wait a second to start another",
             ) from exc
         return self.get(hotfix_id)
 

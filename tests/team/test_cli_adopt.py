@@ -62,7 +62,9 @@ def test_hotfix_adopt_command(team: Team, tmp_path: Path) -> None:
     again = hotfix(fresh, "adopt", "--branch", branch, "--repo", str(team.work))
     assert again.returncode == 2
     assert "already in this store" in again.stderr
-    assert f"What to do: resume it with `hotfix resume {hotfix_id}`" in again.stderr
+    assert f"What to do: adopt is for a lost database; next: `hotfix resume {hotfix_id}`" in (
+        again.stderr
+    )
 
     for args, said in (
         (["adopt", "--repo", str(team.work)], "exactly one of --branch and --issue"),
