@@ -33,7 +33,7 @@ from hotfix_fsm.store import Entry, Hotfix, Lease, Store
 if TYPE_CHECKING:
     from hotfix_fsm.durable.lease import LeaseGuard
 
-log = get_logger("hotfix_fsm.journal")
+log = get_logger(__name__)
 
 Subscriber = Callable[[Event], None]
 _TEXT_COLUMNS = ("error", "paused_reason", "description")

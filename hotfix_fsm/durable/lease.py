@@ -18,7 +18,7 @@ from hotfix_fsm.errors import HotfixError, LeaseLost, TransientError
 from hotfix_fsm.log import get_logger
 from hotfix_fsm.store import Lease, Store
 
-log = get_logger("hotfix_fsm.lease")
+log = get_logger(__name__)
 
 
 class LeaseGuard:

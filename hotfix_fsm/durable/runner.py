@@ -46,7 +46,7 @@ from hotfix_fsm.phases.registry import Registry
 from hotfix_fsm.phases.services import Services
 from hotfix_fsm.store import Entry, Hotfix, Store, new_owner
 
-log = get_logger("hotfix_fsm.runner")
+log = get_logger(__name__)
 
 # Event, Outcome and next_action live in core.outcome; they stay importable from here.
 __all__ = ["END_KINDS", "Event", "Outcome", "Runner", "next_action"]

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from hotfix_fsm.phases.services import Services
     from hotfix_fsm.store import Store
 
-log = get_logger("hotfix_fsm.step")
+log = get_logger(__name__)
 
 END_KINDS = ("done", "failed", "paused")  # rows that end an intent
 
@@ -242,7 +242,7 @@ def _settle_doubt(
             name,
             doubt.attempt,
             doubt.key,
-            {"facts": probe.facts, "inferred": True, "evidence": probe.reason or "probed"},
+            {"facts": probe.facts, "inferred": True},
         )
         latest = driver.hotfix()
         complete(latest, [done], {**latest.context, **probe.facts})

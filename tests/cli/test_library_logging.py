@@ -91,7 +91,7 @@ def test_an_application_that_configures_logging_gets_masked_lines(tmp_path: Path
     text = proc.stderr
     assert "DEBUG hotfix_fsm.durable.runner debugging token='***'" in text
     assert "INFO hotfix_fsm.github progress url='https://x.test/?token=***'" in text
-    assert "WARNING hotfix_fsm.adapters.alerts careful header='token ***'" in text
+    assert "WARNING hotfix_fsm.alerts careful header='token ***'" in text
     assert "error='refused ***'" in text
     assert text.count("Traceback (most recent call last)") == 8  # tracebacks are kept...
     assert "RuntimeError: request with *** failed" in text  # ...masked
