@@ -15,6 +15,7 @@ from hotfix_fsm.cli.check import last_tag, remote_heads
 from hotfix_fsm.config import load_config
 from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.errors import UsageError
+from hotfix_fsm.phases.after_merge import skip_reason
 
 
 def build_plan(
@@ -68,6 +69,7 @@ def build_plan(
             else "a person runs `hotfix approve <id> deploy`"
         )
     )
+    backport_skipped = skip_reason(config)
     steps = [
         ("branch", f"create {branch} from {config.remote}/{config.production_branch}"),
         ("fix", fix),
@@ -102,8 +104,8 @@ def build_plan(
         (
             "backport",
             f"open a back-merge PR into {config.backport.base or config.main_branch}"
-            if config.backport.enabled
-            else "skipped",
+            if backport_skipped is None
+            else f"skipped ({backport_skipped})",
         ),
         ("cleanup", "delete the hotfix branch"),
     ]
