@@ -253,6 +253,8 @@ def resume(
 ) -> None:
     """Continue a hotfix from its last checkpoint (probing anything left in doubt)."""
     with _g(ctx).engine() as engine:
+        if hotfix is None and engine.store.latest_unfinished() is None:
+            _nothing_to_resume(engine)
         found = engine.resolve(hotfix)
         if take_over and not yes:
             _confirm_take_over(found.id, found.lease_owner if found.lease_live() else None)
@@ -261,6 +263,42 @@ def resume(
 
             found = prepare_work_tree(engine, found, repo, take_over=take_over)
         _finish(_drive(engine, found.id, take_over=take_over))
+
+
+_ENDINGS = {
+    "done": ("is done", "read its post-mortem: `hotfix report {id}`"),
+    "rolled_back": (
+        "was rolled back",
+        "read what happened: `hotfix report {id}`; start a new hotfix when the fix is ready",
+    ),
+    "cancelled": ("was cancelled", "see why: `hotfix log {id}`"),
+}
+
+
+def _nothing_to_resume(engine: HotfixEngine) -> NoReturn:
+    """`hotfix resume` without an id and nothing unfinished: say how the last hotfix ended
+    (exit 0), or that the store holds none (exit 2)."""
+    from hotfix_fsm.cli.render import echo
+    from hotfix_fsm.errors import NotFound
+    from hotfix_fsm.reporting.report import iso
+
+    last = engine.list(include_finished=True, limit=1)
+    if not last:
+        raise NotFound(
+            "there is no hotfix in this store to resume",
+            hint='start one with `hotfix start ISSUE "DESCRIPTION"` (or pass --db to use '
+            "another store)",
+        )
+    hotfix = last[0]
+    ended = hotfix.updated_at
+    for entry in engine.store.journal(hotfix.id, kinds=("transition",), limit=1, newest_first=True):
+        if entry.payload.get("to") == hotfix.state:
+            ended = entry.at
+    how, step = _ENDINGS.get(hotfix.state, (f"ended {hotfix.state}", "`hotfix status {id}`"))
+    when = (iso(ended) or "").replace("T", " ").replace("Z", " UTC")
+    echo(f"nothing to resume: the last hotfix, {hotfix.id} ({hotfix.issue}), {how} (since {when})")
+    echo(f"  next: {step.format(id=hotfix.id)}")
+    raise typer.Exit(int(ExitCode.OK))
 
 
 def _confirm_take_over(hotfix_id: str, holder: str | None) -> None:

@@ -266,6 +266,8 @@ def render_status(doc: dict[str, Any]) -> None:
         table.add_column(col)
     for row in doc.get("phases", []):
         note = "adopted after probe" if row["inferred"] else (row.get("error") or "")
+        if not note and row.get("skipped"):
+            note = f"skipped: {row['skipped']}"
         table.add_row(
             row["name"],
             row["status"],

@@ -93,12 +93,14 @@ def sandbox_serve(
             else:
                 running.github.clear_faults()
             urls = running.urls
+            root = Path(running.info.root)
+            notes = "".join(f"  {note}\n" for note in running.config_notes)
             sys.stdout.write(
                 f"serving the sandbox {running.info.root}\n"
                 f"  GitHub API:  {urls['github']}\n"
                 f"  production:  {urls['production']}  (health {urls['health']})\n"
-                f"  written to {Path(running.info.root) / 'sandbox.json'} and "
-                f"{running.info.config}\n"
+                f"  written to {root / 'sandbox.json'}; this server holds {root / 'serve.lock'}\n"
+                f"{notes}"
                 f"  switches:    POST {urls['production']}/_control "
                 '{"mode": "failing"}  ·  POST '
                 f'{urls["github"]}/_sandbox/faults {{"route": "*", "error_rate": 0.3}}\n'

@@ -4,6 +4,9 @@ The back-merge PR's head is its own branch, ``backport/<hotfix branch>``, pushed
 commit: GitHub closes a PR whose head branch is deleted, so a PR from the hotfix branch
 itself would be closed by the cleanup that follows. The back-merge never blocks the
 hotfix: a conflict or an error is recorded (``backport_status``) for a human to finish.
+Where there is nothing to carry — ``backport.enabled = false``, or a trunk-based set-up whose
+production branch is the main branch (or the back-merge base) — the phase completes as
+skipped, with the reason in its facts, and opens no PR.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from hotfix_fsm.phases.workflow_runs import github, poll
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo
+    from hotfix_fsm.config import Config
 
 
 def _base(ctx: PhaseContext) -> str:
@@ -25,6 +29,31 @@ def _base(ctx: PhaseContext) -> str:
 
 def _head(ctx: PhaseContext) -> str:
     return f"backport/{ctx.data.get('branch', '')}"
+
+
+def skip_reason(config: Config) -> str | None:
+    """Why the back-merge has nothing to do under ``config``, or None when it has.
+
+    A trunk-based set-up (the production branch is the main branch) has nowhere to carry
+    the fix: the merge already put it there, and a PR would only be noise.
+    """
+    if not config.backport.enabled:
+        return "backport.enabled = false"
+    if config.main_branch == config.production_branch and not config.backport.base:
+        return "production branch is the main branch (trunk-based)"
+    base = config.backport.base or config.main_branch
+    if base == config.production_branch:
+        return f"the back-merge base {base} is the production branch"
+    return None
+
+
+def _skipped(reason: str) -> dict[str, Any]:
+    return {
+        "skipped": True,
+        "reason": reason,
+        "backport_status": "skipped",
+        "backport_message": f"no back-merge: {reason}",
+    }
 
 
 class Backport(BasePhase):
@@ -39,8 +68,9 @@ class Backport(BasePhase):
         return f"{ctx.hotfix.id}:backport:{_head(ctx)}->{_base(ctx)}"
 
     def probe(self, ctx: PhaseContext) -> Probe:
-        if not ctx.config.backport.enabled:
-            return Probe.done({"backport_status": "skipped"})
+        reason = skip_reason(ctx.config)
+        if reason is not None:
+            return Probe.done(_skipped(reason))
         require(ctx, "branch")
         with github(ctx) as gh:
             pr = gh.find_pull(_head(ctx), base=_base(ctx))
@@ -73,8 +103,9 @@ class Backport(BasePhase):
         return facts
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
-        if not ctx.config.backport.enabled:
-            return {"backport_status": "skipped", "backport_message": "backport.enabled = false"}
+        reason = skip_reason(ctx.config)
+        if reason is not None:
+            return _skipped(reason)
         branch, sha = require(ctx, "branch", "fix_sha")
         try:
             return self._open(ctx, ctx.services.git, branch, sha)

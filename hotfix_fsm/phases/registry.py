@@ -154,6 +154,15 @@ def _gates_line(p: PlanInputs) -> str:
     return "run in parallel: " + "; ".join(f"{k}: {text(v)}" for k, v in p.gates.items())
 
 
+def _backport_line(p: PlanInputs) -> str:
+    from hotfix_fsm.phases.after_merge import skip_reason
+
+    skipped = skip_reason(p.config)
+    if skipped is not None:
+        return f"skipped ({skipped})"
+    return f"open a back-merge PR into {p.config.backport.base or p.config.main_branch}"
+
+
 def _standard_specs() -> list[PhaseSpec]:
     from hotfix_fsm.phases.approval import ApproveDeploy
     from hotfix_fsm.phases.git_phases import Branch, CommitFix, Gate, Push

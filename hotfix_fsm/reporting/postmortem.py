@@ -184,7 +184,11 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
         if e.kind == "done" and is_inferred(e)
     }
     for row in rep.phases:
-        note = inferred_by.get(row.name, "inferred") if row.inferred else (row.error or "")
+        note = (
+            inferred_by.get(row.name, "inferred")
+            if row.inferred
+            else (row.error or (f"skipped: {row.skipped}" if row.skipped else ""))
+        )
         out.append(
             f"| {row.name} | {row.status} | {row.attempts} | "
             f"{fmt_duration(row.duration)} | {_md_escape(note)} |"

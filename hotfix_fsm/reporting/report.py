@@ -89,6 +89,7 @@ class PhaseRow:
     last_seq: int
     inferred: bool = False
     error: str | None = None
+    skipped: str | None = None  # why the phase had nothing to do (its facts' reason)
 
     @property
     def duration(self) -> float | None:
@@ -106,9 +107,17 @@ class PhaseRow:
             "duration_s": None if self.duration is None else round(self.duration, 3),
             "inferred": self.inferred,
             "error": self.error,
+            "skipped": self.skipped,
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
         }
+
+
+def skipped_reason(facts: Any) -> str | None:
+    """Why a phase whose ``facts`` say ``skipped`` had nothing to do, else None."""
+    if not isinstance(facts, dict) or not facts.get("skipped"):
+        return None
+    return redact(str(facts.get("reason") or "no reason recorded"))
 
 
 def phase_rows(journal: Sequence[JournalEntry]) -> list[PhaseRow]:
@@ -131,6 +140,7 @@ def phase_rows(journal: Sequence[JournalEntry]) -> list[PhaseRow]:
             row.status, row.ended_at = "done", entry.at
             row.inferred = bool(entry.payload.get("inferred"))
             row.error = None
+            row.skipped = skipped_reason(entry.payload.get("facts"))
         elif entry.kind in ("failed", "paused"):
             row.status, row.ended_at = entry.kind, entry.at
             row.error = redact(str(entry.payload.get("error") or ""))
@@ -141,7 +151,8 @@ def phase_rows(journal: Sequence[JournalEntry]) -> list[PhaseRow]:
 
 
 def _facts_summary(facts: dict[str, Any]) -> str:
-    parts = []
+    skipped = skipped_reason(facts)
+    parts = [f"skipped: {skipped}"] if skipped else []
     for key in (
         "branch",
         "fix_sha",

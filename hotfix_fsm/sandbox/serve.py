@@ -3,8 +3,14 @@
 ``serve_sandbox(DIR)`` starts both servers in background threads of this process, keeps
 their state under DIR (so a restart loses nothing), reuses the ports recorded in
 ``DIR/sandbox.json`` when they are free (so ``hotfix.toml`` stays valid across restarts),
-and rewrites the work tree's ``hotfix.toml`` and ``sandbox.json`` with the URLs. A
-successful deploy or rollback run sets the production app's running version.
+sets the keys it owns in the work tree's ``hotfix.toml`` (the URLs and the token; the
+user's other keys and comments are kept) and writes ``sandbox.json``. A successful deploy
+or rollback run sets the production app's running version.
+
+One server per directory: ``DIR/serve.lock`` is locked (``flock``) for the server's life and
+names its pid and URLs. A second ``serve`` of the same directory is refused with the name of
+the process serving it; the lock of a process that died (even by SIGKILL) is released by the
+kernel, so the next ``serve`` takes it over.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import tempfile
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from hotfix_fsm.errors import UsageError
 from hotfix_fsm.sandbox.github_server import RehearsalGitHub
 from hotfix_fsm.sandbox.github_state import EFFECT_KEYS
 from hotfix_fsm.sandbox.production_app import STATE_FILE, ProductionApp
@@ -29,8 +38,10 @@ from hotfix_fsm.sandbox.world import (
     SandboxInfo,
     build_sandbox,
     load_info,
-    write_config,
+    update_config,
 )
+
+LOCK_FILE = "serve.lock"
 
 # Quick CI and workflow runs: a drill should take seconds, not minutes.
 FAST_TIMINGS: dict[str, float] = {"ci_seconds": 0.4, "run_queued_seconds": 0.1, "run_seconds": 0.4}
@@ -47,6 +58,82 @@ def _start_on(make: Callable[[int], Any], port: int) -> Any:
     return server
 
 
+class ServeLock:
+    """The lock that makes one process the server of a sandbox directory.
+
+    ``flock`` on ``DIR/serve.lock``, held while the servers run: the kernel releases it when
+    the process ends however it ends, so a stale lock (a dead pid in the file) is simply
+    taken. The file is written in place (never replaced: a new file would be a new lock).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise self._busy() from None
+        self._fd = fd
+        # A dead server's record, if any, is replaced whole.
+        self._write({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+
+    def record(self, data: dict[str, Any]) -> None:
+        """Add what the lock's holder serves (ports, URLs) to the lock file."""
+        self._write({**(self.holder() or {}), **data})
+
+    def _write(self, data: dict[str, Any]) -> None:
+        if self._fd is None:
+            return
+        blob = json.dumps(data, indent=2, sort_keys=True).encode("utf-8")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, blob + b"\n", 0)
+
+    def holder(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8") or "null")
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)  # an empty lock file: nobody serves the directory
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def _busy(self) -> UsageError:
+        held = self.holder() or {}
+        who = f"process {held['pid']}" if held.get("pid") else "another process"
+        if held.get("host") and held["host"] != socket.gethostname():
+            who += f" on {held['host']}"
+        since = (
+            time.strftime(" (since %Y-%m-%d %H:%M:%S)", time.localtime(float(held["since"])))
+            if isinstance(held.get("since"), (int, float))
+            else ""
+        )
+        urls = ""
+        if held.get("github_url") or held.get("production_url"):
+            urls = (
+                f": GitHub API {held.get('github_url', '?')}, production "
+                f"{held.get('production_url', '?')}"
+            )
+        stop = f"`kill {held['pid']}`" if held.get("pid") else "stop it"
+        return UsageError(
+            f"the sandbox {self.path.parent} is already served by {who}{since}{urls}",
+            hint=f"use that server (its URLs are in {self.path.parent / 'sandbox.json'}), or "
+            f"stop it first (Ctrl-C in its terminal, or {stop}) and serve again",
+        )
+
+
 @dataclass
 class RunningSandbox:
     """Both servers of a sandbox, running in this process; a context manager."""
@@ -54,6 +141,9 @@ class RunningSandbox:
     info: SandboxInfo
     github: RehearsalGitHub
     production: ProductionApp
+    lock: ServeLock | None = field(default=None, repr=False)
+    # What was done to hotfix.toml (which owned keys were set, or why it was left alone).
+    config_notes: list[str] = field(default_factory=list)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -78,7 +168,11 @@ class RunningSandbox:
         try:
             self.github.stop()
         finally:
-            self.production.stop()
+            try:
+                self.production.stop()
+            finally:
+                if self.lock is not None:
+                    self.lock.release()
 
     def __enter__(self) -> RunningSandbox:
         return self
@@ -95,9 +189,28 @@ def serve_sandbox(
     timings: dict[str, float] | None = None,
     host: str = "127.0.0.1",
 ) -> RunningSandbox:
-    """Start the sandbox in ``root`` (built by ``build_sandbox``); return the running servers."""
+    """Start the sandbox in ``root`` (built by ``build_sandbox``); return the running servers.
+
+    Raises ``UsageError`` (naming the process) when another server holds the directory.
+    """
     info = load_info(root)
     base = Path(info.root)
+    lock = ServeLock(base)
+    lock.acquire()
+    try:
+        return _serve_locked(info, base, lock, timings, host)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _serve_locked(
+    info: SandboxInfo,
+    base: Path,
+    lock: ServeLock,
+    timings: dict[str, float] | None,
+    host: str,
+) -> RunningSandbox:
     t = {**FAST_TIMINGS, **(timings or {})}
     tokens = {info.token}
     env_token = os.environ.get(TOKEN_ENV)
@@ -133,11 +246,20 @@ def serve_sandbox(
     info.github_url = github.base_url
     running = RunningSandbox(info, github, production)
     try:
-        write_config(info)
+        running.config_notes = update_config(info)
         info.save()
+        lock.record(
+            {
+                "github_port": info.github_port,
+                "production_port": info.production_port,
+                "github_url": info.github_url,
+                "production_url": info.production_url,
+            }
+        )
     except BaseException:
         running.stop()
         raise
+    running.lock = lock
     return running
 
 
@@ -187,7 +309,9 @@ def _get_json(url: str, timeout: float) -> dict[str, Any]:
 
 __all__ = [
     "FAST_TIMINGS",
+    "LOCK_FILE",
     "RunningSandbox",
+    "ServeLock",
     "effects_of",
     "serve_sandbox",
     "temporary_sandbox",

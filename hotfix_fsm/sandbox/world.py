@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
 import sys
+import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -269,6 +271,131 @@ def write_config(info: SandboxInfo) -> Path:
     return path
 
 
+# The keys of ``hotfix.toml`` that ``serve`` owns: what changes with the ports, and the token
+# the rehearsal GitHub accepts. Every other key, and every comment, is the user's.
+OWNED_KEYS: tuple[tuple[str, str], ...] = (
+    ("github", "api_url"),
+    ("github", "token"),
+    ("verify", "url"),
+)
+_HEADER = re.compile(r"^\s*\[(?!\[)\s*([^\]]*?)\s*\]\s*(?:#.*)?$")
+
+
+def owned_values(info: SandboxInfo) -> dict[tuple[str, str], str]:
+    """The values ``serve`` must write for the running servers."""
+    info.github_url = info.github_url or f"http://127.0.0.1:{info.github_port}"
+    info.production_url = info.production_url or f"http://127.0.0.1:{info.production_port}"
+    values = {
+        ("github", "api_url"): info.github_url,
+        ("github", "token"): info.token,
+        ("verify", "url"): info.health_url,
+    }
+    return {key: values[key] for key in OWNED_KEYS}
+
+
+def update_config(info: SandboxInfo) -> list[str]:
+    """Set the keys ``serve`` owns (``OWNED_KEYS``) in ``work/hotfix.toml`` and keep the rest
+    of the file — the user's keys, comments and layout — as it is; write the whole file only
+    when there is none. Returns what was done, for the person, as lines of text.
+
+    The edit is line by line (``tomllib`` cannot write) and is checked by parsing the result:
+    it must hold the new values and every other value unchanged. A file that is not valid
+    TOML, or that this careful edit cannot change safely (a key written as a dotted key or in
+    an inline table, a multi-line string), is left untouched and the lines say what to set.
+    """
+    wanted = owned_values(info)
+    path = Path(info.config)
+    settings = ", ".join(f"{t}.{k} = {json.dumps(v)}" for (t, k), v in wanted.items())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        write_config(info)
+        return [f"wrote {path}"]
+    except (OSError, UnicodeError) as exc:
+        return [f"{path} could not be read ({exc}); it was left as it is: set {settings}"]
+    try:
+        before = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return [f"{path} is not valid TOML ({exc}); it was left as it is: set {settings}"]
+    changed = [key for key, value in wanted.items() if _lookup(before, key) != value]
+    if not changed:
+        return [f"{path} is up to date"]
+    edited = _set_keys(text, {key: wanted[key] for key in changed})
+    if edited is None or not _only_owned_changed(before, edited, wanted):
+        return [
+            f"{path} could not be updated safely; it was left as it is: set {settings}",
+        ]
+    mode = path.stat().st_mode & 0o777
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(edited, encoding="utf-8")
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+    names = ", ".join(f"{t}.{k}" for t, k in changed)
+    return [f"set {names} in {path} (the rest of the file is kept as it was)"]
+
+
+def _lookup(data: dict[str, Any], key: tuple[str, str]) -> Any:
+    table = data.get(key[0])
+    return table.get(key[1]) if isinstance(table, dict) else None
+
+
+def _only_owned_changed(
+    before: dict[str, Any], text: str, wanted: dict[tuple[str, str], str]
+) -> bool:
+    try:
+        after = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    if any(_lookup(after, key) != value for key, value in wanted.items()):
+        return False
+
+    def without_owned(data: dict[str, Any]) -> dict[str, Any]:
+        out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+        for table, key in wanted:
+            if isinstance(out.get(table), dict):
+                out[table].pop(key, None)
+                if not out[table] and table not in before:
+                    del out[table]
+        return out
+
+    return without_owned(before) == without_owned(after)
+
+
+def _table_of(line: str) -> str | None:
+    """The table a ``[table]`` header line opens (None for any other line)."""
+    match = _HEADER.match(line)
+    return match.group(1) if match else None
+
+
+def _set_keys(text: str, values: dict[tuple[str, str], str]) -> str | None:
+    """``text`` with each ``table.key`` set to its value by editing lines, or None when a
+    key is written in a form this edit does not change (the caller then leaves the file)."""
+    lines = text.splitlines(keepends=True)
+    for (table, key), value in values.items():
+        rendered = json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML string
+        headers = {i: _table_of(line) for i, line in enumerate(lines) if _table_of(line)}
+        start = next((i for i, name in headers.items() if name == table), None)
+        if start is None:
+            if lines and not lines[-1].endswith("\n"):
+                lines[-1] += "\n"
+            lines += ["\n", f"[{table}]\n", f"{key} = {rendered}\n"]
+            continue
+        end = next((i for i in headers if i > start), len(lines))
+        assign = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=")
+        found = [i for i in range(start + 1, end) if assign.match(lines[i])]
+        if not found:
+            newline = "\r\n" if lines[start].endswith("\r\n") else "\n"
+            lines.insert(start + 1, f"{key} = {rendered}{newline}")
+            continue
+        line = lines[found[0]]
+        body = line.rstrip("\r\n")
+        match = re.match(r"^(\s*[^=]+=\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*')(\s*(?:#.*)?)$", body)
+        if match is None or len(found) > 1:
+            return None
+        lines[found[0]] = match.group(1) + rendered + match.group(3) + line[len(body) :]
+    return "".join(lines)
+
+
 def build_sandbox(root: str | os.PathLike[str], *, force: bool = False) -> SandboxInfo:
     """Create the sandbox in ``root`` (which must be empty or absent unless ``force``)."""
     from hotfix_fsm.errors import UsageError
@@ -340,6 +467,7 @@ def build_sandbox(root: str | os.PathLike[str], *, force: bool = False) -> Sandb
 __all__ = [
     "BROKEN_BRANCH",
     "FIX_SUBJECT",
+    "OWNED_KEYS",
     "SANDBOX_FILE",
     "TOKEN_ENV",
     "SandboxInfo",
@@ -347,5 +475,7 @@ __all__ = [
     "config_text",
     "free_port",
     "load_info",
+    "owned_values",
+    "update_config",
     "write_config",
 ]

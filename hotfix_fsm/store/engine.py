@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from hotfix_fsm.errors import SchemaTooNew, StoreError
+from hotfix_fsm.store.faults import describe, sqlite_path
 
 # Newest first; the first entry is the head this code writes. Kept in step with
 # migrations/versions (a test checks it) so opening needs no Alembic import.
@@ -34,7 +35,12 @@ def default_db_path() -> Path:
 
 
 def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
-    """An explicit URL or path wins, then ``HOTFIX_FSM_DB``, then the XDG default."""
+    """An explicit URL or path wins, then ``HOTFIX_FSM_DB``, then the XDG default.
+
+    Only the default location is created; a store path given by the user must be in a
+    directory that exists, so a typo is an error naming the path rather than a new, empty
+    store that says "no hotfixes in progress".
+    """
     raw = os.fspath(url) if url is not None else os.environ.get("HOTFIX_FSM_DB") or None
     if raw is None:
         path = default_db_path()
@@ -42,9 +48,25 @@ def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
         return f"sqlite:///{path}"
     if "://" not in raw:
         path = Path(raw).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _require_folder(path)
         return f"sqlite:///{path}"
+    path_in_url = sqlite_path(raw)
+    if path_in_url is not None:
+        _require_folder(path_in_url)
     return raw
+
+
+def _require_folder(path: Path) -> None:
+    folder = path.parent
+    if folder.is_dir():
+        return
+    problem = "is not a directory" if folder.exists() else "does not exist"
+    raise StoreError(
+        f"the store {path} cannot be used: its directory {folder} {problem}",
+        hint="check --db (or HOTFIX_FSM_DB) for a typo; to start a new store there, create "
+        f"the directory first (mkdir -p {folder}). Without either, the store is "
+        f"{default_db_path()}",
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -146,15 +168,15 @@ def _open_checked(engine: Engine, resolved: str, *, migrate: bool) -> Engine:
         revision = current_revision(engine)
     except (OperationalError, DatabaseError) as exc:
         engine.dispose()
-        from hotfix_fsm.store.repository import store_error
-
-        raise store_error(exc, _safe_url(resolved), writing=False) from exc
+        raise describe(exc, _safe_url(resolved), writing=False) from exc
     if revision is not None and revision not in KNOWN_REVISIONS:
         engine.dispose()
+        where = sqlite_path(resolved) or _safe_url(resolved)
         raise SchemaTooNew(
-            f"the store at {_safe_url(resolved)} has schema revision {revision!r}, which is newer "
-            "than this hotfix_fsm knows",
-            hint="upgrade hotfix_fsm (pip install -U hotfix-fsm); the database was left untouched",
+            f"the store {where} was written by a newer hotfix_fsm: its schema revision "
+            f"{revision!r} is newer than this hotfix_fsm knows (up to {HEAD_REVISION!r})",
+            hint="upgrade hotfix_fsm where you run this command (pip install -U hotfix-fsm), "
+            "or give this version a store of its own with --db; the database was left untouched",
         )
     if revision != HEAD_REVISION:
         if not migrate:
@@ -163,9 +185,7 @@ def _open_checked(engine: Engine, resolved: str, *, migrate: bool) -> Engine:
             upgrade(engine)
         except (OperationalError, DatabaseError) as exc:
             engine.dispose()
-            from hotfix_fsm.store.repository import store_error
-
-            raise store_error(exc, _safe_url(resolved), writing=True) from exc
+            raise describe(exc, _safe_url(resolved), writing=True) from exc
     return engine
 
 

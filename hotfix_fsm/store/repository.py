@@ -20,6 +20,7 @@ from sqlalchemy import Engine, Table, TextClause, and_, func, insert, select, te
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from hotfix_fsm.errors import LeaseHeld, LeaseLost, NotFound, StoreError
+from hotfix_fsm.store.faults import LiveDrivers, describe
 from hotfix_fsm.store.models import HotfixRow, JournalRow
 
 UNFINISHED_EXCLUDES = ("done", "cancelled", "rolled_back")
@@ -504,48 +505,57 @@ class Store:
     # -- transactions --------------------------------------------------------------------
 
     def _reading(self) -> Any:
-        return _Guard(self.engine.connect(), self._safe_url, False)
+        return _Guard(self.engine.connect(), self._safe_url, False, self._live_drivers)
 
     def _writing(self) -> Any:
-        return _Guard(self._writer.begin(), self._safe_url, True)
+        return _Guard(self._writer.begin(), self._safe_url, True, self._live_drivers)
+
+    def _live_drivers(self) -> list[tuple[str, str]]:
+        """(hotfix id, lease owner) of every live lease, to name who may hold a lock; a
+        plain read, which a writer's lock does not block (WAL)."""
+        t = self._t
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.c.id, t.c.lease_owner).where(
+                    t.c.lease_owner.is_not(None), t.c.lease_expires_at > time.time()
+                )
+            ).all()
+        return [(str(r.id), str(r.lease_owner)) for r in rows]
 
 
 class _Guard:
     """Turns driver errors (locked, read-only, disk full, corrupt) into a StoreError."""
 
-    def __init__(self, ctx: Any, url: str, writing: bool) -> None:
+    def __init__(
+        self, ctx: Any, url: str, writing: bool, live_drivers: LiveDrivers | None = None
+    ) -> None:
         self._ctx = ctx
         self._url = url
         self._writing = writing
+        self._live_drivers = live_drivers
+
+    def _error(self, exc: DBAPIError) -> StoreError:
+        return store_error(exc, self._url, writing=self._writing, live_drivers=self._live_drivers)
 
     def __enter__(self) -> Any:
         try:
             return self._ctx.__enter__()
         except DBAPIError as exc:
-            raise store_error(exc, self._url, writing=self._writing) from exc
+            raise self._error(exc) from exc
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
         try:
             self._ctx.__exit__(et, ev, tb)
         except DBAPIError as exc:
-            raise store_error(exc, self._url, writing=self._writing) from exc
+            raise self._error(exc) from exc
         if isinstance(ev, DBAPIError) and not isinstance(ev, IntegrityError):
-            raise store_error(ev, self._url, writing=self._writing) from ev
+            raise self._error(ev) from ev
         return False
 
 
-def store_error(exc: DBAPIError, url: str, *, writing: bool) -> StoreError:
-    """A StoreError saying what the driver error means and what to do about it."""
-    detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    what = "write to" if writing else "read"
-    hint = "nothing was committed half-way; fix the cause and run the command again"
-    lowered = detail.lower()
-    if "locked" in lowered or "busy" in lowered:
-        hint = "another process holds the database lock; wait for it and retry"
-    elif "readonly" in lowered or "read-only" in lowered:
-        hint = "the store is read-only; fix its permissions or point --db at a writable store"
-    elif "full" in lowered:
-        hint = "the disk is full; free space and retry (nothing was committed half-way)"
-    elif "malformed" in lowered or "not a database" in lowered:
-        hint = "the store file is corrupt; restore it from a backup or rebuild with `hotfix adopt`"
-    return StoreError(f"could not {what} the hotfix store ({url}): {detail}", hint=hint)
+def store_error(
+    exc: DBAPIError, url: str, *, writing: bool, live_drivers: LiveDrivers | None = None
+) -> StoreError:
+    """A StoreError saying what the driver error means (read-only, disk full, locked and by
+    whom, damaged), where the store is, and what to do about it."""
+    return describe(exc, url, writing=writing, live_drivers=live_drivers)

@@ -41,6 +41,18 @@ LOCKER = (
     "time.sleep(float(sys.argv[2])) if len(sys.argv) > 2 else sys.stdin.read()\n"
     "c.execute('COMMIT')\n"
 )
+# A driver-like locker: it takes the hotfix's lease in its own name, then holds the lock.
+DRIVER_LOCKER = (
+    "import os, socket, sqlite3, sys, time\n"
+    "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+    "owner = f'{socket.gethostname()}:{os.getpid()}:locker'\n"
+    "c.execute('UPDATE hotfixes SET lease_owner = ?, lease_acquired_at = ?, "
+    "lease_expires_at = ?', (owner, time.time(), time.time() + 600))\n"
+    "c.execute('BEGIN IMMEDIATE')\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+    "c.execute('COMMIT')\n"
+)
 
 
 def digest(path: Path) -> str:
@@ -193,25 +205,68 @@ def _future_schema(db: Path) -> None:
 
 
 DAMAGE: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
-    "garbage-header": (_corrupt_header, ("store",)),
-    "garbage-pages": (_corrupt_pages, ("store",)),
-    "truncated": (_truncate, ("store",)),
+    "garbage-header": (_corrupt_header, ("store", "damaged")),
+    "garbage-pages": (_corrupt_pages, ("store", "damaged")),
+    "truncated": (_truncate, ("store", "damaged")),
     "schema-newer": (_future_schema, ("newer",)),
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): a store on a read-only file system (WAL needs its -shm/-wal files) "
-    "fails as 'could not read the hotfix store (…): unable to open database file' with the "
-    "generic hint 'nothing was committed half-way; fix the cause…' — it never says read-only",
-)
 def test_read_only_store_error_names_the_cause(paused: Sandbox, tmp_path: Path) -> None:
     source = copy_store(paused.db, tmp_path / "rw" / "hotfix.db")
     with read_only_view(source.parent, tmp_path / "ro") as view:
         result = paused.cli("--db", str(view / "hotfix.db"), "approve", ISSUE, "deploy")
     clear_store_error(result)
     assert "read-only" in (result.out + result.err).lower(), str(result)
+    assert str(view / "hotfix.db") in result.err, str(result)
+    assert "writable" in result.err, str(result)
+
+
+def test_locked_store_names_the_driver_holding_it(paused: Sandbox, tmp_path: Path) -> None:
+    """A process that drives the hotfix (its lease) and holds the write lock past the busy
+    timeout: the error names that process and the hotfix, and how to stop it."""
+    hotfix = paused.hotfix()
+    assert hotfix is not None
+    db = copy_store(paused.db, tmp_path / "driven" / "hotfix.db")
+    locker = subprocess.Popen(
+        [sys.executable, "-c", DRIVER_LOCKER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert locker.stdout is not None
+        assert locker.stdout.readline().strip() == "locked"
+        before = rows(db)
+        result = paused.cli("--db", str(db), "approve", ISSUE, "deploy", timeout=60)
+    finally:
+        if locker.stdin is not None:
+            locker.stdin.close()
+        locker.wait(timeout=30)
+        if locker.stdout is not None:
+            locker.stdout.close()
+    clear_store_error(result, "locked", str(locker.pid), hotfix.id.lower(), str(db).lower())
+    assert rows(db) == before
+    FIGURES.add("fault", scenario="store:locked-by-driver", injected=1, duplicated=0)
+
+
+def test_full_disk_error_names_the_cause(paused: Sandbox, tmp_path: Path) -> None:
+    """The file system holding the store is full (SQLite only says "disk I/O error"): the
+    error says the disk is full, where, and to free space; nothing is written."""
+    size = paused.db.stat().st_size
+    with tmpfs(tmp_path / "small", f"{size // 1024 + 1024}k") as mount:
+        db = copy_store(paused.db, mount / "hotfix.db")
+        before = rows(db)
+        filler = mount / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as fh:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        result = paused.cli("--db", str(db), "approve", ISSUE, "deploy")
+        filler.unlink()
+        clear_store_error(result, "disk", "full", "free space", str(mount).lower())
+        assert rows(db) == before
+    FIGURES.add("fault", scenario="store:disk-full-at-open", injected=1, duplicated=0)
 
 
 def test_damaged_store_is_refused_and_untouched(
@@ -249,9 +304,13 @@ def test_store_path_is_not_a_database(tmp_path: Path, paused: Sandbox, forks: Fo
     text = tmp_path / "notes.txt"
     text.write_text("these are my notes, not a database\n" * 50)
     before = digest(text)
-    for target in (str(tmp_path), str(text), "/proc/hotfix.db"):
+    for target, words in (
+        (str(tmp_path), ("is a directory",)),
+        (str(text), ("not a hotfix store",)),
+        ("/proc/hotfix.db", ("cannot be created",)),
+    ):
         result = paused.quick(forks, "--db", target, "list")
-        clear_store_error(result)
+        clear_store_error(result, target.lower(), *words)
     assert digest(text) == before
     FIGURES.add("fault", scenario="store:not-a-database", injected=3, duplicated=0)
 
