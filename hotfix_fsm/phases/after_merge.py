@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hotfix_fsm.errors import LeaseLost
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.deploy_phase import require
+from hotfix_fsm.phases.facts import BackportFacts, CleanupFacts, CleanupResult
 from hotfix_fsm.phases.workflow_runs import github, poll
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def _base(ctx: PhaseContext) -> str:
 
 
 def _head(ctx: PhaseContext) -> str:
-    return f"backport/{ctx.data.get('branch', '')}"
+    return f"backport/{ctx.facts.get('branch', '')}"
 
 
 class Backport(BasePhase):
@@ -40,7 +41,8 @@ class Backport(BasePhase):
 
     def probe(self, ctx: PhaseContext) -> Probe:
         if not ctx.config.backport.enabled:
-            return Probe.done({"backport_status": "skipped"})
+            skipped: BackportFacts = {"backport_status": "skipped"}
+            return Probe.done(skipped)
         require(ctx, "branch")
         with github(ctx) as gh:
             pr = gh.find_pull(_head(ctx), base=_base(ctx))
@@ -58,8 +60,8 @@ class Backport(BasePhase):
         return "pending" if mergeable is None else "open" if mergeable else "conflict"
 
     @staticmethod
-    def _facts(ctx: PhaseContext, pr: dict[str, Any], status: str) -> dict[str, Any]:
-        facts = {
+    def _facts(ctx: PhaseContext, pr: dict[str, Any], status: str) -> BackportFacts:
+        facts: BackportFacts = {
             "backport_branch": _head(ctx),
             "backport_pr_number": pr["number"],
             "backport_pr_url": pr.get("html_url"),
@@ -74,30 +76,37 @@ class Backport(BasePhase):
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         if not ctx.config.backport.enabled:
-            return {"backport_status": "skipped", "backport_message": "backport.enabled = false"}
+            skipped: BackportFacts = {
+                "backport_status": "skipped",
+                "backport_message": "backport.enabled = false",
+            }
+            return {**skipped}
         branch, sha = require(ctx, "branch", "fix_sha")
+        facts: BackportFacts
         try:
-            return self._open(ctx, ctx.services.git, branch, sha)
+            facts = self._open(ctx, ctx.services.git, branch, sha)
         except LeaseLost:
             raise
         except Exception as exc:  # non-blocking by design: record it for a human
             from hotfix_fsm.adapters.github import GitHubAPIError
 
             if isinstance(exc, GitHubAPIError) and exc.mentions("No commits between"):
-                return {
+                facts = {
                     "backport_status": "not_needed",
                     "backport_branch": _head(ctx),
                     "backport_message": f"{_base(ctx)} already contains the fix",
                 }
-            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            return {
-                "backport_status": "error",
-                "backport_branch": _head(ctx),
-                "backport_message": f"the back-merge PR could not be opened: {message}; "
-                f"open a PR from {branch} into {_base(ctx)} by hand",
-            }
+            else:
+                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                facts = {
+                    "backport_status": "error",
+                    "backport_branch": _head(ctx),
+                    "backport_message": f"the back-merge PR could not be opened: {message}; "
+                    f"open a PR from {branch} into {_base(ctx)} by hand",
+                }
+        return {**facts}
 
-    def _open(self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str) -> dict[str, Any]:
+    def _open(self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str) -> BackportFacts:
         head, base = _head(ctx), _base(ctx)
         with github(ctx) as gh:
             pr = gh.find_pull(head, base=base)
@@ -153,7 +162,7 @@ class Backport(BasePhase):
 
     @staticmethod
     def _body(ctx: PhaseContext, head: str) -> str:
-        data = ctx.data
+        data = ctx.facts
         return "\n".join(
             [
                 f"Carries hotfix `{ctx.hotfix.id}` ({ctx.hotfix.issue}) into `{_base(ctx)}`.",
@@ -186,7 +195,8 @@ class Cleanup(BasePhase):
         if (remote_gone or not config.delete_remote_branch) and (
             local_gone or not config.delete_local_branch
         ):
-            return Probe.done({"cleaned": {"remote": remote_gone, "local": local_gone}})
+            gone: CleanupFacts = {"cleaned": {"remote": remote_gone, "local": local_gone}}
+            return Probe.done(gone)
         return Probe.not_done("the hotfix branch still exists")
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
@@ -195,10 +205,11 @@ class Cleanup(BasePhase):
         notes: list[str] = []
         remote = self._remote(ctx, git, branch, sha, notes)
         local = self._local(ctx, git, branch, sha, notes)
-        cleaned: dict[str, Any] = {"remote": remote, "local": local}
+        cleaned: CleanupResult = {"remote": remote, "local": local}
         if notes:
             cleaned["notes"] = notes
-        return {"cleaned": cleaned}
+        facts: CleanupFacts = {"cleaned": cleaned}
+        return {**facts}
 
     def _remote(
         self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str, notes: list[str]
