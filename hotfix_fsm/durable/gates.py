@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from hotfix_fsm.durable.step import END_KINDS, Driver, StepResult, run_step
 from hotfix_fsm.errors import LeaseLost
 from hotfix_fsm.phases.base import Phase
+from hotfix_fsm.phases.facts import GateRecord, facts_of
 from hotfix_fsm.store import Entry, Hotfix, Store
 
 
@@ -25,7 +26,7 @@ def gate_key(gate: str, sha: str) -> str:
 
 def pending_gates(store: Store, hotfix: Hotfix, gates: tuple[str, ...]) -> list[str]:
     """The gates that have not passed for the fix sha."""
-    sha = str(hotfix.context.get("fix_sha", ""))
+    sha = facts_of(hotfix).get("fix_sha", "")
     return [g for g in gates if not _passed(store, hotfix.id, g, sha)]
 
 
@@ -34,7 +35,7 @@ def run_gates(
 ) -> dict[str, StepResult]:
     """Run the pending gates (concurrently when ``parallel``); their results by gate."""
     hotfix = driver.hotfix()
-    sha = str(hotfix.context.get("fix_sha", ""))
+    sha = facts_of(hotfix).get("fix_sha", "")
     pending = pending_gates(driver.store, hotfix, driver.graph.gates)
     if not pending:
         return {}
@@ -69,15 +70,15 @@ def run_gates(
     return results
 
 
-def gate_results(store: Store, hotfix_id: str, gates: tuple[str, ...]) -> dict[str, Any]:
+def gate_results(store: Store, hotfix_id: str, gates: tuple[str, ...]) -> dict[str, GateRecord]:
     """What each gate's latest ``done`` row recorded (for ``finish_gates``)."""
-    results: dict[str, Any] = {}
+    results: dict[str, GateRecord] = {}
     for gate in gates:
         rows = store.journal(
             hotfix_id, phase=f"gate:{gate}", kinds=("done",), limit=1, newest_first=True
         )
         if rows:
-            results[gate] = rows[0].payload
+            results[gate] = cast("GateRecord", rows[0].payload)
     return results
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hotfix_fsm.errors import LeaseLost
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.deploy_phase import require
+from hotfix_fsm.phases.facts import BackportFacts, CleanupFacts, CleanupResult
 from hotfix_fsm.phases.workflow_runs import github, poll
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def _base(ctx: PhaseContext) -> str:
 
 
 def _head(ctx: PhaseContext) -> str:
-    return f"backport/{ctx.data.get('branch', '')}"
+    return f"backport/{ctx.facts.get('branch', '')}"
 
 
 def skip_reason(config: Config) -> str | None:
@@ -47,12 +48,11 @@ def skip_reason(config: Config) -> str | None:
     return None
 
 
-def _skipped(reason: str) -> dict[str, Any]:
+def _skipped(reason: str) -> BackportFacts:
     return {
-        "skipped": True,
-        "reason": reason,
         "backport_status": "skipped",
         "backport_message": f"no back-merge: {reason}",
+        "backport_skipped": reason,
     }
 
 
@@ -88,8 +88,8 @@ class Backport(BasePhase):
         return "pending" if mergeable is None else "open" if mergeable else "conflict"
 
     @staticmethod
-    def _facts(ctx: PhaseContext, pr: dict[str, Any], status: str) -> dict[str, Any]:
-        facts = {
+    def _facts(ctx: PhaseContext, pr: dict[str, Any], status: str) -> BackportFacts:
+        facts: BackportFacts = {
             "backport_branch": _head(ctx),
             "backport_pr_number": pr["number"],
             "backport_pr_url": pr.get("html_url"),
@@ -105,30 +105,33 @@ class Backport(BasePhase):
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         reason = skip_reason(ctx.config)
         if reason is not None:
-            return _skipped(reason)
+            return {**_skipped(reason)}
         branch, sha = require(ctx, "branch", "fix_sha")
+        facts: BackportFacts
         try:
-            return self._open(ctx, ctx.services.git, branch, sha)
+            facts = self._open(ctx, ctx.services.git, branch, sha)
         except LeaseLost:
             raise
         except Exception as exc:  # non-blocking by design: record it for a human
             from hotfix_fsm.adapters.github import GitHubAPIError
 
             if isinstance(exc, GitHubAPIError) and exc.mentions("No commits between"):
-                return {
+                facts = {
                     "backport_status": "not_needed",
                     "backport_branch": _head(ctx),
                     "backport_message": f"{_base(ctx)} already contains the fix",
                 }
-            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            return {
-                "backport_status": "error",
-                "backport_branch": _head(ctx),
-                "backport_message": f"the back-merge PR could not be opened: {message}; "
-                f"open a PR from {branch} into {_base(ctx)} by hand",
-            }
+            else:
+                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                facts = {
+                    "backport_status": "error",
+                    "backport_branch": _head(ctx),
+                    "backport_message": f"the back-merge PR could not be opened: {message}; "
+                    f"open a PR from {branch} into {_base(ctx)} by hand",
+                }
+        return {**facts}
 
-    def _open(self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str) -> dict[str, Any]:
+    def _open(self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str) -> BackportFacts:
         head, base = _head(ctx), _base(ctx)
         with github(ctx) as gh:
             pr = gh.find_pull(head, base=base)
@@ -184,7 +187,7 @@ class Backport(BasePhase):
 
     @staticmethod
     def _body(ctx: PhaseContext, head: str) -> str:
-        data = ctx.data
+        data = ctx.facts
         return "\n".join(
             [
                 f"Carries hotfix `{ctx.hotfix.id}` ({ctx.hotfix.issue}) into `{_base(ctx)}`.",
@@ -217,7 +220,8 @@ class Cleanup(BasePhase):
         if (remote_gone or not config.delete_remote_branch) and (
             local_gone or not config.delete_local_branch
         ):
-            return Probe.done({"cleaned": {"remote": remote_gone, "local": local_gone}})
+            gone: CleanupFacts = {"cleaned": {"remote": remote_gone, "local": local_gone}}
+            return Probe.done(gone)
         return Probe.not_done("the hotfix branch still exists")
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
@@ -226,10 +230,11 @@ class Cleanup(BasePhase):
         notes: list[str] = []
         remote = self._remote(ctx, git, branch, sha, notes)
         local = self._local(ctx, git, branch, sha, notes)
-        cleaned: dict[str, Any] = {"remote": remote, "local": local}
+        cleaned: CleanupResult = {"remote": remote, "local": local}
         if notes:
             cleaned["notes"] = notes
-        return {"cleaned": cleaned}
+        facts: CleanupFacts = {"cleaned": cleaned}
+        return {**facts}
 
     def _remote(
         self, ctx: PhaseContext, git: GitRepo, branch: str, sha: str, notes: list[str]

@@ -25,7 +25,7 @@ class ApproveDeploy(BasePhase):
         return Probe.not_done("an approval check has no effect to repeat")
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
-        sha = ctx.data.get("fix_sha")
+        sha = ctx.facts.get("fix_sha")
         if not sha:
             raise PermanentError("no fix commit is recorded, so there is nothing to approve")
         if ctx.config.deploy.approval == "auto" or ctx.options.get("yes"):

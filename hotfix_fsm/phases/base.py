@@ -5,6 +5,7 @@ The runner calls, for the phase of the current state:
 1. ``prepare(ctx)`` → a dict stored in the *intent* row (for example a correlation id), so
    a probe after a crash can look for exactly this attempt's effect (``ctx.intent``).
 2. ``run(ctx)`` → the effect; returns facts merged into the hotfix context.
+   ``ctx.facts`` is the hotfix's recorded facts, typed (``phases.facts.Facts``).
 3. after a crash between intent and done: ``probe(ctx)`` → ``Probe.done(facts)`` (the effect
    happened: adopt it), ``Probe.not_done()`` (redo it) or ``Probe.unknown(why)`` (pause for a
    human).
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Unpack, cast, runtime_checkable
 
 if TYPE_CHECKING:
     from hotfix_fsm.config import Config
     from hotfix_fsm.core.retry import RetryPolicy
+    from hotfix_fsm.phases.facts import Facts
     from hotfix_fsm.phases.services import Services
     from hotfix_fsm.store import Hotfix, JournalEntry
 
@@ -35,8 +37,9 @@ class Probe:
     reason: str = ""
 
     @classmethod
-    def done(cls, facts: dict[str, Any] | None = None) -> Probe:
-        return cls("done", facts or {})
+    def done(cls, facts: Mapping[str, Any] | None = None) -> Probe:
+        """The effect happened: adopt ``facts`` (a dict, or a typed one such as ``PushFacts``)."""
+        return cls("done", dict(facts or {}))
 
     @classmethod
     def not_done(cls, reason: str = "") -> Probe:
@@ -99,7 +102,11 @@ class Recorder(Protocol):
 
 @dataclass
 class PhaseContext:
-    """Everything a phase may use. ``data`` is the hotfix's recorded facts (mutable copy)."""
+    """Everything a phase may use.
+
+    ``data`` is the hotfix's recorded facts (a mutable copy, a plain dict); ``facts`` is the
+    same dict typed as ``Facts``, so mypy checks every key name and value type.
+    """
 
     hotfix: Hotfix
     phase: str
@@ -116,6 +123,11 @@ class PhaseContext:
     fence: Callable[[], None] | None = None
 
     @property
+    def facts(self) -> Facts:
+        """The recorded facts, typed: the very dict ``data`` is (no copy; writes show in both)."""
+        return cast("Facts", self.data)
+
+    @property
     def options(self) -> dict[str, Any]:
         return self.hotfix.options
 
@@ -123,10 +135,14 @@ class PhaseContext:
         """Journal a measurement, note or alert now (durable before returning)."""
         self.recorder.record(self, kind, payload)
 
-    def save(self, **facts: Any) -> None:
-        """Persist facts now (for example the rollback target, before the deploy)."""
+    def save(self, **facts: Unpack[Facts]) -> None:
+        """Persist facts now (for example the rollback target, before the deploy).
+
+        Keywords are checked against ``Facts``; a plug-in's own facts are saved from a
+        ``dict[str, Any]`` (``ctx.save(**extra)``).
+        """
         self.data.update(facts)
-        self.recorder.save_facts(self, facts)
+        self.recorder.save_facts(self, {**facts})
 
     def journal(self, **filters: Any) -> list[JournalEntry]:
         return self.recorder.journal(self.hotfix.id, **filters)

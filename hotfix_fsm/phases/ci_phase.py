@@ -100,7 +100,7 @@ class WaitForCI(BasePhase):
     name = "wait_ci"
 
     def key(self, ctx: PhaseContext) -> str:
-        return f"{ctx.hotfix.id}:wait_ci:{ctx.data.get('fix_sha', '')}"
+        return f"{ctx.hotfix.id}:wait_ci:{ctx.facts.get('fix_sha', '')}"
 
     def probe(self, ctx: PhaseContext) -> Probe:
         return Probe.not_done("waiting for CI changes nothing; it is simply checked again")

@@ -16,23 +16,43 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
 from hotfix_fsm.phases.base import PhaseContext, Probe
+from hotfix_fsm.phases.facts import DeployFacts, DispatchEntry, LedgerName, RollbackTarget, TextFact
 from hotfix_fsm.phases.workflow_runs import WorkflowPhase, github, new_correlation_id, run_failed
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo
 
-LEDGER = "deploy_dispatches"
+LEDGER: LedgerName = "deploy_dispatches"
 
 
-def require(ctx: PhaseContext, *names: str) -> list[Any]:
-    """The facts ``names`` earlier phases recorded; a clear error when one is missing."""
-    missing = [n for n in names if not ctx.data.get(n)]
+def _missing(ctx: PhaseContext, names: list[str]) -> PermanentError:
+    return PermanentError(
+        f"phase {ctx.phase} needs {', '.join(names)}, which no earlier phase recorded",
+        hint="the hotfix's facts are incomplete; check `hotfix status` and the journal",
+    )
+
+
+def require(ctx: PhaseContext, *names: TextFact) -> list[str]:
+    """The text facts ``names`` earlier phases recorded; a clear error when one is missing."""
+    found: list[str] = []
+    missing: list[str] = []
+    for name in names:
+        value = ctx.facts.get(name)
+        if value:
+            found.append(value)
+        else:
+            missing.append(name)
     if missing:
-        raise PermanentError(
-            f"phase {ctx.phase} needs {', '.join(missing)}, which no earlier phase recorded",
-            hint="the hotfix's facts are incomplete; check `hotfix status` and the journal",
-        )
-    return [ctx.data[n] for n in names]
+        raise _missing(ctx, missing)
+    return found
+
+
+def require_pr_number(ctx: PhaseContext) -> int:
+    """The emergency PR's number (``open_pr`` recorded it); a clear error when missing."""
+    number = ctx.facts.get("pr_number")
+    if not number:
+        raise _missing(ctx, ["pr_number"])
+    return int(number)
 
 
 def release_tag_pattern(ctx: PhaseContext) -> str | None:
@@ -40,13 +60,13 @@ def release_tag_pattern(ctx: PhaseContext) -> str | None:
     return f"{prefix}[0-9]*" if ctx.config.tag.scheme == "patch" else None
 
 
-def rollback_target(ctx: PhaseContext, git: GitRepo) -> dict[str, Any]:
+def rollback_target(ctx: PhaseContext, git: GitRepo) -> RollbackTarget:
     """Production's current head on the remote and the last release tag reachable from it.
 
     Recorded once, before the first dispatch (a later attempt keeps it: production's head
     does not move when the hotfix branch is deployed). Both are checked on the remote.
     """
-    recorded = ctx.data.get("rollback_target")
+    recorded = ctx.facts.get("rollback_target")
     if isinstance(recorded, dict) and recorded.get("sha"):
         return recorded
     production = ctx.config.production_branch
@@ -62,21 +82,26 @@ def rollback_target(ctx: PhaseContext, git: GitRepo) -> dict[str, Any]:
     if tag and git.remote_tag_commit(tag) is None:
         note = f"tag {tag} exists only locally; not used as the rollback tag"
         tag = None
-    base = ctx.data.get("base_sha")
+    base = ctx.facts.get("base_sha")
     if base and base != sha:
         note = (note + "; " if note else "") + (
             f"production moved from {str(base)[:12]} since the hotfix branch was cut"
         )
-    target = {"sha": sha, "tag": tag, "branch": production, "recorded_at": time.time()}
+    target: RollbackTarget = {
+        "sha": sha,
+        "tag": tag,
+        "branch": production,
+        "recorded_at": time.time(),
+    }
     if note:
         target["note"] = note
     ctx.save(rollback_target=target)
     return target
 
 
-def _facts(entry: dict[str, Any], run: dict[str, Any], sha: str) -> dict[str, Any]:
+def _facts(entry: DispatchEntry, run: dict[str, Any], sha: str) -> DeployFacts:
     return {
-        "deploy_correlation_id": entry["correlation_id"],
+        "deploy_correlation_id": entry.get("correlation_id"),
         "deploy_run_id": run["id"],
         "deploy_run_url": run.get("html_url"),
         "deploy_conclusion": run.get("conclusion"),
@@ -96,13 +121,13 @@ class Deploy(WorkflowPhase):
     purpose = "deploy"
 
     def key(self, ctx: PhaseContext) -> str:
-        return f"{ctx.hotfix.id}:deploy:{ctx.data.get('fix_sha', '')}"
+        return f"{ctx.hotfix.id}:deploy:{ctx.facts.get('fix_sha', '')}"
 
     def prepare(self, ctx: PhaseContext) -> dict[str, Any]:
         return {
             "correlation_id": new_correlation_id(ctx, "deploy"),
             "workflow": ctx.config.deploy.workflow,
-            "sha": ctx.data.get("fix_sha"),
+            "sha": ctx.facts.get("fix_sha"),
         }
 
     def probe(self, ctx: PhaseContext) -> Probe:
@@ -111,7 +136,7 @@ class Deploy(WorkflowPhase):
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         sha, branch = require(ctx, "fix_sha", "branch")
-        approval = ctx.data.get("deploy_approval")
+        approval = ctx.facts.get("deploy_approval")
         if isinstance(approval, dict) and approval.get("sha") not in (None, sha):
             raise PermanentError(
                 f"the deploy approval is for {str(approval.get('sha'))[:12]}, not the fix "
@@ -153,4 +178,4 @@ class Deploy(WorkflowPhase):
                     f"with `hotfix rollback {ctx.hotfix.id}`, or fix and `hotfix resume` to "
                     "deploy again",
                 )
-            return _facts(entry, final, sha)
+            return {**_facts(entry, final, sha)}

@@ -17,6 +17,7 @@ from hotfix_fsm.core.validate import first_line
 from hotfix_fsm.errors import NeedsHuman, PermanentError
 from hotfix_fsm.phases.approval import latest_approval
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.facts import CommitRef, FixFacts, commit_refs
 
 TRAILER_ID = "Hotfix-Id"
 TRAILER_ISSUE = "Hotfix-Issue"
@@ -48,7 +49,7 @@ class CommitFix(BasePhase):
 
     def probe(self, ctx: PhaseContext) -> Probe:
         git = ctx.services.git
-        branch, base = str(ctx.data.get("branch", "")), str(ctx.data.get("base_sha", ""))
+        branch, base = ctx.facts.get("branch", ""), ctx.facts.get("base_sha", "")
         tip = git.local_branch_sha(branch) if branch else None
         if tip is None:
             return Probe.unknown(f"the hotfix branch {branch!r} does not exist locally")
@@ -59,7 +60,7 @@ class CommitFix(BasePhase):
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         git = ctx.services.git
-        branch, base = str(ctx.data.get("branch", "")), str(ctx.data.get("base_sha", ""))
+        branch, base = ctx.facts.get("branch", ""), ctx.facts.get("base_sha", "")
         if not branch or not base:
             raise PermanentError(
                 "no hotfix branch is recorded; the branch phase did not run",
@@ -71,7 +72,7 @@ class CommitFix(BasePhase):
         head = git.head_sha()
         found = git.find_commit_with_trailer(base, head, TRAILER_ID, ctx.hotfix.id)
         if found is not None:  # committed by an earlier attempt: adopt it
-            return self._facts(ctx, git, found, self._mode(ctx), self._adopted(ctx, git))
+            return {**self._facts(ctx, git, found, self._mode(ctx), self._adopted(ctx, git))}
         if head != base and not git.is_ancestor(base, head):
             raise PermanentError(
                 f"{branch} no longer contains the production head {base[:12]}",
@@ -86,14 +87,16 @@ class CommitFix(BasePhase):
             )
         mode = self._mode(ctx)
         if mode == "manual":
-            return self._manual(ctx, git, base, head, mode=mode, extra={})
+            return {**self._manual(ctx, git, base, head, mode=mode, extra={})}
         if mode not in ("cherry-pick", "patch"):
             raise PermanentError(
                 f"unknown fix mode {mode!r}",
                 hint="start the hotfix again with --cherry-pick or --patch",
             )
         if self._conflicted_before(ctx) and (head != base or not git.is_clean()):
-            return self._manual(ctx, git, base, head, mode=mode, extra={"resolved_by_hand": True})
+            return {
+                **self._manual(ctx, git, base, head, mode=mode, extra={"resolved_by_hand": True})
+            }
         if head != base:
             raise PermanentError(
                 f"{branch} has commits without the {TRAILER_ID} trailer on top of production",
@@ -117,7 +120,7 @@ class CommitFix(BasePhase):
                 f"the {mode} changes nothing on production {base[:12]} (is the fix already there?)",
                 hint="check production; abort this hotfix if so",
             )
-        return self._commit(ctx, git, mode, extra)
+        return {**self._commit(ctx, git, mode, extra)}
 
     # -- modes -----------------------------------------------------------------------------
 
@@ -133,10 +136,10 @@ class CommitFix(BasePhase):
         head: str,
         *,
         mode: str,
-        extra: dict[str, Any],
-    ) -> dict[str, Any]:
+        extra: FixFacts,
+    ) -> FixFacts:
         if head != base:  # the engineer committed: fold their commits into one fix commit
-            squashed = git.commits_between(base, head)
+            squashed = commit_refs(git.commits_between(base, head))
             ctx.record(
                 "note", {"message": "squashing commits into the fix commit", "squashed": squashed}
             )
@@ -145,21 +148,21 @@ class CommitFix(BasePhase):
         if git.is_clean():
             approved = " although the fix gate was approved" if latest_approval(ctx, "fix") else ""
             raise NeedsHuman(
-                f"the hotfix branch {ctx.data['branch']} has no change yet{approved}",
+                f"the hotfix branch {ctx.facts.get('branch')} has no change yet{approved}",
                 gate="fix",
                 hint=f"edit the fix in {git.work_tree} (the branch is checked out there), then "
                 f"`hotfix resume {ctx.hotfix.id}`; it is committed for you",
             )
         return self._commit(ctx, git, mode, extra)
 
-    def _adopted(self, ctx: PhaseContext, git: GitRepo) -> dict[str, Any]:
+    def _adopted(self, ctx: PhaseContext, git: GitRepo) -> FixFacts:
         """What an adopted commit was made from, as far as the options tell."""
         mode = self._mode(ctx)
         if mode == "patch":
             return {"patch": str(ctx.options.get("patch") or "")}
         if mode != "cherry-pick":
             return {}
-        picked = []
+        picked: list[CommitRef] = []
         for rev in ctx.options.get("cherry_pick") or []:
             sha = git.resolve_commit(str(rev))
             if sha is not None:
@@ -170,7 +173,7 @@ class CommitFix(BasePhase):
         notes = ctx.journal(phase=self.name, kinds=("note",))
         return any(row.payload.get("fix_conflict") for row in notes)
 
-    def _resolve_picks(self, ctx: PhaseContext, git: GitRepo) -> list[dict[str, str]]:
+    def _resolve_picks(self, ctx: PhaseContext, git: GitRepo) -> list[CommitRef]:
         revs = [str(r) for r in ctx.options.get("cherry_pick") or []]
         if not revs:
             raise PermanentError(
@@ -178,7 +181,7 @@ class CommitFix(BasePhase):
                 hint="start the hotfix again with --cherry-pick <sha>",
             )
         fetched = False
-        picks: list[dict[str, str]] = []
+        picks: list[CommitRef] = []
         for rev in revs:
             sha = git.resolve_commit(rev)
             if sha is None and not fetched:
@@ -198,7 +201,7 @@ class CommitFix(BasePhase):
                     hint="pick the commits it merged, or use --patch",
                 )
             picks.append({"sha": sha, "subject": info["subject"]})
-        base = str(ctx.data["base_sha"])
+        base = ctx.facts.get("base_sha", "")
         present = [p for p in picks if git.is_ancestor(p["sha"], base)]
         if present:
             ctx.record("note", {"message": "already in production; not picked", "commits": present})
@@ -210,7 +213,7 @@ class CommitFix(BasePhase):
             )
         return [p for p in picks if p not in present]
 
-    def _cherry_pick(self, ctx: PhaseContext, git: GitRepo) -> dict[str, Any]:
+    def _cherry_pick(self, ctx: PhaseContext, git: GitRepo) -> FixFacts:
         picks = self._resolve_picks(ctx, git)
         for pick in picks:
             conflicts = git.cherry_pick_no_commit(pick["sha"])
@@ -226,7 +229,7 @@ class CommitFix(BasePhase):
                 )
         return {"cherry_picked": picks}
 
-    def _apply_patch(self, ctx: PhaseContext, git: GitRepo) -> dict[str, Any]:
+    def _apply_patch(self, ctx: PhaseContext, git: GitRepo) -> FixFacts:
         patch = str(ctx.options.get("patch") or "")
         if not patch or not Path(patch).is_file():
             raise PermanentError(
@@ -259,26 +262,28 @@ class CommitFix(BasePhase):
             f"{ctx.hotfix.id}`",
         )
 
-    def _commit(
-        self, ctx: PhaseContext, git: GitRepo, mode: str, extra: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _commit(self, ctx: PhaseContext, git: GitRepo, mode: str, extra: FixFacts) -> FixFacts:
         git.stage_all()
         hotfix = ctx.hotfix
         sha = git.commit(fix_message(hotfix.issue, hotfix.description, hotfix.id))
         return self._facts(ctx, git, sha, mode, extra)
 
     def _facts(
-        self, ctx: PhaseContext, git: GitRepo, sha: str, mode: str, extra: dict[str, Any]
-    ) -> dict[str, Any]:
-        base = str(ctx.data["base_sha"])
-        facts: dict[str, Any] = {
+        self, ctx: PhaseContext, git: GitRepo, sha: str, mode: str, extra: FixFacts
+    ) -> FixFacts:
+        base = ctx.facts.get("base_sha", "")
+        facts: FixFacts = {
             "fix_sha": sha,
-            "fix_commits": git.commits_between(base, sha),
+            "fix_commits": commit_refs(git.commits_between(base, sha)),
             "fix_mode": mode,
             "diffstat": git.diffstat(base, sha),
             **extra,
         }
         approval = latest_approval(ctx, "fix")
         if approval:
-            facts["fix_approval"] = {k: approval.get(k) for k in ("by", "at", "sha")}
+            facts["fix_approval"] = {
+                "by": approval.get("by"),
+                "at": approval.get("at"),
+                "sha": approval.get("sha"),
+            }
         return facts

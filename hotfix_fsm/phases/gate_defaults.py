@@ -31,6 +31,7 @@ from hotfix_fsm.config import Config, GateConfig
 from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.errors import LeaseLost, PermanentError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.facts import GateArtifact, GateResult
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo
@@ -114,7 +115,7 @@ def plan_gate(gate: str, cfg: GateConfig, work_tree: Path) -> GatePlan:
     return GatePlan(found.command, cfg.artifact or found.artifact, found.source)
 
 
-def check_artifact(gate: str, artifact: str, work_tree: Path, *, nonempty: bool) -> dict[str, Any]:
+def check_artifact(gate: str, artifact: str, work_tree: Path, *, nonempty: bool) -> GateArtifact:
     """Verify the artifact a gate must leave inside the work tree; facts about it."""
     relative = Path(artifact)
     key = f"gates.{gate}.artifact"
@@ -130,17 +131,16 @@ def check_artifact(gate: str, artifact: str, work_tree: Path, *, nonempty: bool)
             f"gate {gate} exited 0 but its artifact {artifact} does not exist in {root}",
             hint=f"check the build output location and set {key} accordingly, then resume",
         )
-    size = sum(1 for _ in target.iterdir()) if target.is_dir() else target.stat().st_size
+    is_dir = target.is_dir()
+    size = sum(1 for _ in target.iterdir()) if is_dir else target.stat().st_size
     if nonempty and size == 0:
         raise PermanentError(
             f"gate {gate} exited 0 but its artifact {artifact} is empty",
             hint="check the build; an empty artifact would deploy nothing",
         )
-    return {
-        "path": artifact,
-        "kind": "dir" if target.is_dir() else "file",
-        "entries" if target.is_dir() else "bytes": size,
-    }
+    if is_dir:
+        return {"path": artifact, "kind": "dir", "entries": size}
+    return {"path": artifact, "kind": "file", "bytes": size}
 
 
 class Gate(BasePhase):
@@ -151,7 +151,7 @@ class Gate(BasePhase):
         self.name = f"gate:{gate_name}"
 
     def key(self, ctx: PhaseContext) -> str:
-        return f"{self.gate_name}:{ctx.data.get('fix_sha', '')}"
+        return f"{self.gate_name}:{ctx.facts.get('fix_sha', '')}"
 
     def probe(self, ctx: PhaseContext) -> Probe:
         return Probe.not_done("a gate has no external effect; it simply runs again")
@@ -162,8 +162,9 @@ class Gate(BasePhase):
         if not cfg.enabled:
             reason = "disabled in configuration"
             ctx.record("note", {"gate": gate, "skipped": True, "reason": reason})
-            return {"gate": gate, "skipped": True, "reason": reason}
-        sha = str(ctx.data.get("fix_sha") or "")
+            skipped: GateResult = {"gate": gate, "skipped": True, "reason": reason}
+            return {**skipped}
+        sha = ctx.facts.get("fix_sha", "")
         if not sha:
             raise PermanentError("no fix commit is recorded; there is nothing to test")
         with _SERVICES:  # gates run in parallel; Services builds adapters lazily, unlocked
@@ -201,7 +202,7 @@ class Gate(BasePhase):
                 "stopped and another driver continues",
                 hotfix_id=hotfix_id,
             )
-        facts: dict[str, Any] = redact_obj(
+        facts: GateResult = redact_obj(
             {
                 "gate": gate,
                 "command": list(plan.command),
@@ -237,7 +238,7 @@ class Gate(BasePhase):
             facts["artifact"] = check_artifact(
                 gate, plan.artifact, tree, nonempty=cfg.artifact_nonempty
             )
-        return facts
+        return {**facts}
 
     @staticmethod
     def _check_work_tree(ctx: PhaseContext, git: GitRepo, sha: str) -> None:
@@ -247,7 +248,7 @@ class Gate(BasePhase):
             raise PermanentError(
                 f"the work tree is at {head[:12]}, not the fix commit {sha[:12]}; the gates "
                 "test exactly the commit that will be pushed",
-                hint=f"`git switch {ctx.data.get('branch')}` {where} (it must be at "
+                hint=f"`git switch {ctx.facts.get('branch')}` {where} (it must be at "
                 f"{sha[:12]}), then `hotfix resume {ctx.hotfix.id}`",
             )
         modified = git.status(untracked=False)

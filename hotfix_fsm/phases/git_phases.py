@@ -1,6 +1,6 @@
 """The first half of a hotfix over real git: preflight, branch, fix commit, gates, push.
 
-Facts recorded (merged into the hotfix context):
+Facts recorded (merged into the hotfix context; their types are in ``phases.facts``):
 
 * ``preflight`` (at start): ``base_sha`` (the remote production head), ``remote_url`` (no
   credentials), ``remote``, ``production_branch``.
@@ -27,6 +27,7 @@ from hotfix_fsm.core.redact import redact
 from hotfix_fsm.core.validate import validate_ref
 from hotfix_fsm.errors import HotfixError, PermanentError, TransientError, UsageError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.facts import BranchFacts, PushFacts
 from hotfix_fsm.phases.fix_commit import (
     TRAILER_ID,
     TRAILER_ISSUE,
@@ -100,12 +101,13 @@ def preflight(services: Services, config: Config, issue: str) -> dict[str, Any]:
             hint="set production_branch in hotfix.toml to the branch production deploys from",
         )
     _check_local_production(git, production, base)
-    return {
+    facts: BranchFacts = {
         "base_sha": base,
         "remote_url": redact(url),
         "remote": remote,
         "production_branch": production,
     }
+    return {**facts}
 
 
 def _check_local_production(git: GitRepo, production: str, base: str) -> None:
@@ -158,21 +160,20 @@ class Branch(BasePhase):
     name = "branch"
 
     def _target(self, ctx: PhaseContext) -> tuple[str, str]:
-        base = ctx.data.get("base_sha")
+        base = ctx.facts.get("base_sha")
         if not base:
             raise PermanentError(
                 "no production base commit was recorded at start",
                 hint="abort this hotfix and start again",
             )
         hotfix = ctx.hotfix
-        stamp = str(
-            ctx.data.get("timestamp")
-            or time.strftime("%Y%m%d-%H%M%S", time.gmtime(hotfix.created_at))
+        stamp = ctx.facts.get("timestamp") or time.strftime(
+            "%Y%m%d-%H%M%S", time.gmtime(hotfix.created_at)
         )
         name = branch_name(
             ctx.config.branch_pattern, issue=hotfix.issue, timestamp=stamp, hotfix_id=hotfix.id
         )
-        return name, str(base)
+        return name, base
 
     # key() and prepare() run before the effect, outside the runner's error handling: they
     # never raise; a bad pattern or missing base fails in run() with the full message.
@@ -189,7 +190,7 @@ class Branch(BasePhase):
             return {}
         return {"branch": branch, "base_sha": base}
 
-    def _facts(self, git: GitRepo, branch: str, base: str) -> dict[str, Any]:
+    def _facts(self, git: GitRepo, branch: str, base: str) -> BranchFacts:
         return {"branch": branch, "base_sha": base, "work_tree": str(git.work_tree)}
 
     def probe(self, ctx: PhaseContext) -> Probe:
@@ -220,7 +221,7 @@ class Branch(BasePhase):
             if git.current_branch() != branch:
                 require_clean(git, ctx, "switching to the hotfix branch")
                 git.checkout(branch)
-            return self._facts(git, branch, base)
+            return {**self._facts(git, branch, base)}
         require_clean(git, ctx, "creating the hotfix branch")
         if not git.has_commit(base):
             git.fetch_branch(ctx.config.production_branch)
@@ -230,7 +231,7 @@ class Branch(BasePhase):
                     hint="someone rewrote the production branch; abort and start again",
                 )
         git.create_branch(branch, base)
-        return self._facts(git, branch, base)
+        return {**self._facts(git, branch, base)}
 
 
 # -- push ----------------------------------------------------------------------------------
@@ -243,18 +244,18 @@ class Push(BasePhase):
 
     @staticmethod
     def _target(ctx: PhaseContext) -> tuple[str, str]:
-        branch, sha = ctx.data.get("branch"), ctx.data.get("fix_sha")
+        branch, sha = ctx.facts.get("branch"), ctx.facts.get("fix_sha")
         if not branch or not sha:
             raise PermanentError("no hotfix branch or fix commit is recorded to push")
-        return str(branch), str(sha)
+        return branch, sha
 
     def key(self, ctx: PhaseContext) -> str:
-        return f"{ctx.data.get('branch')}@{ctx.data.get('fix_sha')}"
+        return f"{ctx.facts.get('branch')}@{ctx.facts.get('fix_sha')}"
 
     def prepare(self, ctx: PhaseContext) -> dict[str, Any]:
-        return {"branch": ctx.data.get("branch"), "sha": ctx.data.get("fix_sha")}
+        return {"branch": ctx.facts.get("branch"), "sha": ctx.facts.get("fix_sha")}
 
-    def _facts(self, git: GitRepo, branch: str, sha: str) -> dict[str, Any]:
+    def _facts(self, git: GitRepo, branch: str, sha: str) -> PushFacts:
         return {"pushed_sha": sha, "branch": branch, "remote": git.remote}
 
     def probe(self, ctx: PhaseContext) -> Probe:
@@ -278,7 +279,7 @@ class Push(BasePhase):
             )
         remote_sha = git.ls_remote(f"refs/heads/{branch}")
         if remote_sha == sha:
-            return self._facts(git, branch, sha)
+            return {**self._facts(git, branch, sha)}
         if remote_sha is not None:
             self._refuse(ctx, git, branch, sha, remote_sha)
         try:
@@ -286,13 +287,13 @@ class Push(BasePhase):
         except GitPushRejected as exc:
             now = git.ls_remote(f"refs/heads/{branch}")
             if now == sha:
-                return self._facts(git, branch, sha)
+                return {**self._facts(git, branch, sha)}
             if now is not None:
                 self._refuse(ctx, git, branch, sha, now)
             raise PermanentError(
                 f"{git.remote} refused the push of {branch}: {exc.message}", hint=exc.hint
             ) from exc
-        return self._facts(git, branch, sha)
+        return {**self._facts(git, branch, sha)}
 
     @staticmethod
     def _refuse(

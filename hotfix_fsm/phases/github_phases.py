@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
 from hotfix_fsm.phases.after_merge import Backport, Cleanup
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.ci_phase import WaitForCI
-from hotfix_fsm.phases.deploy_phase import Deploy, require
+from hotfix_fsm.phases.deploy_phase import Deploy, require, require_pr_number
+from hotfix_fsm.phases.facts import MergeFacts, PullRequestFacts, TagFacts
 from hotfix_fsm.phases.pr_body import build_body, pr_title
 from hotfix_fsm.phases.release_names import bump_until_free, next_patch, semver
 from hotfix_fsm.phases.workflow_runs import (
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 LABEL_COLORS = {"hotfix": "d73a4a", "urgent": "b60205"}
 
 
-def pr_facts(pr: dict[str, Any]) -> dict[str, Any]:
+def pr_facts(pr: dict[str, Any]) -> PullRequestFacts:
     """The facts ``open_pr`` records about ``pr`` (besides ``pr_created``)."""
     return {
         "pr_number": pr["number"],
@@ -53,7 +55,7 @@ class OpenPullRequest(BasePhase):
     name = "open_pr"
 
     def key(self, ctx: PhaseContext) -> str:
-        return f"{ctx.hotfix.id}:open_pr:{ctx.data.get('branch', '')}"
+        return f"{ctx.hotfix.id}:open_pr:{ctx.facts.get('branch', '')}"
 
     def probe(self, ctx: PhaseContext) -> Probe:
         (branch,) = require(ctx, "branch")
@@ -94,17 +96,17 @@ class Merge(BasePhase):
     name = "merge"
 
     def key(self, ctx: PhaseContext) -> str:
-        return f"{ctx.hotfix.id}:merge:{ctx.data.get('pr_number')}:{ctx.data.get('fix_sha')}"
+        return f"{ctx.hotfix.id}:merge:{ctx.facts.get('pr_number')}:{ctx.facts.get('fix_sha')}"
 
     def probe(self, ctx: PhaseContext) -> Probe:
-        (number,) = require(ctx, "pr_number")
+        number = require_pr_number(ctx)
         with github(ctx) as gh:
-            pr = gh.get_pull(int(number))
+            pr = gh.get_pull(number)
         if pr.get("merged") or pr.get("merged_at"):
             return Probe.done(self._facts(ctx, pr))
         return Probe.not_done(f"PR #{number} is not merged")
 
-    def _facts(self, ctx: PhaseContext, pr: dict[str, Any]) -> dict[str, Any]:
+    def _facts(self, ctx: PhaseContext, pr: dict[str, Any]) -> MergeFacts:
         return {
             "merge_sha": pr.get("merge_commit_sha"),
             "merge_method": ctx.config.merge.method,
@@ -114,13 +116,13 @@ class Merge(BasePhase):
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         from hotfix_fsm.adapters.github import GitHubAPIError
 
-        number, sha = require(ctx, "pr_number", "fix_sha")
-        number = int(number)
+        number = require_pr_number(ctx)
+        (sha,) = require(ctx, "fix_sha")
         method = ctx.config.merge.method
         with github(ctx) as gh:
             pr = gh.get_pull(number)
             if pr.get("merged") or pr.get("merged_at"):
-                return self._facts(ctx, pr)
+                return {**self._facts(ctx, pr)}
             if pr.get("state") != "open":
                 raise PermanentError(
                     f"PR #{number} ({pr.get('html_url')}) was closed without being merged",
@@ -131,7 +133,7 @@ class Merge(BasePhase):
             except GitHubAPIError as exc:
                 again = gh.get_pull(number)
                 if again.get("merged") or again.get("merged_at"):
-                    return self._facts(ctx, again)  # an earlier, unanswered merge landed
+                    return {**self._facts(ctx, again)}  # an earlier, unanswered merge landed
                 head = str((again.get("head") or {}).get("sha") or "")
                 if exc.status == 409 or (head and head != sha):
                     raise PermanentError(
@@ -148,7 +150,12 @@ class Merge(BasePhase):
                         "allow this merge method), then `hotfix resume`",
                     ) from exc
                 raise
-        return {"merge_sha": result.get("sha"), "merge_method": method, "merged_head_sha": sha}
+        facts: MergeFacts = {
+            "merge_sha": result.get("sha"),
+            "merge_method": method,
+            "merged_head_sha": sha,
+        }
+        return {**facts}
 
 
 class Tag(BasePhase):
@@ -164,17 +171,18 @@ class Tag(BasePhase):
     name = "tag"
 
     def key(self, ctx: PhaseContext) -> str:
-        return f"{ctx.hotfix.id}:tag:{ctx.data.get('merge_sha', '')}"
+        return f"{ctx.hotfix.id}:tag:{ctx.facts.get('merge_sha', '')}"
 
     def _planned(self, ctx: PhaseContext, sha: str) -> str | None:
-        planned = ctx.data.get("release_tag_planned")
-        if isinstance(planned, dict) and planned.get("sha") == sha:
-            return str(planned["tag"])
+        planned = ctx.facts.get("release_tag_planned")
+        if isinstance(planned, dict) and planned.get("sha") == sha and planned.get("tag"):
+            return planned["tag"]
         return None
 
     def probe(self, ctx: PhaseContext) -> Probe:
         if not ctx.config.tag.enabled:
-            return Probe.done({"release_tag": None})
+            disabled: TagFacts = {"release_tag": None}
+            return Probe.done(disabled)
         (sha,) = require(ctx, "merge_sha")
         name = self._planned(ctx, sha)
         if name is None:
@@ -186,7 +194,8 @@ class Tag(BasePhase):
             raise PermanentError(
                 f"tag {name} on the remote points at {remote[:12]}, not the merge commit {sha[:12]}"
             )
-        return Probe.done({"release_tag": name, "release_tag_sha": sha})
+        tagged: TagFacts = {"release_tag": name, "release_tag_sha": sha}
+        return Probe.done(tagged)
 
     def _choose(self, ctx: PhaseContext, git: GitRepo, sha: str) -> str:
         scheme, prefix = ctx.config.tag.scheme, ctx.config.tag.prefix
@@ -214,7 +223,8 @@ class Tag(BasePhase):
         from hotfix_fsm.adapters.git import GitPushRejected
 
         if not ctx.config.tag.enabled:
-            return {"release_tag": None, "tag_note": "tag.enabled = false"}
+            disabled: TagFacts = {"release_tag": None, "tag_note": "tag.enabled = false"}
+            return {**disabled}
         (sha,) = require(ctx, "merge_sha")
         git = ctx.services.git
         git.fetch_branch(ctx.config.production_branch, tags=True)
@@ -247,17 +257,19 @@ class Tag(BasePhase):
                 f"merge commit {sha[:12]}; it was not overwritten",
                 hint="choose another name (tag.scheme) or remove the stale tag, then resume",
             )
-        return {"release_tag": name, "release_tag_sha": sha}
+        facts: TagFacts = {"release_tag": name, "release_tag_sha": sha}
+        return {**facts}
 
     def _message(self, ctx: PhaseContext, name: str) -> str:
-        target = ctx.data.get("rollback_target") or {}
+        facts = ctx.facts
+        target: Mapping[str, object] = facts.get("rollback_target") or {}
         return "\n".join(
             [
                 f"{name}: hotfix {ctx.hotfix.issue} — {ctx.hotfix.description.strip()}",
                 "",
                 f"Hotfix: {ctx.hotfix.id}",
-                f"Pull request: {ctx.data.get('pr_url')}",
-                f"Deploy run: {ctx.data.get('deploy_run_url')}",
+                f"Pull request: {facts.get('pr_url')}",
+                f"Deploy run: {facts.get('deploy_run_url')}",
                 f"Production before this hotfix: {target.get('sha')} ({target.get('tag')})",
                 "",  # the final newline git's message clean-up would add
             ]

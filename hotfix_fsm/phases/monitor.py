@@ -34,6 +34,7 @@ from hotfix_fsm.core.analysis import Analysis, ConditionError, Rule, Window, ana
 from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import NeedsHuman, PermanentError, RollbackRequired
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.facts import MonitorFacts, MonitorSummary, MonitorWindow
 from hotfix_fsm.phases.verify import fix_versions, health_url
 
 CLIENT_FIELDS = ("latency_ms", "success_ratio", "status_code")
@@ -51,7 +52,10 @@ class Monitor(BasePhase):
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         cfg = ctx.config.monitor
         if not cfg.enabled:
-            return {"monitor": {"verdict": "skipped", "reason": "monitor.enabled is false"}}
+            skipped: MonitorFacts = {
+                "monitor": {"verdict": "skipped", "reason": "monitor.enabled is false"}
+            }
+            return {**skipped}
         rules = _rules(cfg.metrics)
         sampler = Sampler(ctx, rules)
         state = self._open_window(ctx)
@@ -90,9 +94,9 @@ class Monitor(BasePhase):
 
     # -- the window ----------------------------------------------------------------------
 
-    def _open_window(self, ctx: PhaseContext) -> dict[str, Any]:
+    def _open_window(self, ctx: PhaseContext) -> MonitorWindow:
         """The open window of this monitor, or a new one (saved before the first round)."""
-        state = ctx.data.get("monitor_window")
+        state = ctx.facts.get("monitor_window")
         if isinstance(state, dict) and not _closed(ctx, state):
             return state
         state = {
@@ -110,13 +114,14 @@ class Monitor(BasePhase):
         ctx: PhaseContext,
         analysis: Analysis,
         rules: list[Rule],
-        summary: dict[str, Any],
+        summary: MonitorSummary,
     ) -> dict[str, Any]:
         verdict = analysis.verdict
-        reason = summary["reason"]
+        reason = summary.get("reason", "")
         policy = ctx.config.monitor.inconclusive
         if verdict == "successful" or (verdict == "inconclusive" and policy == "pass"):
-            return {"monitor": summary}
+            passed: MonitorFacts = {"monitor": summary}
+            return {**passed}
         ctx.save(monitor=summary)
         hid = ctx.hotfix.id
         if verdict in ("failed", "error") or policy == "fail":
@@ -274,11 +279,16 @@ def _summary(
     state: Mapping[str, Any],
     *,
     early: bool,
-) -> dict[str, Any]:
+) -> MonitorSummary:
     """Facts about the analysis; rounds due but never measured (a crash) count as missed."""
-    summary = analysis.summary()
+    tallies = analysis.summary()
     last = int(rounds[-1]["round"]) if rounds else -1
     due = last + 1 if early else window.slots
+    summary: MonitorSummary = {
+        "verdict": tallies["verdict"],
+        "rounds": tallies["rounds"],
+        "metrics": tallies["metrics"],
+    }
     summary["reason"] = analysis.reason({r.name: r for r in rules})
     summary["window"] = {
         "id": state["id"],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.core.redact import redact
 from hotfix_fsm.phases.base import PhaseContext
-from hotfix_fsm.reporting.checklist import gate_proof, inferred_source, is_inferred
+from hotfix_fsm.reporting.checklist import gate_facts, gate_proof, inferred_source, is_inferred
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo
@@ -73,7 +73,7 @@ def gate_evidence(ctx: PhaseContext, fix_sha: str) -> list[GateLine]:
         elif skipped:
             reason = payload.get("reason") or payload.get("note") or "disabled"
             lines.append(GateLine(gate, False, f"skipped ({reason})"))
-        elif gate_proof(gate, fix_sha, payload) is None:  # the report's rule: no exit code, no tick
+        elif gate_proof(gate, fix_sha, gate_facts(row)) is None:  # no exit code, no tick
             how = f"inferred from {inferred_source(row, rows)}" if is_inferred(row) else "done"
             lines.append(GateLine(gate, False, f"{how}, but no exit code was recorded"))
         else:
@@ -82,7 +82,7 @@ def gate_evidence(ctx: PhaseContext, fix_sha: str) -> list[GateLine]:
 
 
 def _commits(ctx: PhaseContext, git: GitRepo, base: str, head: str) -> list[Commit]:
-    recorded = ctx.data.get("fix_commits")
+    recorded = ctx.facts.get("fix_commits")
     if (
         isinstance(recorded, list)
         and recorded
@@ -99,7 +99,7 @@ def _commits(ctx: PhaseContext, git: GitRepo, base: str, head: str) -> list[Comm
 
 
 def _diffstat(ctx: PhaseContext, git: GitRepo, base: str, head: str) -> str:
-    recorded = ctx.data.get("diffstat")
+    recorded = ctx.facts.get("diffstat")
     if isinstance(recorded, str) and recorded.strip():
         return recorded.strip()
     try:
@@ -145,14 +145,14 @@ def render_body(
     *, ctx: PhaseContext, commits: list[Commit], diffstat: str, gates: list[GateLine], plan: str
 ) -> str:
     hotfix = ctx.hotfix
-    base = str(ctx.data.get("base_sha", ""))
+    base = ctx.facts.get("base_sha", "")
     lines = [
         "## Emergency hotfix",
         "",
         f"**Issue**: {hotfix.issue}",
         f"**Severity**: {ctx.options.get('severity') or ctx.config.severity}",
         f"**Hotfix id**: `{hotfix.id}`",
-        f"**Branch**: `{ctx.data.get('branch')}` → `{ctx.config.production_branch}` "
+        f"**Branch**: `{ctx.facts.get('branch')}` → `{ctx.config.production_branch}` "
         f"(cut from `{base[:12]}`)",
         "",
         "### Description",
@@ -183,8 +183,8 @@ def render_body(
 
 
 def build_body(ctx: PhaseContext, git: GitRepo) -> str:
-    fix_sha = str(ctx.data.get("fix_sha", ""))
-    base = str(ctx.data.get("base_sha", ""))
+    fix_sha = ctx.facts.get("fix_sha", "")
+    base = ctx.facts.get("base_sha", "")
     commits = _commits(ctx, git, base, fix_sha) if base and fix_sha else []
     diffstat = _diffstat(ctx, git, base, fix_sha) if base and fix_sha else ""
     return render_body(

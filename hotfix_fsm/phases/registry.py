@@ -164,6 +164,7 @@ def _backport_line(p: PlanInputs) -> str:
 
 
 def _standard_specs() -> list[PhaseSpec]:
+    from hotfix_fsm.phases import facts
     from hotfix_fsm.phases.approval import ApproveDeploy
     from hotfix_fsm.phases.git_phases import Branch, CommitFix, Gate, Push
     from hotfix_fsm.phases.github_phases import (
@@ -184,25 +185,30 @@ def _standard_specs() -> list[PhaseSpec]:
     )
 
     def gate(name: str) -> PhaseSpec:
-        return PhaseSpec(f"gate:{name}", make=lambda: Gate(name), plan=_gates_line)
+        return PhaseSpec(
+            f"gate:{name}", make=lambda: Gate(name), plan=_gates_line, facts=facts.GateResult
+        )
 
     return [
         PhaseSpec(
             "branch",
+            facts=facts.BranchFacts,
             make=Branch,
             plan=lambda p: f"create {p.branch} from {p.config.remote}/{p.config.production_branch}",
         ),
-        PhaseSpec("commit_fix", make=CommitFix, plan=lambda p: p.fix),
+        PhaseSpec("commit_fix", facts=facts.FixFacts, make=CommitFix, plan=lambda p: p.fix),
         gate("tests"),
         gate("build"),
         gate("audit"),
         PhaseSpec(
             "push",
+            facts=facts.PushFacts,
             make=Push,
             plan=lambda p: f"push {p.branch} to {p.config.remote} (never forced)",
         ),
         PhaseSpec(
             "open_pr",
+            facts=facts.PullRequestFacts,
             make=OpenPullRequest,
             plan=lambda p: (
                 f"open a PR into {p.config.production_branch} labelled "
@@ -211,19 +217,27 @@ def _standard_specs() -> list[PhaseSpec]:
         ),
         PhaseSpec(
             "wait_ci",
+            facts=facts.CIFacts,
             make=WaitForCI,
             plan=lambda p: (
                 "wait for CI checks" if p.config.ci.enabled else "skipped (ci.enabled = false)"
             ),
         ),
-        PhaseSpec("approve_deploy", make=ApproveDeploy, plan=lambda p: p.approval),
+        PhaseSpec(
+            "approve_deploy",
+            facts=facts.DeployApprovalFacts,
+            make=ApproveDeploy,
+            plan=lambda p: p.approval,
+        ),
         PhaseSpec(
             "deploy",
+            facts=facts.DeployFacts,
             make=Deploy,
             plan=lambda p: f"dispatch {p.config.deploy.workflow} with a correlation id",
         ),
         PhaseSpec(
             "verify",
+            facts=facts.VerifyFacts,
             make=Verify,
             plan=lambda p: (
                 f"poll {p.config.verify.url or '(verify.url not set!)'} for "
@@ -232,6 +246,7 @@ def _standard_specs() -> list[PhaseSpec]:
         ),
         PhaseSpec(
             "monitor",
+            facts=facts.MonitorFacts,
             make=Monitor,
             plan=lambda p: (
                 f"measure for {p.config.monitor.duration:g}s every {p.config.monitor.interval:g}s"
@@ -239,9 +254,15 @@ def _standard_specs() -> list[PhaseSpec]:
                 else "skipped"
             ),
         ),
-        PhaseSpec("merge", make=Merge, plan=lambda p: f"{p.config.merge.method}-merge the PR"),
+        PhaseSpec(
+            "merge",
+            facts=facts.MergeFacts,
+            make=Merge,
+            plan=lambda p: f"{p.config.merge.method}-merge the PR",
+        ),
         PhaseSpec(
             "tag",
+            facts=facts.TagFacts,
             make=Tag,
             plan=lambda p: (
                 f"tag the release ({p.config.tag.scheme})" if p.config.tag.enabled else "skipped"
@@ -249,6 +270,7 @@ def _standard_specs() -> list[PhaseSpec]:
         ),
         PhaseSpec(
             "backport",
+            facts=facts.BackportFacts,
             make=Backport,
             plan=lambda p: (
                 f"open a back-merge PR into {p.config.backport.base or p.config.main_branch}"
@@ -256,10 +278,15 @@ def _standard_specs() -> list[PhaseSpec]:
                 else "skipped"
             ),
         ),
-        PhaseSpec("cleanup", make=Cleanup, plan=lambda _p: "delete the hotfix branch"),
-        PhaseSpec("rollback_revert", make=RollbackRevert),
-        PhaseSpec("rollback_redeploy", make=RollbackRedeploy),
-        PhaseSpec("rollback_verify", make=RollbackVerify),
+        PhaseSpec(
+            "cleanup",
+            facts=facts.CleanupFacts,
+            make=Cleanup,
+            plan=lambda _p: "delete the hotfix branch",
+        ),
+        PhaseSpec("rollback_revert", facts=facts.RollbackFacts, make=RollbackRevert),
+        PhaseSpec("rollback_redeploy", facts=facts.RollbackFacts, make=RollbackRedeploy),
+        PhaseSpec("rollback_verify", facts=facts.RollbackFacts, make=RollbackVerify),
     ]
 
 

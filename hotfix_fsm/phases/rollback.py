@@ -23,6 +23,7 @@ from hotfix_fsm.adapters.http import HealthExpectation
 from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import NeedsHuman, PermanentError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.facts import RevertResult, RollbackFacts
 from hotfix_fsm.phases.rollback_redeploy import RollbackRedeploy, manual_command, rollback_target
 from hotfix_fsm.phases.verify import poll_health
 
@@ -37,9 +38,10 @@ def merged_sha(ctx: PhaseContext) -> str | None:
     ``merge_sha`` when the merge phase recorded it; after a merge attempt that never
     recorded its end, GitHub is asked whether the PR was merged.
     """
-    if ctx.data.get("merge_sha"):
-        return str(ctx.data["merge_sha"])
-    number = ctx.data.get("pr_number")
+    merge = ctx.facts.get("merge_sha")
+    if merge:
+        return merge
+    number = ctx.facts.get("pr_number")
     if not number or not ctx.journal(phase="merge", kinds=("intent",), limit=1):
         return None
     try:
@@ -51,6 +53,10 @@ def merged_sha(ctx: PhaseContext) -> str | None:
     if pr.get("merged") or pr.get("merged_at"):
         return str(pr.get("merge_commit_sha") or "") or None
     return None
+
+
+def _revert_facts(revert: RevertResult | str) -> RollbackFacts:
+    return {"rollback_revert": revert}
 
 
 def rollback_branch(ctx: PhaseContext) -> str:
@@ -65,7 +71,7 @@ class RollbackRevert(BasePhase):
     def probe(self, ctx: PhaseContext) -> Probe:
         merge = merged_sha(ctx)
         if merge is None:
-            return Probe.done({"rollback_revert": NOT_MERGED})
+            return Probe.done(_revert_facts(NOT_MERGED))
         if ctx.config.rollback.after_merge == "reset":
             target = str(rollback_target(ctx)["sha"])
             head = ctx.services.git.ls_remote(f"refs/heads/{ctx.config.production_branch}")
@@ -84,7 +90,7 @@ class RollbackRevert(BasePhase):
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         merge = merged_sha(ctx)
         if merge is None:
-            return {"rollback_revert": NOT_MERGED}
+            return {**_revert_facts(NOT_MERGED)}
         if ctx.config.rollback.after_merge == "reset":
             return self._reset(ctx, merge)
         return self._revert(ctx, merge)
@@ -97,21 +103,20 @@ class RollbackRevert(BasePhase):
         with gh.use_sleep(ctx.wait):
             pr = gh.find_pull(branch, base=production)
             if pr and pr.get("merged_at"):
-                return self._revert_facts(ctx, pr, merge)
+                return {**self._revert_facts(ctx, pr, merge)}
             if git.ls_remote(f"refs/heads/{branch}") is None:
                 head = git.fetch_branch(production)
                 if head is None:
                     raise PermanentError(f"the remote has no branch {production}")
                 revert = self._revert_commit(ctx, git, head, merge)
                 if revert is None:
-                    return {
-                        "rollback_revert": {
-                            "mode": "none",
-                            "reverted": merge,
-                            "note": f"{production} no longer contains the hotfix's changes",
-                            "production_sha": head,
-                        }
+                    nothing: RevertResult = {
+                        "mode": "none",
+                        "reverted": merge,
+                        "note": f"{production} no longer contains the hotfix's changes",
+                        "production_sha": head,
                     }
+                    return {**_revert_facts(nothing)}
                 git.push_ref(revert, f"refs/heads/{branch}")
                 ctx.record("note", {"pushed": branch, "sha": revert})
             title = f"Revert hotfix {ctx.hotfix.issue}: {ctx.hotfix.description}"[:200]
@@ -121,7 +126,7 @@ class RollbackRevert(BasePhase):
             )
             pr, _ = gh.open_pull(branch, production, title, body)
             if pr.get("merged_at"):
-                return self._revert_facts(ctx, pr, merge)
+                return {**self._revert_facts(ctx, pr, merge)}
             if pr.get("state") != "open":
                 raise PermanentError(
                     f"the revert PR #{pr['number']} ({pr.get('html_url')}) was closed unmerged",
@@ -142,7 +147,7 @@ class RollbackRevert(BasePhase):
                     f"moved), then `hotfix resume {ctx.hotfix.id}`",
                 ) from None
             merged = gh.get_pull(int(pr["number"]))
-        return self._revert_facts(ctx, merged, merge)
+        return {**self._revert_facts(ctx, merged, merge)}
 
     def _revert_commit(self, ctx: PhaseContext, git: GitRepo, head: str, merge: str) -> str | None:
         """Commit the revert of ``merge`` on top of ``head`` in a throw-away worktree.
@@ -182,9 +187,9 @@ class RollbackRevert(BasePhase):
         shutil.rmtree(tree, ignore_errors=True)
         git.run("worktree", "prune", check=False)
 
-    def _revert_facts(self, ctx: PhaseContext, pr: dict[str, Any], merge: str) -> dict[str, Any]:
-        return {
-            "rollback_revert": {
+    def _revert_facts(self, ctx: PhaseContext, pr: dict[str, Any], merge: str) -> RollbackFacts:
+        return _revert_facts(
+            {
                 "mode": "revert",
                 "reverted": merge,
                 "branch": rollback_branch(ctx),
@@ -192,7 +197,7 @@ class RollbackRevert(BasePhase):
                 "pr_url": pr.get("html_url"),
                 "production_sha": pr.get("merge_commit_sha"),
             }
-        }
+        )
 
     # -- reset with force-with-lease -----------------------------------------------------
 
@@ -208,7 +213,7 @@ class RollbackRevert(BasePhase):
         git = ctx.services.git
         head = git.ls_remote(f"refs/heads/{production}")
         if head == target:
-            return self._reset_facts(merge, target)
+            return {**self._reset_facts(merge, target)}
         if head != merge:
             raise PermanentError(
                 f"{production} is at {str(head)[:12]}, not the hotfix merge {merge[:12]}: "
@@ -235,7 +240,7 @@ class RollbackRevert(BasePhase):
             f"{target}:refs/heads/{production}",
             network=True,
         )
-        return self._reset_facts(merge, target)
+        return {**self._reset_facts(merge, target)}
 
     def _reset_approved(self, ctx: PhaseContext) -> bool:
         started = ctx.journal(
@@ -246,8 +251,8 @@ class RollbackRevert(BasePhase):
         return any(r.payload.get("gate") == "rollback" for r in rows)
 
     @staticmethod
-    def _reset_facts(merge: str, target: str) -> dict[str, Any]:
-        return {"rollback_revert": {"mode": "reset", "from": merge, "production_sha": target}}
+    def _reset_facts(merge: str, target: str) -> RollbackFacts:
+        return _revert_facts({"mode": "reset", "from": merge, "production_sha": target})
 
 
 class RollbackVerify(BasePhase):
@@ -268,18 +273,20 @@ class RollbackVerify(BasePhase):
                 hint=self._manual(ctx, "(no health URL configured)", None),
             )
         versions = [str(target["sha"])]
-        revert = ctx.data.get("rollback_revert")
+        revert = ctx.facts.get("rollback_revert")
         if isinstance(revert, dict) and revert.get("production_sha"):
             versions.append(str(revert["production_sha"]))
-        if ctx.data.get("rollback_run_sha"):
-            versions.append(str(ctx.data["rollback_run_sha"]))
+        run_sha = ctx.facts.get("rollback_run_sha")
+        if run_sha:
+            versions.append(run_sha)
         expect = HealthExpectation.from_config(cfg, versions)
         poll = poll_health(
             ctx, url, expect, check="rollback_verify", timeout=cfg.timeout, interval=cfg.interval
         )
         summary = poll.summary(url)
         if poll.ok:
-            return {"rollback_verify": summary}
+            verified: RollbackFacts = {"rollback_verify": summary}
+            return {**verified}
         ctx.save(rollback_verify=summary)
         status = summary.get("status")
         now = (
@@ -296,9 +303,10 @@ class RollbackVerify(BasePhase):
     def _manual(self, ctx: PhaseContext, now: str, url: str | None) -> str:
         target = rollback_target(ctx)
         sha, tag = str(target["sha"]), target.get("tag")
-        workflow = ctx.data.get("rollback_workflow") or ctx.config.rollback.workflow
-        run_id, run_url = ctx.data.get("rollback_run_id"), ctx.data.get("rollback_run_url")
-        ref = ctx.data.get("rollback_ref") or tag or ctx.config.production_branch
+        facts = ctx.facts
+        workflow = facts.get("rollback_workflow") or ctx.config.rollback.workflow
+        run_id, run_url = facts.get("rollback_run_id"), facts.get("rollback_run_url")
+        ref = facts.get("rollback_ref") or tag or ctx.config.production_branch
         steps = [
             f"what ran: workflow {workflow} run {run_id} ({run_url}) redeploying {ref} "
             f"({sha[:12]})",

@@ -21,14 +21,15 @@ from typing import Any
 
 from hotfix_fsm.errors import PermanentError
 from hotfix_fsm.phases.base import PhaseContext, Probe
+from hotfix_fsm.phases.facts import DispatchEntry, LedgerName, RollbackFacts, RollbackTarget
 from hotfix_fsm.phases.workflow_runs import WorkflowPhase, github, new_correlation_id, run_failed
 
-LEDGER = "rollback_dispatches"
+LEDGER: LedgerName = "rollback_dispatches"
 
 
-def rollback_target(ctx: PhaseContext) -> dict[str, Any]:
+def rollback_target(ctx: PhaseContext) -> RollbackTarget:
     """The target the deploy phase recorded: ``{"sha", "tag", ...}``."""
-    target = ctx.data.get("rollback_target")
+    target = ctx.facts.get("rollback_target")
     if not isinstance(target, dict) or not target.get("sha"):
         raise PermanentError(
             "no rollback target was recorded before the deploy, so nothing is known to be "
@@ -61,7 +62,7 @@ def _inputs(ctx: PhaseContext, sha: str) -> dict[str, str]:
     return {**ctx.config.deploy.inputs, "sha": sha, "hotfix_id": ctx.hotfix.id}
 
 
-def _facts(entry: dict[str, Any], run: dict[str, Any], workflow: str, ref: str) -> dict[str, Any]:
+def _facts(entry: DispatchEntry, run: dict[str, Any], workflow: str, ref: str) -> RollbackFacts:
     return {
         "rollback_workflow": workflow,
         "rollback_ref": ref,
@@ -129,4 +130,4 @@ class RollbackRedeploy(WorkflowPhase):
                     f"redeploy by hand: `{manual_command(ctx)}`, check production's health, and "
                     "`hotfix resume` to verify",
                 )
-            return facts
+            return {**facts}

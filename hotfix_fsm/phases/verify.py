@@ -20,6 +20,7 @@ from hotfix_fsm.adapters.http import (
 from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import PermanentError, RollbackRequired, TransientError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.facts import HealthSummary, VerifyFacts
 
 # Health body fields copied into summaries (and so into alerts) when present.
 REPORTED_FIELDS = ("errorRate", "responseTime", "uptime")
@@ -46,8 +47,9 @@ def health_url(ctx: PhaseContext) -> str:
 
 def fix_versions(ctx: PhaseContext) -> list[str]:
     """The shas production may report once the fix is deployed."""
-    keys = ("deployed_sha", "fix_sha", "pushed_sha")
-    return list(dict.fromkeys(str(ctx.data[k]) for k in keys if ctx.data.get(k)))
+    facts = ctx.facts
+    shas = (facts.get("deployed_sha"), facts.get("fix_sha"), facts.get("pushed_sha"))
+    return list(dict.fromkeys(sha for sha in shas if sha))
 
 
 @dataclass
@@ -60,9 +62,9 @@ class HealthPoll:
     result: HealthResult | None = None
     elapsed: float = 0.0
 
-    def summary(self, url: str) -> dict[str, Any]:
+    def summary(self, url: str) -> HealthSummary:
         result, judgement = self.result, self.judgement
-        out: dict[str, Any] = {
+        out: HealthSummary = {
             "url": redact(url),
             "healthy": self.ok,
             "checks": self.checks,
@@ -145,7 +147,8 @@ class Verify(BasePhase):
         )
         summary = poll.summary(url)
         if poll.ok:
-            return {"verify": summary}
+            verified: VerifyFacts = {"verify": summary}
+            return {**verified}
         ctx.save(verify=summary)
         reason = summary.get("reason", "no answer")
         raise RollbackRequired(

@@ -44,17 +44,20 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from hotfix_fsm.errors import NeedsHuman, PermanentError
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.facts import DispatchEntry, Facts, LedgerName, reported_key
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.github import GitHubClient
 
 T = TypeVar("T")
+# What a phase records about a completed run: (its ledger entry, the run) -> facts.
+RunFacts = Callable[[DispatchEntry, dict[str, Any]], Mapping[str, Any]]
 CLOCK_SKEW = 300.0  # seconds subtracted from "created after" filters
 SUCCESS = "success"
 
@@ -150,21 +153,30 @@ def wait_for_run(
     return latest
 
 
-def ledger(ctx: PhaseContext, name: str) -> list[dict[str, Any]]:
-    return [dict(e) for e in ctx.data.get(name) or [] if isinstance(e, dict)]
+def ledger(ctx: PhaseContext, name: LedgerName) -> list[DispatchEntry]:
+    """A copy of the ledger's entries, oldest first."""
+    return [e.copy() for e in ctx.facts.get(name) or [] if isinstance(e, dict)]
 
 
-def refused(entry: dict[str, Any]) -> bool:
+def _save_ledger(ctx: PhaseContext, name: LedgerName, entries: list[DispatchEntry]) -> None:
+    update: Facts = {}
+    update[name] = entries
+    ctx.save(**update)
+
+
+def refused(entry: DispatchEntry) -> bool:
     """True when GitHub definitely refused the entry's dispatch (nothing was dispatched)."""
     return bool(entry.get("refused"))
 
 
-def _update_ledger(ctx: PhaseContext, name: str, correlation_id: str, **changes: Any) -> None:
+def _update_ledger(
+    ctx: PhaseContext, name: LedgerName, correlation_id: str, changes: DispatchEntry
+) -> None:
     entries = ledger(ctx, name)
     for entry in entries:
         if entry.get("correlation_id") == correlation_id:
             entry.update(changes)
-    ctx.save(**{name: entries})
+    _save_ledger(ctx, name, entries)
 
 
 def dispatch_workflow(
@@ -174,7 +186,7 @@ def dispatch_workflow(
     inputs: dict[str, str],
     correlation_id: str,
     *,
-    ledger_name: str,
+    ledger_name: LedgerName,
     sha: str,
     branch: str | None = None,
     grace: float = 20.0,
@@ -194,7 +206,7 @@ def dispatch_workflow(
 
     gh = ctx.services.github
     now = time.time()
-    entry = {
+    entry: DispatchEntry = {
         "correlation_id": correlation_id,
         "workflow": workflow,
         "ref": ref,
@@ -202,7 +214,7 @@ def dispatch_workflow(
         "at": now,
         "run_id": None,
     }
-    ctx.save(**{ledger_name: [*ledger(ctx, ledger_name), entry]})
+    _save_ledger(ctx, ledger_name, [*ledger(ctx, ledger_name), entry])
     payload = {**inputs, "correlation_id": correlation_id}
     run: dict[str, Any] | None = None
     details: dict[str, Any] | None = None
@@ -215,7 +227,7 @@ def dispatch_workflow(
             ctx,
             ledger_name,
             correlation_id,
-            refused={"status": exc.status, "reason": exc.message},
+            {"refused": {"status": exc.status, "reason": exc.message}},
         )
         raise
     except AmbiguousWrite:
@@ -250,7 +262,7 @@ def dispatch_workflow(
                 "`inputs.correlation_id`; then `hotfix resume` (it adopts the run if it exists)",
             )
         run_id, run_url = int(run["id"]), str(run.get("html_url") or "")
-    _update_ledger(ctx, ledger_name, correlation_id, run_id=run_id, run_url=run_url)
+    _update_ledger(ctx, ledger_name, correlation_id, {"run_id": run_id, "run_url": run_url})
     return {
         "correlation_id": correlation_id,
         "run_id": run_id,
@@ -261,18 +273,15 @@ def dispatch_workflow(
     }
 
 
-def _reported_key(ledger_name: str) -> str:
-    return f"{ledger_name}_failed_reported"
-
-
 def _lookup(
-    ctx: PhaseContext, entry: dict[str, Any], branch: str | None, grace: float, interval: float
+    ctx: PhaseContext, entry: DispatchEntry, branch: str | None, grace: float, interval: float
 ) -> dict[str, Any] | None:
     from hotfix_fsm.adapters.github import GitHubAPIError
 
-    if entry.get("run_id"):
+    run_id = entry.get("run_id")
+    if run_id:
         try:
-            return ctx.services.github.get_run(int(entry["run_id"]))
+            return ctx.services.github.get_run(int(run_id))
         except GitHubAPIError as exc:
             if exc.status == 404:
                 return None
@@ -280,8 +289,8 @@ def _lookup(
     left = max(0.0, grace - (time.time() - float(entry.get("at") or 0.0)))
     return find_run_by_correlation(
         ctx,
-        str(entry["workflow"]),
-        str(entry["correlation_id"]),
+        entry.get("workflow", ""),
+        entry.get("correlation_id", ""),
         branch=branch,
         since=float(entry.get("at") or 0.0) or None,
         wait=left,
@@ -291,13 +300,13 @@ def _lookup(
 
 def adopt_dispatch(
     ctx: PhaseContext,
-    ledger_name: str,
+    ledger_name: LedgerName,
     *,
     sha: str,
     branch: str | None,
     grace: float = 20.0,
     interval: float = 1.0,
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+) -> tuple[DispatchEntry, dict[str, Any]] | None:
     """``(ledger entry, run)`` of the latest dispatch for ``sha`` worth following, or None.
 
     None when there was no dispatch for this sha, its run never appeared, or the run
@@ -312,26 +321,29 @@ def adopt_dispatch(
     if run is None:
         return None
     failed = run.get("status") == "completed" and run.get("conclusion") != SUCCESS
-    if failed and run.get("id") in (ctx.data.get(_reported_key(ledger_name)) or []):
+    if failed and run.get("id") in (ctx.facts.get(reported_key(ledger_name)) or []):
         return None
     if not entry.get("run_id"):
         _update_ledger(
             ctx,
             ledger_name,
-            str(entry["correlation_id"]),
-            run_id=run["id"],
-            run_url=run.get("html_url"),
+            entry.get("correlation_id", ""),
+            {"run_id": run["id"], "run_url": run.get("html_url")},
         )
     return entry, run
 
 
 def run_failed(
-    ctx: PhaseContext, ledger_name: str, run: dict[str, Any], what: str, hint: str
+    ctx: PhaseContext, ledger_name: LedgerName, run: dict[str, Any], what: str, hint: str
 ) -> PermanentError:
     """Remember that ``run``'s failure was reported, and the error that reports it."""
-    reported = list(ctx.data.get(_reported_key(ledger_name)) or [])
-    if run.get("id") not in reported:
-        ctx.save(**{_reported_key(ledger_name): [*reported, run.get("id")]})
+    key = reported_key(ledger_name)
+    reported = list(ctx.facts.get(key) or [])
+    run_id = run.get("id")
+    if run_id is not None and run_id not in reported:
+        update: Facts = {}
+        update[key] = [*reported, int(run_id)]
+        ctx.save(**update)
     return PermanentError(
         f"{what} run {run.get('id')} finished with conclusion {run.get('conclusion')}: "
         f"{run.get('html_url')}",
@@ -341,13 +353,13 @@ def run_failed(
 
 def probe_dispatch(
     ctx: PhaseContext,
-    ledger_name: str,
+    ledger_name: LedgerName,
     *,
     branch: str | None,
     timeout: float,
     interval: float,
     grace: float,
-    facts: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+    facts: RunFacts,
 ) -> Probe:
     """After a crash: did this attempt's dispatch (``ctx.intent['correlation_id']``) run?
 
@@ -361,8 +373,8 @@ def probe_dispatch(
     )
     if not correlation_id or entry is None:
         return Probe.not_done("this attempt never sent its dispatch")
-    if refused(entry):
-        why = entry["refused"]
+    why = entry.get("refused")
+    if why:
         reason = why.get("reason") if isinstance(why, dict) else why
         return Probe.not_done(
             f"GitHub refused the dispatch of {entry.get('workflow')} "
@@ -384,9 +396,6 @@ def probe_dispatch(
     return Probe.done(facts(entry, run))
 
 
-Facts = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
-
-
 class WorkflowPhase(BasePhase):
     """A phase whose one effect is a workflow dispatch, followed until its run completes.
 
@@ -396,7 +405,7 @@ class WorkflowPhase(BasePhase):
     when GitHub answers 204 without run details.
     """
 
-    ledger: ClassVar[str]
+    ledger: ClassVar[LedgerName]
     purpose: ClassVar[str]
 
     def __init__(self, *, run_search_grace: float = 20.0, find_timeout: float = 120.0) -> None:
@@ -406,7 +415,7 @@ class WorkflowPhase(BasePhase):
     def interval(self, ctx: PhaseContext) -> float:
         return max(0.01, ctx.config.deploy.poll_interval)
 
-    def probe_run(self, ctx: PhaseContext, *, branch: str | None, facts: Facts) -> Probe:
+    def probe_run(self, ctx: PhaseContext, *, branch: str | None, facts: RunFacts) -> Probe:
         """``probe_dispatch`` for this phase's ledger, with the deploy timeout."""
         with github(ctx):
             return probe_dispatch(
@@ -430,7 +439,7 @@ class WorkflowPhase(BasePhase):
         branch: str | None,
         what: Callable[[dict[str, Any]], str],
         before_dispatch: Callable[[], None] | None = None,
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[DispatchEntry, dict[str, Any]]:
         """``(ledger entry, completed run)``: an earlier dispatch's run, or a new one's.
 
         Adopts the run of an earlier dispatch for ``sha`` when there is one worth following;
@@ -439,6 +448,7 @@ class WorkflowPhase(BasePhase):
         inside ``with github(ctx)``.
         """
         interval = self.interval(ctx)
+        entry: DispatchEntry
         found = adopt_dispatch(
             ctx, self.ledger, sha=sha, branch=branch, grace=self.run_search_grace, interval=interval
         )

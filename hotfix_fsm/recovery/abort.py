@@ -18,6 +18,7 @@ from hotfix_fsm.durable.runner import Runner
 from hotfix_fsm.durable.step import run_step
 from hotfix_fsm.errors import HotfixError, IllegalTransition
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
+from hotfix_fsm.phases.facts import CleanupFacts, facts_of
 from hotfix_fsm.store import Entry, Hotfix
 
 
@@ -31,7 +32,7 @@ class AbortCleanup(BasePhase):
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         notes: list[str] = []
-        facts = ctx.hotfix.context
+        facts = facts_of(ctx.hotfix)
         services, config = ctx.services, ctx.config
         number = facts.get("pr_number")
         if number:
@@ -59,7 +60,8 @@ class AbortCleanup(BasePhase):
                 )
             except (HotfixError, OSError) as exc:
                 notes.append(f"left the work tree as it is: {exc}")
-        return {"abort_cleanup": notes}
+        recorded: CleanupFacts = {"abort_cleanup": notes}
+        return {**recorded}
 
 
 def abort_hotfix(runner: Runner, hotfix: Hotfix, *, reason: str, clean_up: bool) -> None:

@@ -51,6 +51,7 @@ from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import next_action_for
 from hotfix_fsm.core.validate import validate_issue, validate_ref
 from hotfix_fsm.errors import IllegalTransition, UsageError
+from hotfix_fsm.phases.facts import Facts, GateResult
 from hotfix_fsm.recovery.adopt_evidence import Evidence, find_branch, gather, rollback_evidence
 from hotfix_fsm.recovery.adopt_facts import context_facts, phase_facts_for
 from hotfix_fsm.store import Entry, Hotfix
@@ -256,7 +257,7 @@ def _sources(ev: Evidence, config: Config, steps: list[tuple[str, str, str]]) ->
 
 
 def _entries(
-    ev: Evidence, config: Config, steps: list[tuple[str, str, str]], context: dict[str, Any]
+    ev: Evidence, config: Config, steps: list[tuple[str, str, str]], context: Facts
 ) -> list[Entry]:
     entries: list[Entry] = []
     fix = ev.fix_sha or ""
@@ -267,7 +268,7 @@ def _entries(
             continue
         if phase == "finish_gates":
             for gate in machine.GATES:
-                facts = {"gate": gate, "sha": fix, "status": "inferred"}
+                gate_facts: GateResult = {"gate": gate, "sha": fix, "status": "inferred"}
                 entries.append(
                     Entry(
                         "done",
@@ -275,7 +276,7 @@ def _entries(
                         0,
                         f"{gate}:{fix}",
                         {
-                            "facts": facts,
+                            "facts": gate_facts,
                             "inferred": True,
                             "evidence": "implied by the push",
                             "inferred_from": source,
@@ -303,7 +304,7 @@ def _record(
     config: Config,
     state: str,
     steps: list[tuple[str, str, str]],
-    context: dict[str, Any],
+    context: Facts,
     path: Path,
     yes: bool,
     options: dict[str, Any],
@@ -334,7 +335,7 @@ def _record(
         repo=str(path),
         graph_hash=machine.graph_hash(),
         options=recorded_options,
-        context=context,
+        context={**context},
     )
     return _journal(engine, hotfix, ev, config, state, steps, context)
 
@@ -346,7 +347,7 @@ def _journal(
     config: Config,
     state: str,
     steps: list[tuple[str, str, str]],
-    context: dict[str, Any],
+    context: Facts,
 ) -> Hotfix:
     """Append the inferred rows and the ``adopted`` note (fenced, under a lease)."""
     adopted = {**(hotfix.options.get("adopted") or {}), "state": state}

@@ -1,8 +1,8 @@
 """The facts an adopted hotfix records, rebuilt from the evidence (see ``adopt``).
 
-Names match what the phases record (``git_phases``, ``github_phases``, ``deploy_phase``) so
-the phases that follow read them as if they had run; the deploy ledger lets the deploy phase
-follow a run found in the world instead of dispatching again.
+Names and types are the phases' own (``phases.facts.Facts``), so the phases that follow read
+them as if they had run; the deploy ledger lets the deploy phase follow a run found in the
+world instead of dispatching again.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.core.redact import redact
 from hotfix_fsm.phases.deploy_phase import LEDGER
+from hotfix_fsm.phases.facts import (
+    DispatchEntry,
+    FactKey,
+    Facts,
+    RollbackTarget,
+    as_facts,
+    commit_refs,
+)
 from hotfix_fsm.phases.github_phases import pr_facts
 from hotfix_fsm.recovery.adopt_evidence import Evidence, correlation_id, run_time
 
@@ -23,15 +31,15 @@ if TYPE_CHECKING:
 __all__ = ["LEDGER", "context_facts", "phase_facts_for"]
 
 
-def _ledger(ev: Evidence, config: Config) -> list[dict[str, Any]]:
-    entries = []
+def _ledger(ev: Evidence, config: Config) -> list[DispatchEntry]:
+    entries: list[DispatchEntry] = []
     for run in ev.deploy_runs:
         entries.append(
             {
                 "correlation_id": correlation_id(run, ev.hotfix_id) or f"run-{run.get('id')}",
                 "workflow": config.deploy.workflow,
                 "ref": ev.branch,
-                "sha": ev.fix_sha,
+                "sha": ev.fix_sha or "",
                 "at": run_time(run) or time.time(),
                 "run_id": run.get("id"),
                 "run_url": run.get("html_url"),
@@ -41,7 +49,7 @@ def _ledger(ev: Evidence, config: Config) -> list[dict[str, Any]]:
     return entries
 
 
-def _rollback_target(ev: Evidence, config: Config, git: GitRepo) -> dict[str, Any] | None:
+def _rollback_target(ev: Evidence, config: Config, git: GitRepo) -> RollbackTarget | None:
     """Production before the deploy: the merge's first parent, else production's head now."""
     production = config.production_branch
     sha = ev.merge_parent or git.resolve_commit(f"refs/remotes/{git.remote}/{production}")
@@ -61,17 +69,15 @@ def _rollback_target(ev: Evidence, config: Config, git: GitRepo) -> dict[str, An
     }
 
 
-def _phase_facts(
-    ev: Evidence, config: Config, git: GitRepo, path: Path
-) -> dict[str, dict[str, Any]]:
+def _phase_facts(ev: Evidence, config: Config, git: GitRepo, path: Path) -> dict[str, Facts]:
     fix = ev.fix_sha or ""
-    facts: dict[str, dict[str, Any]] = {
+    facts: dict[str, Facts] = {
         "branch": {"branch": ev.branch, "base_sha": ev.base_sha, "work_tree": str(path)},
     }
     if fix:
         facts["commit_fix"] = {
             "fix_sha": fix,
-            "fix_commits": git.commits_between(ev.base_sha, fix),
+            "fix_commits": commit_refs(git.commits_between(ev.base_sha, fix)),
             "fix_mode": "adopted",
             "diffstat": git.diffstat(ev.base_sha, fix),
         }
@@ -80,7 +86,7 @@ def _phase_facts(
             "deploy_approval": {"by": "inferred by adopt", "sha": fix, "inferred": True}
         }
     if ev.pr:
-        facts["open_pr"] = {**pr_facts(ev.pr), "pr_created": False}
+        facts["open_pr"] = {**as_facts(pr_facts(ev.pr)), "pr_created": False}
     if ev.ci:  # read from GitHub: "passed" only on a passing verdict there
         verdict = ev.ci["verdict"]
         facts["wait_ci"] = {
@@ -98,7 +104,7 @@ def _phase_facts(
         run = ev.deploy_runs[-1]
         facts["deploy"] = {
             "deploy_correlation_id": correlation_id(run, ev.hotfix_id),
-            "deploy_run_id": run.get("id"),
+            "deploy_run_id": run["id"],
             "deploy_run_url": run.get("html_url"),
             "deploy_conclusion": run.get("conclusion"),
             "deployed_sha": fix,
@@ -138,9 +144,9 @@ def context_facts(
     git: GitRepo,
     steps: list[tuple[str, str, str]],
     path: Path,
-) -> dict[str, Any]:
+) -> Facts:
     url = git.remote_url()
-    context: dict[str, Any] = {
+    context: Facts = {
         "timestamp": ev.timestamp,
         "remote_url": redact(url) if url else None,
         "remote": git.remote,
@@ -168,7 +174,7 @@ def context_facts(
     return context
 
 
-_FACT_KEYS: dict[str, tuple[str, ...]] = {
+_FACT_KEYS: dict[str, tuple[FactKey, ...]] = {
     "branch": ("branch", "base_sha", "work_tree"),
     "commit_fix": ("fix_sha", "fix_commits", "fix_mode", "diffstat"),
     "push": ("pushed_sha", "branch", "remote"),
@@ -189,5 +195,5 @@ _FACT_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def phase_facts_for(phase: str, context: dict[str, Any]) -> dict[str, Any]:
+def phase_facts_for(phase: str, context: Facts) -> dict[str, Any]:
     return {k: context[k] for k in _FACT_KEYS.get(phase, ()) if k in context}

@@ -46,6 +46,7 @@ from hotfix_fsm.adapters.git_errors import git_failure
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.validate import validate_ref
 from hotfix_fsm.errors import InvalidInput, LeaseLost, PermanentError, UsageError
+from hotfix_fsm.phases.facts import FactKey, Facts, facts_of
 from hotfix_fsm.store import Entry, Hotfix
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ LOCAL_FIX_STATES = frozenset({"fix_committed", "gating", "gates_passed"})
 # From here on nothing needs the hotfix branch any more.
 AFTER_MERGE_STATES = frozenset({"merged", "tagged", "backported", "cleaned_up"})
 # Facts that describe the fix commit; dropped (and journaled) when that commit is lost.
-FIX_FACTS = (
+FIX_FACTS: tuple[FactKey, ...] = (
     "fix_sha",
     "fix_commits",
     "diffstat",
@@ -137,8 +138,8 @@ def prepare_work_tree(
         if plan.rewind is not None:
             entries.append(plan.rewind_entry())
             changes.update(plan.rewind)
-        elif "work_tree" in found.context:
-            changes["context"] = {**found.context, "work_tree": str(target)}
+        elif "work_tree" in facts_of(found):
+            changes["context"] = {**facts_of(found), "work_tree": str(target)}
         engine.writer.write(found, entries, lease=lease, **changes)
     finally:
         engine.store.release_lease(lease)
@@ -163,7 +164,7 @@ def same_remote(a: str, b: str) -> bool:
 
 
 def _remote_url(hotfix: Hotfix) -> str:
-    url = str(hotfix.context.get("remote_url") or "")
+    url = facts_of(hotfix).get("remote_url") or ""
     if not url:
         raise PermanentError(
             "this hotfix has no recorded remote URL to clone from",
@@ -185,7 +186,7 @@ def _ensure_clone(hotfix: Hotfix, target: Path) -> bool:
     url = _remote_url(hotfix)
     if url.startswith("-"):
         raise InvalidInput(f"the recorded remote URL {url!r} is not usable", hotfix_id=hotfix.id)
-    remote = str(hotfix.context.get("remote") or "origin")
+    remote = facts_of(hotfix).get("remote") or "origin"
     validate_ref(f"refs/remotes/{remote}", "remote name")
     target.parent.mkdir(parents=True, exist_ok=True)
     argv = ["git", "clone", "--quiet", "--origin", remote, "--", url, str(target)]
@@ -203,7 +204,7 @@ def _ensure_clone(hotfix: Hotfix, target: Path) -> bool:
 def _check_remote(hotfix: Hotfix, git: GitRepo, target: Path) -> None:
     git.work_tree  # noqa: B018 - raises InvalidInput when this is no work tree
     url = git.remote_url()
-    recorded = str(hotfix.context.get("remote_url") or "")
+    recorded = facts_of(hotfix).get("remote_url") or ""
     if url is None:
         raise InvalidInput(
             f"{target} has no remote named {git.remote!r}",
@@ -229,7 +230,7 @@ class _Plan:
         self.hotfix = hotfix
         self.git = git
         self.config = config
-        self.data = hotfix.context
+        self.data: Facts = facts_of(hotfix)
         self.state = (
             hotfix.failed_from
             if hotfix.state in machine.STOPPED and hotfix.failed_from
@@ -243,14 +244,14 @@ class _Plan:
         git = self.git
         git.fetch()
         state = self.state
-        branch = str(self.data.get("branch") or "")
+        branch = self.data.get("branch") or ""
         if state == "created" or state in machine.TERMINAL or not branch:
             self.record["checked_out"] = None
             return
         validate_ref(branch, "hotfix branch name")
         remote_sha = git.fetch_branch(branch)
         self.record.update(branch=branch, remote_sha=remote_sha)
-        fix = str(self.data.get("fix_sha") or "")
+        fix = self.data.get("fix_sha") or ""
         if state in PRE_FIX_STATES:
             self._at_base(branch)
         elif state in LOCAL_FIX_STATES:
@@ -265,7 +266,7 @@ class _Plan:
         return tip == sha or (self.git.has_commit(sha) and self.git.is_ancestor(sha, tip))
 
     def _at_base(self, branch: str) -> None:
-        base = str(self.data.get("base_sha") or "")
+        base = self.data.get("base_sha") or ""
         if not base:
             raise PermanentError(
                 "no production base commit is recorded, so the branch cannot be recreated",
@@ -284,9 +285,9 @@ class _Plan:
         self.record["recreated_at_base"] = base
 
     def _rewind_to_branched(self, branch: str, fix: str) -> None:
-        lost = {k: self.data[k] for k in FIX_FACTS if k in self.data}
+        lost: dict[str, Any] = {k: self.data[k] for k in FIX_FACTS if k in self.data}
         self._at_base(branch)
-        context = {k: v for k, v in self.data.items() if k not in FIX_FACTS}
+        context: dict[str, Any] = {k: v for k, v in self.data.items() if k not in FIX_FACTS}
         context.pop("_attempts", None)
         context["work_tree"] = str(self.git.work_tree)
         self.rewind = {
@@ -301,7 +302,7 @@ class _Plan:
         self.lost = lost
 
     def rewind_entry(self) -> Entry:
-        fix = str(self.data.get("fix_sha") or "")
+        fix = self.data.get("fix_sha") or ""
         return Entry(
             "transition",
             "handoff",
@@ -318,7 +319,7 @@ class _Plan:
         )
 
     def _pushed(self, branch: str, fix: str, remote_sha: str | None) -> None:
-        pushed = str(self.data.get("pushed_sha") or "")
+        pushed = self.data.get("pushed_sha") or ""
         if pushed and fix and pushed != fix:
             raise PermanentError(
                 f"the recorded pushed commit {pushed[:12]} is not the fix commit {fix[:12]}",

@@ -22,9 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hotfix_fsm.core.redact import redact
+from hotfix_fsm.phases.facts import (
+    CIResult,
+    Facts,
+    GateResult,
+    HealthSummary,
+    MonitorSummary,
+    MonitorWindowSummary,
+    facts_of,
+)
 from hotfix_fsm.store import Hotfix, JournalEntry
 
 FOR_A_PERSON = "(for a person)"
@@ -61,7 +70,7 @@ class Found:
 
 Check = Callable[[Hotfix, Sequence[JournalEntry]], Found]
 # A row's facts -> the evidence they carry for a line, in words; None when they carry none.
-Proof = Callable[[dict[str, Any]], str | None]
+Proof = Callable[[Facts], str | None]
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,16 @@ class Line:
 # -- rows ------------------------------------------------------------------------------------
 
 
-def _facts(entry: JournalEntry) -> dict[str, Any]:
+def _facts(entry: JournalEntry) -> Facts:
+    """The facts a phase's done row (or a ``ctx.save`` note) records."""
     facts = entry.payload.get("facts", entry.payload)
-    return facts if isinstance(facts, dict) else {}
+    return cast("Facts", facts) if isinstance(facts, dict) else {}
+
+
+def gate_facts(entry: JournalEntry) -> GateResult:
+    """The facts a gate's done row records."""
+    facts = entry.payload.get("facts", entry.payload)
+    return cast("GateResult", facts) if isinstance(facts, dict) else {}
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -186,7 +202,7 @@ def _phase(phase: str, proof: Proof, cite: Cite | None = None) -> Check:
     return check
 
 
-def gate_proof(gate: str, sha: str, facts: dict[str, Any]) -> str | None:
+def gate_proof(gate: str, sha: str, facts: GateResult) -> str | None:
     """A gate's evidence: exit code 0 from its command on the fix commit (and its log)."""
     code = facts.get("exit_code")
     if isinstance(code, bool) or not isinstance(code, int) or code != 0:
@@ -208,14 +224,14 @@ def _gate(gate: str) -> Check:
                 f"the {gate} gate failed: {_first_line(end.payload.get('error'))}",
                 [end.seq],
             )
-        sha = str(hotfix.context.get("fix_sha", ""))
+        sha = facts_of(hotfix).get("fix_sha", "")
         if sha and end.key and not end.key.endswith(sha):
             return Found(
                 False,
                 f"the {gate} gate passed for another commit ({end.key}), not the fix {sha[:12]}",
                 [end.seq],
             )
-        facts = _facts(end)
+        facts = gate_facts(end)
         if facts.get("skipped"):
             return Found(
                 False, f"the {gate} gate was skipped ({facts.get('reason', '')})", [end.seq]
@@ -229,7 +245,7 @@ def _fix_reviewed(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Found:
     row = done_row(journal, "commit_fix")
     if row is None:
         return Found(False, "no record: the fix was never committed")
-    sha = _facts(row).get("fix_sha") or hotfix.context.get("fix_sha")
+    sha = _facts(row).get("fix_sha") or facts_of(hotfix).get("fix_sha")
     reviews = [
         e
         for e in journal
@@ -262,9 +278,9 @@ def _rollback_plan(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Found:
                 f"rollback target {str(target['sha'])[:12]}{tag} recorded before the deploy",
                 [entry.seq],
             )
-    target = hotfix.context.get("rollback_target")
-    if isinstance(target, dict) and target.get("inferred"):  # computed by adopt afterwards
-        how = str(target.get("note") or "").removeprefix("inferred by adopt: ")
+    recorded = facts_of(hotfix).get("rollback_target")
+    if isinstance(recorded, dict) and recorded.get("inferred"):  # computed by adopt afterwards
+        how = str(recorded.get("note") or "").removeprefix("inferred by adopt: ")
         return Found(
             False,
             f"inferred from {how or 'what `hotfix adopt` found'} (`hotfix adopt`)",
@@ -273,7 +289,7 @@ def _rollback_plan(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Found:
     return Found(False, "no record: no rollback target was recorded")
 
 
-def _branch_proof(facts: dict[str, Any]) -> str | None:
+def _branch_proof(facts: Facts) -> str | None:
     if not facts.get("branch") or not facts.get("base_sha"):
         return None
     return f"branch {facts['branch']} from {str(facts['base_sha'])[:12]}"
@@ -295,13 +311,13 @@ def _pushed(_h: Hotfix, journal: Sequence[JournalEntry]) -> Found:
     return _judge(push, journal, f"{str(sha)[:12]} pushed" if sha else None, seqs)
 
 
-def _pr_proof(facts: dict[str, Any]) -> str | None:
+def _pr_proof(facts: Facts) -> str | None:
     if not facts.get("pr_number") and not facts.get("pr_url"):
         return None
     return f"PR #{facts.get('pr_number', '?')} {facts.get('pr_url', '')}".strip()
 
 
-def _ci_text(ci: dict[str, Any]) -> str:
+def _ci_text(ci: CIResult) -> str:
     checks = ci.get("checks")
     if isinstance(checks, list) and checks:
         names = [str(c.get("name", c)) if isinstance(c, dict) else str(c) for c in checks]
@@ -309,7 +325,7 @@ def _ci_text(ci: dict[str, Any]) -> str:
     return f"CI concluded {ci.get('conclusion')}"
 
 
-def _ci_proof(ci: Any) -> str | None:
+def _ci_proof(ci: CIResult | None) -> str | None:
     """CI's evidence: a passing verdict read from GitHub, with its checks or conclusion."""
     if not isinstance(ci, dict) or ci.get("status", "passed") != "passed":
         return None
@@ -334,7 +350,7 @@ def _ci(_h: Hotfix, journal: Sequence[JournalEntry]) -> Found:
     return _judge(row, journal, _ci_proof(ci))
 
 
-def _deploy_proof(facts: dict[str, Any]) -> str | None:
+def _deploy_proof(facts: Facts) -> str | None:
     """The deploy run read from GitHub (and, when recorded, its successful conclusion)."""
     run = facts.get("deploy_run_id")
     if run is None or facts.get("deploy_conclusion", "success") != "success":
@@ -343,7 +359,7 @@ def _deploy_proof(facts: dict[str, Any]) -> str | None:
     return f"deploy run {run}" + (f" (correlation {correlation})" if correlation else "")
 
 
-def _verify_text(summary: dict[str, Any]) -> str:
+def _verify_text(summary: HealthSummary) -> str:
     version = f", version {str(summary['version'])[:12]}" if summary.get("version") else ""
     return (
         f"healthy after {summary.get('checks', '?')} checks "
@@ -351,7 +367,7 @@ def _verify_text(summary: dict[str, Any]) -> str:
     )
 
 
-def _health_proof(facts: dict[str, Any]) -> str | None:
+def _health_proof(facts: Facts) -> str | None:
     """A health answer: verify's summary of production answering healthy, with its status."""
     summary = facts.get("verify")
     if not isinstance(summary, dict) or summary.get("healthy") is not True:
@@ -375,7 +391,7 @@ def _health_answer(journal: Sequence[JournalEntry], row: JournalEntry) -> list[i
     return []
 
 
-def _monitor_summary(journal: Sequence[JournalEntry]) -> tuple[JournalEntry, dict[str, Any]] | None:
+def _monitor_summary(journal: Sequence[JournalEntry]) -> tuple[JournalEntry, MonitorSummary] | None:
     """The last row carrying the monitor's summary (its done row, or a save before failing)."""
     for entry in reversed(journal):
         if entry.phase == "monitor" and entry.kind in ("done", "note"):
@@ -386,13 +402,18 @@ def _monitor_summary(journal: Sequence[JournalEntry]) -> tuple[JournalEntry, dic
 
 
 def _monitor_unproven(
-    journal: Sequence[JournalEntry], found: tuple[JournalEntry, dict[str, Any]] | None
+    journal: Sequence[JournalEntry], found: tuple[JournalEntry, MonitorSummary] | None
 ) -> Found | None:
     """The monitor's last done row when it carries no summary (an inferred row, say)."""
     done = done_row(journal, "monitor")
     if done is None or (found is not None and found[0].seq >= done.seq):
         return None
     return _judge(done, journal, None)
+
+
+def _window(summary: MonitorSummary) -> MonitorWindowSummary:
+    window = summary.get("window")
+    return window if isinstance(window, dict) else {}
 
 
 def _rounds(journal: Sequence[JournalEntry], window_id: Any) -> list[JournalEntry]:
@@ -413,7 +434,7 @@ def _monitor_window(_h: Hotfix, journal: Sequence[JournalEntry]) -> Found:
     row, summary = found
     if summary.get("verdict") == "skipped":
         return Found(False, f"monitoring was skipped ({summary.get('reason')})", [row.seq])
-    window = _dict(summary.get("window"))
+    window = _window(summary)
     rounds = _rounds(journal, window.get("id"))
     started = window.get("started_at")
     length = row.at - float(started) if isinstance(started, int | float) else None
@@ -452,7 +473,7 @@ def _metric(names: tuple[str, ...]) -> Check:
         chosen = {k: v for k, v in metrics.items() if any(n in k.lower() for n in names)}
         if not chosen:
             return Found(False, "no record: no such metric was measured", [row.seq])
-        window = _dict(summary.get("window"))
+        window = _window(summary)
         rounds = _rounds(journal, window.get("id"))
         seqs = [rounds[0].seq, rounds[-1].seq] if rounds else []
         phases = {k: (v.get("phase") if isinstance(v, dict) else None) for k, v in chosen.items()}
@@ -630,6 +651,7 @@ __all__ = [
     "Line",
     "build_checklist",
     "checklist_item",
+    "gate_facts",
     "gate_proof",
     "inferred_source",
     "is_inferred",

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hotfix_fsm.core.redact import redact
+from hotfix_fsm.phases.facts import facts_of
 from hotfix_fsm.reporting.checklist import (
     ChecklistItem,
     ChecklistSection,
@@ -134,7 +135,7 @@ def _item_line(item: ChecklistItem) -> str:
 def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
     """The ``hotfix report`` document (markdown)."""
     rep = build_report(hotfix, journal)
-    ctx = hotfix.context
+    facts = facts_of(hotfix)
     out: list[str] = [f"# Post-mortem: {hotfix.issue} — {hotfix.description.splitlines()[0]}"]
     out += [
         "",
@@ -228,7 +229,7 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
                 f"`{short(a['sha'])}` (journal #{a['seq']})"
             )
     else:
-        auto = ctx.get("deploy_approval")
+        auto = facts.get("deploy_approval")
         if isinstance(auto, dict) and auto.get("auto"):
             out.append(
                 "- deploy: approved automatically (--yes or deploy.approval = auto); "
@@ -237,7 +238,7 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
         else:
             out.append("- none recorded")
     out += ["", "## Rollback", ""]
-    target = ctx.get("rollback_target")
+    target = facts.get("rollback_target")
     if isinstance(target, dict):
         out.append(
             f"- Plan: redeploy `{short(target.get('sha'))}`"

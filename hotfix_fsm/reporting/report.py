@@ -20,13 +20,14 @@ from typing import Any, cast
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import next_action_for
 from hotfix_fsm.core.redact import redact, redact_obj
+from hotfix_fsm.phases.facts import FactKey, Facts, facts_of
 from hotfix_fsm.store import Hotfix, JournalEntry
 
 STATUS_SCHEMA = "hotfix-fsm/status@1"
 LIST_SCHEMA = "hotfix-fsm/list@1"
 LOG_SCHEMA = "hotfix-fsm/log@1"
 # Facts worth showing in a status view, in this order.
-KEY_FACTS = (
+KEY_FACTS: tuple[FactKey, ...] = (
     "branch",
     "base_sha",
     "fix_sha",
@@ -41,6 +42,18 @@ KEY_FACTS = (
     "backport_pr_url",
     "rollback_target",
     "time_to_production",
+)
+# Facts a timeline row of a done phase shows, in this order.
+_SUMMARY_FACTS: tuple[FactKey, ...] = (
+    "branch",
+    "fix_sha",
+    "pushed_sha",
+    "pr_url",
+    "deploy_run_url",
+    "deployed_sha",
+    "merge_sha",
+    "release_tag",
+    "backport_pr_url",
 )
 _PHASE_KINDS = ("intent", "done", "failed", "paused", "probe")
 
@@ -115,7 +128,11 @@ class PhaseRow:
 
 def skipped_reason(facts: Any) -> str | None:
     """Why a phase whose ``facts`` say ``skipped`` had nothing to do, else None."""
-    if not isinstance(facts, dict) or not facts.get("skipped"):
+    if not isinstance(facts, dict):
+        return None
+    if facts.get("backport_skipped"):
+        return redact(str(facts["backport_skipped"]))
+    if not facts.get("skipped"):
         return None
     return redact(str(facts.get("reason") or "no reason recorded"))
 
@@ -150,20 +167,10 @@ def phase_rows(journal: Sequence[JournalEntry]) -> list[PhaseRow]:
 # -- timeline -------------------------------------------------------------------------------
 
 
-def _facts_summary(facts: dict[str, Any]) -> str:
+def _facts_summary(facts: Facts) -> str:
     skipped = skipped_reason(facts)
     parts = [f"skipped: {skipped}"] if skipped else []
-    for key in (
-        "branch",
-        "fix_sha",
-        "pushed_sha",
-        "pr_url",
-        "deploy_run_url",
-        "deployed_sha",
-        "merge_sha",
-        "release_tag",
-        "backport_pr_url",
-    ):
+    for key in _SUMMARY_FACTS:
         value = facts.get(key)
         if value:
             parts.append(f"{key}={short(value) if key.endswith('sha') else value}")
@@ -183,7 +190,7 @@ def summarize(entry: JournalEntry) -> str:
             text += f", key {entry.key}"
     elif kind == "done":
         facts = p.get("facts", p)
-        extra = _facts_summary(facts) if isinstance(facts, dict) else ""
+        extra = _facts_summary(cast("Facts", facts)) if isinstance(facts, dict) else ""
         text = f"{phase}: done"
         if p.get("inferred"):  # adopt's rows name their evidence; a probe's do not
             by_adopt = p.get("inferred_from") or p.get("evidence")
@@ -282,7 +289,8 @@ def _lease(hotfix: Hotfix) -> dict[str, Any] | None:
 
 
 def key_facts(hotfix: Hotfix) -> dict[str, Any]:
-    return {k: hotfix.context[k] for k in KEY_FACTS if hotfix.context.get(k) not in (None, "")}
+    facts = facts_of(hotfix)
+    return {k: facts[k] for k in KEY_FACTS if facts.get(k) not in (None, "")}
 
 
 def hotfix_next_action(hotfix: Hotfix) -> str:

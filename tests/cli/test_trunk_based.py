@@ -73,8 +73,8 @@ def test_trunk_based_hotfix_skips_the_back_merge_and_says_why(
     log = json.loads(cli("log", hotfix_id, "--json").out)
     done = [e for e in log["entries"] if e["phase"] == "backport" and e["kind"] == "done"]
     assert len(done) == 1
-    assert done[0]["payload"]["facts"]["skipped"] is True
-    assert done[0]["payload"]["facts"]["reason"] == REASON
+    assert done[0]["payload"]["facts"]["backport_status"] == "skipped"
+    assert done[0]["payload"]["facts"]["backport_skipped"] == REASON
     assert f"backport: done — skipped: {REASON}" in done[0]["summary"]
 
     report = cli("report", hotfix_id).out
