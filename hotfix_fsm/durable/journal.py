@@ -131,7 +131,9 @@ class JournalWriter:
             except LeaseLost:
                 if guard is not None:
                     guard.lost.set()
-                raise
+                if lease is None:
+                    raise
+                raise _lost(lease) from None
             if guard is not None:
                 guard.noted_write(started)
             state = changes.get("state", hotfix.state)

@@ -230,8 +230,10 @@ def _settle_doubt(
     """Probe an in-doubt intent; a result when that ends the step, None to redo it."""
     intent = {k: v for k, v in doubt.payload.items() if k != "driver"}
     ctx = driver.context(hotfix, name, doubt.attempt, intent)
-    probe = _probe(driver, phase, ctx)
     owner = doubt.payload.get("driver")
+    if owner != driver.guard.lease.owner:
+        ctx.intent_by = str(owner or "an earlier driver")
+    probe = _probe(driver, phase, ctx)
     row = {"status": probe.status, "reason": probe.reason, "facts": probe.facts}
     if owner and owner != driver.guard.lease.owner:
         row["intent_of"] = owner

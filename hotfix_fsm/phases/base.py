@@ -121,6 +121,10 @@ class PhaseContext:
     # Called after every wait: the driver confirms it still holds the hotfix (a process
     # frozen past its lease wakes here and stops before it sends anything).
     fence: Callable[[], None] | None = None
+    # While probing an in-doubt intent another driver wrote (another machine, or a process
+    # that was killed or froze): that driver, for probes that want to say whose effect they
+    # looked for. The journal's probe row records it as ``intent_of``.
+    intent_by: str | None = None
 
     @property
     def facts(self) -> Facts:

@@ -59,6 +59,7 @@ T = TypeVar("T")
 # What a phase records about a completed run: (its ledger entry, the run) -> facts.
 RunFacts = Callable[[DispatchEntry, dict[str, Any]], Mapping[str, Any]]
 CLOCK_SKEW = 300.0  # seconds subtracted from "created after" filters
+IN_FLIGHT_MARGIN = 5.0  # seconds past the request timeout a dispatch may still land
 SUCCESS = "success"
 
 
@@ -286,7 +287,11 @@ def _lookup(
             if exc.status == 404:
                 return None
             raise
-    left = max(0.0, grace - (time.time() - float(entry.get("at") or 0.0)))
+    # A dispatch whose answer was never recorded may still be in flight (another driver's,
+    # or ours before a crash): look for its run for longer than a request can live, counted
+    # from when it was sent, before calling it not done.
+    window = max(grace, ctx.config.github.request_timeout + IN_FLIGHT_MARGIN)
+    left = max(0.0, window - (time.time() - float(entry.get("at") or 0.0)))
     return find_run_by_correlation(
         ctx,
         entry.get("workflow", ""),

@@ -447,7 +447,8 @@ class Store:
                 if lease is None:
                     raise NotFound(f"no hotfix {hid!r} in this store", hotfix_id=hid)
                 raise LeaseLost(
-                    "this driver's lease on the hotfix was taken over; it stopped without writing",
+                    "this driver lost its lease on the hotfix (another driver took it over); "
+                    "nothing was written",
                     hotfix_id=hid,
                     hint="run `hotfix status` to see who drives it now",
                 )
