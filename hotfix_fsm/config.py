@@ -402,8 +402,3 @@ def load_config(
             if not isinstance(data, dict):
                 raise ConfigError(f"[{table}] in {file} must be a table")
     return config_from_mapping(data, str(file))
-
-
-def to_toml_defaults() -> dict[str, Any]:
-    """The default configuration as plain data (for `hotfix init` and docs)."""
-    return {k: v for k, v in dataclasses.asdict(Config()).items() if k != "source"}

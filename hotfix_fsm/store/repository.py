@@ -23,7 +23,6 @@ from hotfix_fsm.errors import LeaseHeld, LeaseLost, NotFound, StoreError
 from hotfix_fsm.store.faults import LiveDrivers, describe
 from hotfix_fsm.store.models import HotfixRow, JournalRow
 
-UNFINISHED_EXCLUDES = ("done", "cancelled", "rolled_back")
 # Literal SQL (not bound parameters) so the planner can use the partial index
 # ix_hotfixes_unfinished_updated (migration 0002), whose predicate it must match exactly.
 UNFINISHED_SQL = "state NOT IN ('done', 'cancelled', 'rolled_back')"

@@ -21,10 +21,6 @@ TERMINAL_BUG = (
     "control characters of a description (ESC, BEL) are printed raw by `start --dry-run`, "
     "`status` and `report`: terminal escape injection on a shared store"
 )
-DB_URL_BUG = (
-    "an unsupported --db URL scheme (mysql://, notascheme://) is not turned into a StoreError: "
-    "'hotfix: unexpected error: ModuleNotFoundError/NoSuchModuleError' (exit 1, crash log)"
-)
 SHELLISH = (
     "$(touch {canary})",
     "`touch {canary}`",

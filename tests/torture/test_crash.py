@@ -232,14 +232,7 @@ def test_kill_mid_monitoring_window(sandboxes: Factory) -> None:
     record("trial", sb, run, scenario="happy", mode="mid-window", extra_kills=kills)
 
 
-# Fixed: missed rounds are now made up (analysis.Window). The scenario stays as a regression.
-MONITOR_BUG = (
-    "a crash in the monitoring window can turn a failing analysis into a success: rounds due "
-    "while the driver was down are dropped, not made up, so failure_limit is never exceeded "
-    "— here every measured round breaches (error rate 12 >= 10, failure_limit 5) yet the "
-    "window ends 'successful' ('every metric met its success condition') and the hotfix is "
-    "merged and tagged instead of rolled back like the uninterrupted run"
-)
+# A regression test: rounds missed while the driver was down are made up (analysis.Window).
 
 
 def test_monitor_verdict_survives_a_long_crash_in_the_window(sandboxes: Factory) -> None:
