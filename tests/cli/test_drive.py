@@ -110,7 +110,7 @@ def test_pause_at_deploy_gate_lease_held_then_approve_and_finish(
 
     # A manual rollback of the finished hotfix redeploys the recorded target.
     rolled = cli("rollback", hotfix_id, "--reason", "drill")
-    assert rolled.code == ExitCode.FAILED, rolled  # 1: the hotfix ended rolled back
+    assert rolled.code == ExitCode.OK, rolled  # 0: production runs the verified target
     assert f"{hotfix_id}: rolled_back" in rolled.out
     assert served.production.version == info.production_sha
     assert "- What the rollback did:" in cli("report", hotfix_id).out
