@@ -12,6 +12,7 @@ the command prints nothing.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import selectors
@@ -24,10 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from hotfix_fsm.core.redact import redact
+from hotfix_fsm.core.redact import redact, secret_spans
 
 _CHUNK = 65536
 _TAIL_CHARS = 32768
+# Kept back when a line longer than a chunk must be written in pieces: longer than any token
+# or webhook URL, so a secret that starts before the cut has wholly arrived.
+_HOLD = 4096
 _POLL = 0.2
 
 
@@ -125,35 +129,58 @@ def _spawn(
 
 
 class _LogSink:
-    """Writes output to the log a line at a time, redacted, and keeps the tail."""
+    """Writes output to the log a line at a time, redacted, and keeps the tail.
+
+    A line longer than a chunk is written in pieces, each cut outside every secret
+    (``secret_spans``): redacting the two halves of a split token would mask neither.
+    """
 
     def __init__(self, fh: TextIO, redactor: Callable[[str], str]) -> None:
         self._fh = fh
         self._redact = redactor
-        self._pending = b""
+        # Decoded incrementally: a UTF-8 character split between two reads stays whole.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
         self.tail = ""
         self.size = 0
 
     def feed(self, data: bytes) -> None:
         self.size += len(data)
-        self._pending += data
-        cut = self._pending.rfind(b"\n")
-        if cut < 0 and len(self._pending) < _CHUNK:
-            return
-        if cut < 0:
-            cut = len(self._pending) - 1
-        self._emit(self._pending[: cut + 1])
-        self._pending = self._pending[cut + 1 :]
+        self._pending += self._decoder.decode(data)
+        cut = self._pending.rfind("\n") + 1
+        if not cut:
+            if len(self._pending) < _CHUNK:
+                return
+            cut = _safe_cut(self._pending, len(self._pending) - _HOLD)
+        self._emit(self._pending[:cut])
+        self._pending = self._pending[cut:]
 
     def close(self) -> None:
+        self._pending += self._decoder.decode(b"", final=True)
         if self._pending:
             self._emit(self._pending)
-            self._pending = b""
+            self._pending = ""
 
-    def _emit(self, raw: bytes) -> None:
-        text = self._redact(raw.decode("utf-8", errors="replace"))
+    def _emit(self, raw: str) -> None:
+        text = self._redact(raw)
         self._fh.write(text)
         self.tail = (self.tail + text)[-_TAIL_CHARS:]
+
+
+def _safe_cut(text: str, cut: int) -> int:
+    """The largest cut at or before ``cut`` that splits no secret of ``text``.
+
+    Only a single match longer than the whole chunk (a megabyte "token") leaves no such cut;
+    it is then written whole, masked as far as it has arrived.
+    """
+    spans = secret_spans(text)
+    moved = True
+    while moved:
+        moved = False
+        for start, end in spans:
+            if start < cut < end:
+                cut, moved = start, True
+    return cut if cut > 0 else len(text)
 
 
 def run_logged(

@@ -80,6 +80,17 @@ def redact(text: str) -> str:
     return _SHAPES.sub(MASK, text)
 
 
+def secret_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``redact`` finds a secret in ``text``: the (start, end) of each registered secret
+    and each secret shape, sorted. A writer that must cut a stream in pieces cuts outside
+    them: a secret split in two is masked in neither piece."""
+    spans = [m.span() for m in _SHAPES.finditer(text)]
+    pattern = _pattern
+    if pattern is not None:
+        spans += [m.span() for m in pattern.finditer(text)]
+    return sorted(spans)
+
+
 def redact_obj(value: Any) -> Any:
     """``redact`` applied to every string inside dicts, lists and tuples."""
     if isinstance(value, str):

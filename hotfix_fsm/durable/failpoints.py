@@ -1,10 +1,17 @@
-"""Failpoints: kill the process at a named checkpoint boundary, for deterministic crash tests.
+"""Failpoints: kill (or freeze) the process at a named checkpoint boundary, for crash tests.
 
-Set ``HOTFIX_FSM_FAILPOINTS`` to a comma-separated list of ``<phase>:<point>[@<n>]``, where
-point is ``before_effect``, ``after_effect`` or ``after_done`` (``*`` matches any phase or
-point) and ``n`` picks the n-th time the boundary is reached in this process (default 1).
-When one matches, the process sends itself SIGKILL: no cleanup, no flush, exactly what a dead
-laptop does. ``HOTFIX_FSM_FAILPOINT_LOG`` names a file that receives one line per kill.
+Set ``HOTFIX_FSM_FAILPOINTS`` to a comma-separated list of ``<phase>:<point>[@<n>][=<action>]``,
+where point is ``before_effect``, ``after_effect`` or ``after_done`` (``*`` matches any phase
+or point), ``n`` picks the n-th time the boundary is reached in this process (default 1), and
+action is what happens there:
+
+* ``kill`` (the default): the process sends itself SIGKILL — no cleanup, no flush, exactly
+  what a dead laptop does;
+* ``stop``: the process sends itself SIGSTOP and freezes there, every thread with it, as a
+  suspended laptop or a stalled VM; it carries on from that very instant on SIGCONT.
+
+``HOTFIX_FSM_FAILPOINT_LOG`` names a file that receives one line per failpoint that fired
+(``phase:point@n``, with ``=stop`` appended for a freeze), written before the signal.
 
 Tests inside one process install a hook with ``set_hook`` instead.
 """
@@ -17,7 +24,9 @@ from collections import Counter
 from collections.abc import Callable
 
 POINTS = ("before_effect", "after_effect", "after_done")
+ACTIONS = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP}
 ENV = "HOTFIX_FSM_FAILPOINTS"
+LOG_ENV = "HOTFIX_FSM_FAILPOINT_LOG"
 
 _hook: Callable[[str, str], None] | None = None
 _seen: Counter[str] = Counter()
@@ -29,12 +38,30 @@ def set_hook(hook: Callable[[str, str], None] | None) -> None:
     _hook = hook
 
 
-def _matches(spec: str, phase: str, point: str, count: int) -> bool:
-    target, _, nth = spec.partition("@")
-    want_phase, _, want_point = target.rpartition(":")
+def parse(spec: str) -> tuple[str, str, int, str]:
+    """``<phase>:<point>[@<n>][=<action>]`` as (phase, point, n, action).
+
+    Raises:
+        ValueError: an action other than ``kill`` or ``stop`` (a typo must not kill).
+    """
+    target, _, action = spec.strip().partition("=")
+    target, _, nth = target.partition("@")
+    phase, _, point = target.rpartition(":")
+    action = action.strip() or "kill"
+    if action not in ACTIONS:
+        raise ValueError(
+            f"{ENV}: unknown failpoint action {action!r} in {spec!r} "
+            f"(use {' or '.join(sorted(ACTIONS))})"
+        )
+    return phase, point, int(nth) if nth.isdigit() else 1, action
+
+
+def _action(spec: str, phase: str, point: str, count: int) -> str | None:
+    """The action of ``spec`` when it matches this boundary, else None."""
+    want_phase, want_point, nth, action = parse(spec)
     if want_phase not in ("*", phase) or want_point not in ("*", point):
-        return False
-    return count == (int(nth) if nth.isdigit() else 1)
+        return None
+    return action if count == nth else None
 
 
 def reach(phase: str, point: str) -> None:
@@ -47,9 +74,14 @@ def reach(phase: str, point: str) -> None:
     _seen[f"{phase}:{point}"] += 1
     count = _seen[f"{phase}:{point}"]
     for spec in raw.split(","):
-        if spec.strip() and _matches(spec.strip(), phase, point, count):
-            log = os.environ.get("HOTFIX_FSM_FAILPOINT_LOG")
-            if log:
-                with open(log, "a", encoding="utf-8") as fh:
-                    fh.write(f"{phase}:{point}@{count}\n")
-            os.kill(os.getpid(), signal.SIGKILL)
+        action = _action(spec, phase, point, count) if spec.strip() else None
+        if action is None:
+            continue
+        log = os.environ.get(LOG_ENV)
+        if log:
+            suffix = "" if action == "kill" else f"={action}"
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"{phase}:{point}@{count}{suffix}\n")
+        os.kill(os.getpid(), ACTIONS[action])
+        # Only a freeze gets here, once SIGCONT wakes the process: carry on as if nothing
+        # happened, as a resumed laptop does (its other failpoints still apply).

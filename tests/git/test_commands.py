@@ -181,6 +181,25 @@ def test_registered_secrets_are_masked_in_the_log(tmp_path: Path) -> None:
     assert secret not in result.tail
 
 
+def test_secrets_in_a_line_longer_than_a_chunk_are_masked(tmp_path: Path) -> None:
+    """A 600 kB line (no newline) is written in pieces; no piece splits a secret, which
+    redacting the halves would leave unmasked, and a multi-byte character survives."""
+    secret = "Zq8v-X2kL.m4Pw~Yt7Rb"  # 65 bytes a unit: pieces of 64 KiB cut inside
+    shaped = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    register_secret(secret)
+    log = tmp_path / "long.log"
+    code = f"import sys; sys.stdout.write(' {secret} {shaped} é' * 10000)"
+    result = run_logged(py(code), cwd=tmp_path, log_path=log, timeout=60)
+    assert result.ok
+    text = log.read_text(encoding="utf-8")
+    assert secret not in text
+    assert shaped not in text
+    body = text.split("\n")[2]  # after the command and cwd lines
+    assert body == " *** *** é" * 10000
+    assert secret not in result.tail
+    assert shaped not in result.tail
+
+
 def test_run_captured_times_out_and_feeds_stdin(tmp_path: Path) -> None:
     echoed = run_captured(
         py("import sys; print(sys.stdin.read().upper())"),

@@ -7,7 +7,9 @@
 
 Each trial, fault, input and secrets example of the suite appends one JSON line to
 ``$HOTFIX_TORTURE_FIGURES`` (see ``tests/torture/harness.py``); this script runs pytest
-with that variable set and sums the lines.
+with that variable set and sums the lines. Every value in a line is measured — counted from
+what the rehearsal world, the journal or the processes show — never written as a constant
+after an assertion passed (``invariants.duplicates`` counts the duplicated effects).
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ def figures(records: list[dict[str, Any]]) -> dict[str, Any]:
         "inputs_mishandled": sum(int(i.get("problems", 0)) for i in inputs),
         "race_rounds": sum(int(r.get("rounds", 0)) for r in races),
         "racing_drivers": sum(int(r.get("drivers", 0)) for r in races),
-        "secret_examples": sum(int(s.get("examples", 0)) for s in secrets),
+        "frozen_drivers": sum(int(r.get("sigstop", 0)) for r in races),
+        # One line per example (a hypothesis example is the unit counted).
+        "secret_examples": len(secrets),
         "secret_leaks": sum(int(s.get("leaks", 0)) for s in secrets),
         "effects_duplicated": duplicated,
     }
@@ -87,6 +91,11 @@ def markdown(fig: dict[str, Any], command: str, outcome: str, seconds: float) ->
         (
             "Concurrent drivers raced (rounds)",
             f"{fig['racing_drivers']} ({fig['race_rounds']})",
+            command,
+        ),
+        (
+            "— of which frozen (SIGSTOP) past their lease, then woken",
+            fig["frozen_drivers"],
             command,
         ),
         (

@@ -37,6 +37,27 @@ def duplicated_effects(effects: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def duplicates(sb: Sandbox) -> int:
+    """Effects the rehearsal world shows beyond the first per idempotency key, plus force
+    pushes: the ``duplicated`` figure, measured (never written as 0 after an assertion)."""
+    return sum(duplicated_effects(sb.effects()).values())
+
+
+def failures(sb: Sandbox, *, phase: str | None = None, containing: str = "") -> int:
+    """``failed`` journal rows (of ``phase``, whose error mentions ``containing``): how many
+    times an injected fault was met, as the journal recorded it."""
+    hotfix = sb.hotfix()
+    if hotfix is None:
+        return 0
+    return sum(
+        1
+        for e in sb.journal(hotfix.id)
+        if e.kind == "failed"
+        and (phase is None or e.phase == phase)
+        and containing in str(e.payload.get("error", ""))
+    )
+
+
 def signature(sb: Sandbox, hotfix: Hotfix) -> dict[str, Any]:
     """What an interrupted run must share with the uninterrupted one (ids normalised)."""
     effects = sb.effects()

@@ -1,4 +1,5 @@
-"""Concurrent drivers: many ``hotfix resume`` processes at once, and a paused driver fenced out.
+"""Concurrent drivers: many ``hotfix resume`` processes at once, and paused or frozen drivers
+fenced out.
 
 The command has no lease-TTL option, so these tests run the command's ``main()`` with a short
 default lease (``harness.LEASE_SHIM``): a killed driver's lease then expires in
@@ -7,16 +8,18 @@ seconds instead of 30.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable
 
 import pytest
 
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.errors import ExitCode
-from tests.torture.harness import FIGURES, Proc, assert_no_traceback, wait_for
-from tests.torture.invariants import check_trial
-from tests.torture.sandbox import ISSUE, Sandbox, monitor_rounds
+from tests.torture.harness import FIGURES, Proc, assert_no_traceback, parallel, wait_for
+from tests.torture.invariants import ZERO, check_trial, duplicates
+from tests.torture.sandbox import FAILPOINT_LOG, ISSUE, Sandbox, monitor_rounds
 
 Factory = Callable[..., Sandbox]
 TTL = 3.0
@@ -34,6 +37,22 @@ def _holder_pid(sb: Sandbox) -> int | None:
     if hotfix is None or not hotfix.lease_live() or not hotfix.lease_owner:
         return None
     return int(hotfix.lease_owner.split(":")[1])
+
+
+def _stopped(proc: Proc) -> bool:
+    """The process is stopped (SIGSTOP), as its parent sees it; its state stays reportable."""
+    if proc.popen.returncode is not None:
+        return False
+    info = os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+    return info is not None and info.si_code == os.CLD_STOPPED
+
+
+def _drivers(sb: Sandbox) -> int:
+    """Drivers that took a step of the hotfix: distinct lease owners of its intent rows."""
+    hotfix = sb.hotfix()
+    if hotfix is None:
+        return 0
+    return len({e.payload.get("driver") for e in sb.journal(hotfix.id) if e.kind == "intent"})
 
 
 def _in_monitor_window(sb: Sandbox, proc: Proc) -> Proc:
@@ -78,9 +97,9 @@ def _races(sb: Sandbox, sizes: tuple[int, ...]) -> None:
     # The last round: a short window lets the winner finish the hotfix.
     sb.configure({"monitor": {"duration": 0.5}})
     final = sb.cli("resume", ISSUE, timeout=120)
+    FIGURES.add("race", rounds=len(sizes), drivers=sum(sizes) + 2, duplicated=duplicates(sb))
     assert final.code == ExitCode.OK, str(final)
     check_trial(sb, None)
-    FIGURES.add("race", rounds=len(sizes), drivers=sum(sizes) + 2, duplicated=0)
 
 
 def test_many_drivers_race_one_drives(sandbox: Sandbox) -> None:
@@ -103,6 +122,8 @@ def test_paused_driver_loses_its_lease_and_exits_cleanly(sandbox: Sandbox) -> No
     paused = _in_monitor_window(sb, sb.spawn(*sb.start_args(), lease_ttl=TTL))
     paused.signal(signal.SIGSTOP)
     try:
+        wait_for(lambda: _stopped(paused), "the driver to stop")
+        stops = int(_stopped(paused))  # as the kernel reports it
         stopped_at = time.monotonic()
         wait_for(lambda: _lease_free(sb), "the paused driver's lease to expire", timeout=TTL * 10)
         assert time.monotonic() - stopped_at >= TTL - 1
@@ -119,13 +140,17 @@ def test_paused_driver_loses_its_lease_and_exits_cleanly(sandbox: Sandbox) -> No
     assert "lease" in woken.err, str(woken)
     assert "taken over" in woken.err or "lost" in woken.err, str(woken)
     result = second.finish(timeout=120)
+    drivers = _drivers(sb)
+    FIGURES.add(
+        "race", rounds=drivers - 1, drivers=drivers, sigstop=stops, duplicated=duplicates(sb)
+    )
+    assert drivers == 2, f"{drivers} drivers took steps"
     assert result.code == ExitCode.OK, str(result)
     hotfix = sb.hotfix()
     assert hotfix is not None
     assert hotfix.fencing_token == token  # nobody took the lease back
     assert hotfix.last_seq > seq
     check_trial(sb, None)
-    FIGURES.add("race", rounds=1, drivers=2, sigstop=1, duplicated=0)
 
 
 def _deploy_dispatches(sb: Sandbox) -> list[dict[str, object]]:
@@ -162,6 +187,8 @@ def test_driver_frozen_while_retrying_a_dispatch_sends_nothing_when_woken(
     # with a request in flight; without, between two attempts.
     first.signal(signal.SIGSTOP)
     try:
+        wait_for(lambda: _stopped(first), "the driver to stop")
+        stops = int(_stopped(first))  # as the kernel reports it
         wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 10)
         gh.clear_faults()
         second = sb.spawn("resume", ISSUE, lease_ttl=TTL)
@@ -176,6 +203,96 @@ def test_driver_frozen_while_retrying_a_dispatch_sends_nothing_when_woken(
     assert "lost its lease" in woken.err, str(woken)
     assert "sent nothing" in woken.err, str(woken)
     dispatched = _deploy_dispatches(sb)
-    check_trial(sb, None)
-    FIGURES.add("race", rounds=1, drivers=2, sigstop=1, duplicated=max(0, len(dispatched) - 1))
+    drivers = _drivers(sb)
+    FIGURES.add(
+        "race", rounds=drivers - 1, drivers=drivers, sigstop=stops, duplicated=duplicates(sb)
+    )
     assert len(dispatched) == 1, dispatched
+    check_trial(sb, None)
+
+
+# The effects a frozen driver must not repeat, each counted as the rehearsal world shows it.
+FROZEN_EFFECTS = ("deploy", "merge", "tag")
+
+
+def _effect_counts(sb: Sandbox) -> dict[str, int]:
+    """Deploy dispatches, merges and new tags the world shows."""
+    effects = sb.effects()
+    workflow = sb.read_config()["deploy"]["workflow"]
+    refs = effects.get("refs", [])
+    return {
+        "deploy": sum(1 for d in effects.get("dispatches", []) if d["workflow"] == workflow),
+        "merge": len(effects.get("merges", [])),
+        "tag": sum(1 for r in refs if r["ref"].startswith("refs/tags/") and r["old"] == ZERO),
+    }
+
+
+def _frozen_at_a_boundary(sandboxes: Factory, phase: str, point: str) -> None:
+    sb = sandboxes(f"frozen-{phase}-{point}")
+    spec = f"{phase}:{point}=stop"
+    env = {failpoints.ENV: spec, FAILPOINT_LOG: str(sb.failpoint_log)}
+    first = sb.spawn(*sb.start_args(), env=env, lease_ttl=TTL)
+    try:
+        wait_for(lambda: _stopped(first) or not first.running(), f"the driver to freeze at {spec}")
+        assert _stopped(first), f"never froze at {spec}:\n{first.finish()}"
+        stops = int(_stopped(first))
+        assert sb.fired_failpoints() == [f"{phase}:{point}@1=stop"]
+        at_freeze = _effect_counts(sb)
+        wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 10)
+        second = sb.spawn("resume", ISSUE, lease_ttl=TTL)
+        result = second.finish(timeout=180)
+        hotfix = sb.hotfix()
+        assert hotfix is not None
+        token, seq = hotfix.fencing_token, hotfix.last_seq
+    except BaseException:
+        first.power_cut()  # never wake a driver the test gave up on
+        first.finish()
+        raise
+    first.signal(signal.SIGCONT)
+    woken = first.finish(timeout=60)
+    hotfix = sb.hotfix()
+    assert hotfix is not None
+    counts = _effect_counts(sb)
+    drivers = _drivers(sb)
+    FIGURES.add(
+        "race",
+        rounds=drivers - 1,
+        drivers=drivers,
+        sigstop=stops,
+        duplicated=duplicates(sb),
+        frozen_at=f"{phase}:{point}",
+    )
+    # Frozen exactly where asked: its effect taken (after_effect) or not yet (before_effect).
+    taken = 1 if point == "after_effect" else 0
+    assert at_freeze[phase] == taken, (spec, at_freeze)
+    assert counts == dict.fromkeys(FROZEN_EFFECTS, 1), counts
+    assert result.code == ExitCode.OK, str(result)
+    assert woken.code == ExitCode.LEASE_HELD, str(woken)
+    assert_no_traceback(woken)
+    assert "lost its lease" in woken.err, str(woken)
+    assert "sent nothing" in woken.err, str(woken)
+    assert (hotfix.last_seq, hotfix.fencing_token) == (seq, token), "the woken driver wrote"
+    assert drivers == 2, f"{drivers} drivers took steps"
+    check_trial(sb, None)
+
+
+@pytest.mark.parametrize("point", ["after_effect", "before_effect"])
+def test_driver_frozen_at_an_effect_boundary_sends_nothing_when_woken(
+    sandboxes: Factory, point: str
+) -> None:
+    """A failpoint freezes the driver (SIGSTOP, ``<phase>:<point>=stop``) between the deploy
+    dispatch, the merge or the tag and its done row — or just before the effect — until its
+    lease expires; a second driver resumes to the end. Woken (SIGCONT), the first sends
+    nothing and writes nothing: it exits 4 saying it lost its lease. The world shows one
+    deploy dispatch, one merge and one tag."""
+    parallel(lambda phase: _frozen_at_a_boundary(sandboxes, phase, point), list(FROZEN_EFFECTS))
+
+
+def test_failpoint_specs_keep_their_meaning() -> None:
+    """``<phase>:<point>[@<n>]`` still kills; ``=stop`` freezes; a typo is refused."""
+    assert failpoints.parse("deploy:after_effect") == ("deploy", "after_effect", 1, "kill")
+    assert failpoints.parse("gate:tests:after_done@2") == ("gate:tests", "after_done", 2, "kill")
+    assert failpoints.parse("merge:*@3=stop") == ("merge", "*", 3, "stop")
+    assert failpoints.parse("*:before_effect=kill") == ("*", "before_effect", 1, "kill")
+    with pytest.raises(ValueError, match="unknown failpoint action 'stpo'"):
+        failpoints.parse("tag:after_effect=stpo")

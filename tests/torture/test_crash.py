@@ -103,13 +103,14 @@ def _run(sandboxes: Factory, trial: Trial) -> dict[str, Any]:
         failpoint_specs=trial.specs,
         kill_after=(lambda i: delays[i] if i < len(delays) else None) if delays else None,
     )
+    # Recorded before any assertion: a failed trial's duplicates count in the figures too.
+    record("trial", sb, run, scenario=trial.scenario, mode=trial.mode, seed=trial.seed)
     if trial.specs:
         assert run.kills == len(trial.specs), run.fired
     try:
         sig = check_trial(sb, None)
     except AssertionError as exc:
         raise AssertionError(f"{trial}: {exc}") from exc
-    record("trial", sb, run, scenario=trial.scenario, mode=trial.mode, seed=trial.seed)
     return sig
 
 
@@ -168,11 +169,11 @@ def test_every_failpoint_of_a_manual_rollback_after_done(sandboxes: Factory) -> 
             failpoint_specs=specs or (),
             first=("rollback", ISSUE, "--reason", "drill: the fix misbehaves"),
         )
-        assert run.kills == len(specs or ()), run.fired
-        sig = check_trial(sb, None)
         record(
             "trial", sb, run, scenario="manual-rollback", mode="failpoints" if specs else "baseline"
         )
+        assert run.kills == len(specs or ()), run.fired
+        sig = check_trial(sb, None)
         assert first.kills == 0
         return sig
 
@@ -215,8 +216,9 @@ def test_kill_mid_monitoring_window(sandboxes: Factory) -> None:
             proc.power_cut()
             kills += 1
         proc.finish()
-    assert kills == 2
     run = drive(sb)
+    record("trial", sb, run, scenario="happy", mode="mid-window", extra_kills=kills)
+    assert kills == 2
     sig = check_trial(sb, _baselines.get("happy"))
     assert sig["state"] == "done"
     hotfix = sb.hotfix()
@@ -229,7 +231,6 @@ def test_kill_mid_monitoring_window(sandboxes: Factory) -> None:
     numbers = [r["round"] for r in rows]
     assert len(numbers) == len(set(numbers)), f"a round was measured twice: {numbers}"
     assert numbers == sorted(numbers)
-    record("trial", sb, run, scenario="happy", mode="mid-window", extra_kills=kills)
 
 
 # A regression test: rounds missed while the driver was down are made up (analysis.Window).

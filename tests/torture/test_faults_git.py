@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hotfix_fsm.errors import ExitCode
 from tests.torture.harness import FIGURES, Result, assert_no_traceback, parallel, wait_for
-from tests.torture.invariants import check_trial
+from tests.torture.invariants import check_trial, duplicates, failures
 from tests.torture.sandbox import ISSUE, Sandbox
 
 Factory = Callable[..., Sandbox]
@@ -66,10 +66,15 @@ def remote_unreachable(sandboxes: Factory) -> None:
     failures = [
         e.payload for e in sb.journal(hotfix.id) if e.kind == "failed" and e.phase == "push"
     ]
+    FIGURES.add(
+        "fault",
+        scenario="git:remote-unreachable",
+        injected=len(failures),
+        duplicated=duplicates(sb),
+    )
     assert failures, "the push never saw the remote missing"
     assert all("Traceback" not in str(f) for f in failures)
     assert check_trial(sb, None)["state"] == "done"
-    FIGURES.add("fault", scenario="git:remote-unreachable", injected=len(failures), duplicated=0)
 
 
 def non_fast_forward(sandboxes: Factory) -> None:
@@ -91,9 +96,13 @@ def non_fast_forward(sandboxes: Factory) -> None:
     ]
     sb.git("push", "-q", "origin", "--delete", branch)
     resumed = sb.cli("resume", ISSUE)
+    refused = failures(sb, phase="push")
+    FIGURES.add(
+        "fault", scenario="git:non-fast-forward", injected=refused, duplicated=duplicates(sb)
+    )
+    assert refused >= 1, "no push was refused"
     assert resumed.code == ExitCode.OK, str(resumed)
     assert check_trial(sb, None)["state"] == "done"
-    FIGURES.add("fault", scenario="git:non-fast-forward", injected=1, duplicated=0)
 
 
 def branch_deleted(sandboxes: Factory) -> None:
@@ -110,9 +119,11 @@ def branch_deleted(sandboxes: Factory) -> None:
     assert sb.effects()["dispatches"] == [], "a deploy was dispatched for a deleted branch"
     sb.git("push", "-q", "origin", f"{sha}:refs/heads/{branch}")
     resumed = sb.cli("resume", ISSUE)
+    refused = failures(sb, containing=branch)
+    FIGURES.add("fault", scenario="git:branch-deleted", injected=refused, duplicated=duplicates(sb))
+    assert refused >= 1, f"no failed row names the deleted {branch}"
     assert resumed.code == ExitCode.OK, str(resumed)
     assert check_trial(sb, None)["state"] == "done"
-    FIGURES.add("fault", scenario="git:branch-deleted", injected=1, duplicated=0)
 
 
 def test_git_faults(sandboxes: Factory) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from hotfix_fsm.errors import ExitCode
 from tests.torture.harness import FIGURES, assert_no_traceback, parallel
-from tests.torture.invariants import check_trial
+from tests.torture.invariants import check_trial, duplicates, failures
 from tests.torture.sandbox import ISSUE, Sandbox, drive
 
 Factory = Callable[..., Sandbox]
@@ -45,10 +45,10 @@ def _storm(sandboxes: Factory, name: str) -> None:
     sb.running.github.set_fault("*", seed=7, **STORMS[name])
     run = drive(sb)
     injected = faulted(sb)
+    FIGURES.add("fault", scenario=f"github:{name}", injected=injected, duplicated=duplicates(sb))
     assert injected >= 5, f"{name}: only {injected} faults were injected"
     sig = check_trial(sb, None)
     assert sig["state"] == "done", sig
-    FIGURES.add("fault", scenario=f"github:{name}", injected=injected, duplicated=0)
     assert run.last.code == 0
 
 
@@ -89,10 +89,12 @@ def test_timeouts_on_writes_that_took_effect(sandboxes: Factory) -> None:
     finally:
         stop.set()
         watcher.join()
+    FIGURES.add(
+        "fault", scenario="github:timeouts", injected=len(timed_out), duplicated=duplicates(sb)
+    )
     sig = check_trial(sb, None)
     assert sig["state"] == "done"
     assert len(timed_out) >= 5, f"too few routes were slowed: {timed_out} (pending {pending})"
-    FIGURES.add("fault", scenario="github:timeouts", injected=len(timed_out), duplicated=0)
 
 
 PERMANENT: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
@@ -124,11 +126,14 @@ def _permanent(sandboxes: Factory, name: str) -> None:
     effects_before = sb.effects()
     sb.write_config(good)
     resumed = sb.cli("resume", ISSUE)
+    # Each refused request the hotfix failed on is a failed row naming the status.
+    injected = failures(sb, containing=words[0])
+    FIGURES.add("fault", scenario=f"github:{name}", injected=injected, duplicated=duplicates(sb))
+    assert injected >= 1, f"{name}: no failed row mentions {words[0]}"
     assert resumed.code == ExitCode.OK, str(resumed)
     sig = check_trial(sb, None)
     assert sig["state"] == "done"
     assert len(effects_before.get("merges", [])) <= 1
-    FIGURES.add("fault", scenario=f"github:{name}", injected=1, duplicated=0)
 
 
 @pytest.mark.parametrize(
@@ -158,9 +163,13 @@ def test_422_head_branch_deleted_before_the_pr(sandbox: Sandbox) -> None:
     assert "hotfix resume" in failed.out + failed.err, str(failed)
     sb.git("push", "-q", "origin", f"{sha}:refs/heads/{branch}")
     resumed = sb.cli("resume", ISSUE)
+    injected = failures(sb, containing="422")
+    FIGURES.add(
+        "fault", scenario="github:422-head-deleted", injected=injected, duplicated=duplicates(sb)
+    )
+    assert injected >= 1, "no failed row mentions the 422"
     assert resumed.code == ExitCode.OK, str(resumed)
     assert check_trial(sb, None)["state"] == "done"
-    FIGURES.add("fault", scenario="github:422-head-deleted", injected=1, duplicated=0)
 
 
 def test_422_on_the_back_merge_is_recorded_not_fatal(sandbox: Sandbox) -> None:
@@ -171,10 +180,13 @@ def test_422_on_the_back_merge_is_recorded_not_fatal(sandbox: Sandbox) -> None:
     assert result.code == ExitCode.OK, str(result)
     hotfix = sb.hotfix()
     assert hotfix is not None
+    refused = int(hotfix.context.get("backport_status") == "error")
+    FIGURES.add(
+        "fault", scenario="github:422-backport-base", injected=refused, duplicated=duplicates(sb)
+    )
     assert hotfix.context["backport_status"] == "error"
     assert (
         "422" in hotfix.context["backport_message"]
         or "Validation" in hotfix.context["backport_message"]
     )
     check_trial(sb, None)
-    FIGURES.add("fault", scenario="github:422-backport-base", injected=1, duplicated=0)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from hotfix_fsm.errors import ExitCode
 from tests.torture.harness import FIGURES, assert_no_traceback, parallel, wait_for
-from tests.torture.invariants import check_trial
+from tests.torture.invariants import check_trial, duplicates, failures
 from tests.torture.sandbox import ISSUE, Sandbox, drive, monitor_rounds
 
 Factory = Callable[..., Sandbox]
@@ -27,6 +27,9 @@ def _mode(sandboxes: Factory, mode: str) -> None:
     sb.running.production.set_mode(mode, slow_seconds=2.0)
     sb.running.production.set_mode("healthy", for_version=sb.info.production_sha)
     run = drive(sb)
+    FIGURES.add(
+        "fault", scenario=f"health:{mode}", injected=_health_calls(sb), duplicated=duplicates(sb)
+    )
     sig = check_trial(sb, None)
     assert sig["state"] == MODES[mode], f"{mode}: {sig['state']}\n{run.last}"
     assert sig["production_runs"] == "release"
@@ -39,7 +42,6 @@ def _mode(sandboxes: Factory, mode: str) -> None:
         if e.kind == "transition" and e.phase == "start_rollback"
     ]
     assert len(why) == 1, why
-    FIGURES.add("fault", scenario=f"health:{mode}", injected=_health_calls(sb), duplicated=0)
 
 
 def test_unhealthy_fix_is_rolled_back(sandboxes: Factory) -> None:
@@ -68,9 +70,14 @@ def _refused_briefly(sandboxes: Factory) -> None:
         e.payload for e in sb.journal(hotfix.id) if e.kind == "measurement" and e.phase == "monitor"
     ]
     refused = [r for r in rows if r.get("errors")]
+    FIGURES.add(
+        "fault",
+        scenario="health:refused-briefly",
+        injected=len(refused),
+        duplicated=duplicates(sb),
+    )
     assert refused, "no monitoring round saw the refused connection"
     check_trial(sb, None)
-    FIGURES.add("fault", scenario="health:refused-briefly", injected=len(refused), duplicated=0)
 
 
 def _refused_for_good(sandboxes: Factory) -> None:
@@ -99,12 +106,17 @@ def _refused_for_good(sandboxes: Factory) -> None:
     finally:
         sb.running.production.start()
     resumed = sb.cli("resume", ISSUE)
+    # The verifications that met the refused connection, as the journal recorded them.
+    refused = failures(sb, phase="verify") + failures(sb, phase="rollback_verify")
+    FIGURES.add(
+        "fault", scenario="health:refused-for-good", injected=refused, duplicated=duplicates(sb)
+    )
+    assert refused >= 1, "no verification failed on the refused connection"
     assert resumed.code == ExitCode.FAILED, str(resumed)  # rolled_back exits 1
     sig = check_trial(sb, None)
     assert sig["state"] == "rolled_back"
     assert sig["production_runs"] == "release"
     assert sig["dispatches"] == ["deploy-production.yml", "rollback.yml"]
-    FIGURES.add("fault", scenario="health:refused-for-good", injected=1, duplicated=0)
 
 
 def test_connection_refused(sandboxes: Factory) -> None:

@@ -30,7 +30,7 @@ from tests.torture.harness import (
     parallel,
     wait_for,
 )
-from tests.torture.invariants import check_trial
+from tests.torture.invariants import check_trial, duplicates
 from tests.torture.sandbox import ISSUE, Sandbox, monitor_rounds
 
 LOCKER = (
@@ -129,6 +129,7 @@ def test_locked_by_another_process(paused: Sandbox, tmp_path: Path) -> None:
     """A writer holding the lock past the busy timeout: a clear 'locked' error and no write;
     a lock held briefly is waited for and the command succeeds."""
     sb = paused
+    locked: list[float | None] = []
 
     def scenario(hold: float | None) -> None:
         db = copy_store(sb.db, tmp_path / f"locked-{hold}" / "hotfix.db")
@@ -142,6 +143,7 @@ def test_locked_by_another_process(paused: Sandbox, tmp_path: Path) -> None:
         try:
             assert locker.stdout is not None
             assert locker.stdout.readline().strip() == "locked"
+            locked.append(hold)
             result = sb.cli("--db", str(db), "approve", ISSUE, "deploy", timeout=60)
         finally:
             if locker.stdin is not None:
@@ -157,7 +159,7 @@ def test_locked_by_another_process(paused: Sandbox, tmp_path: Path) -> None:
             assert rows(db)[1] == before[1] + 1
 
     parallel(scenario, [None, 1.0], workers=2)
-    FIGURES.add("fault", scenario="store:locked", injected=2, duplicated=0)
+    FIGURES.add("fault", scenario="store:locked", injected=len(locked), duplicated=duplicates(sb))
 
 
 def test_read_only_store(paused: Sandbox, tmp_path: Path) -> None:
@@ -176,7 +178,9 @@ def test_read_only_store(paused: Sandbox, tmp_path: Path) -> None:
         clear_store_error(approve)
         assert "read" in (approve.out + approve.err).lower(), str(approve)
         assert digest(db) == before
-    FIGURES.add("fault", scenario="store:read-only", injected=2, duplicated=0)
+    # The commands the read-only store refused (reads may work).
+    refused = sum(1 for r in (status, approve) if r.code != ExitCode.OK)
+    FIGURES.add("fault", scenario="store:read-only", injected=refused, duplicated=duplicates(sb))
 
 
 def _corrupt_header(db: Path) -> None:
@@ -296,7 +300,7 @@ def test_damaged_store_is_refused_and_untouched(
                 seen.append(f"{name}:{args[0]}")
 
     parallel(scenario, list(DAMAGE), workers=4)
-    FIGURES.add("fault", scenario="store:damaged", injected=len(seen), duplicated=0)
+    FIGURES.add("fault", scenario="store:damaged", injected=len(seen), duplicated=duplicates(sb))
 
 
 def test_store_path_is_not_a_database(tmp_path: Path, paused: Sandbox, forks: ForkPool) -> None:
@@ -304,6 +308,7 @@ def test_store_path_is_not_a_database(tmp_path: Path, paused: Sandbox, forks: Fo
     text = tmp_path / "notes.txt"
     text.write_text("these are my notes, not a database\n" * 50)
     before = digest(text)
+    refused = 0
     for target, words in (
         (str(tmp_path), ("is a directory",)),
         (str(text), ("not a hotfix store",)),
@@ -311,8 +316,11 @@ def test_store_path_is_not_a_database(tmp_path: Path, paused: Sandbox, forks: Fo
     ):
         result = paused.quick(forks, "--db", target, "list")
         clear_store_error(result, target.lower(), *words)
+        refused += 1
     assert digest(text) == before
-    FIGURES.add("fault", scenario="store:not-a-database", injected=3, duplicated=0)
+    FIGURES.add(
+        "fault", scenario="store:not-a-database", injected=refused, duplicated=duplicates(paused)
+    )
 
 
 def test_two_threads_open_new_stores_at_once(tmp_path: Path) -> None:
@@ -357,11 +365,12 @@ def test_disk_full_mid_drive(paused: Sandbox, tmp_path: Path) -> None:
                 os.fsync(fh.fileno())
         stopped = proc.finish()
         clear_store_error(stopped, "full")
+        full = int("full" in (stopped.out + stopped.err).lower())
         hotfix = sb.hotfix()
         assert hotfix is not None
         assert hotfix.state not in ("done", "merged")
         filler.unlink()
         resumed = sb.cli(*sb.resume_args())
+        FIGURES.add("fault", scenario="store:disk-full", injected=full, duplicated=duplicates(sb))
         assert resumed.code == ExitCode.OK, str(resumed)
         assert check_trial(sb, None)["state"] == "done"
-    FIGURES.add("fault", scenario="store:disk-full", injected=1, duplicated=0)

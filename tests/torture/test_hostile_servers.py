@@ -160,7 +160,9 @@ def _github_case(stages: Stages, name: str, found: list[str]) -> None:
         hotfix = stages.case("pushed", f"github-{name}", changes, found)
     if hotfix.state not in ("failed", "pushed"):
         found.append(f"github {name}: ended {hotfix.state} against a hostile GitHub")
-    FIGURES.add("inputs", category="server:github", tried=1, requests=server.requests)
+    FIGURES.add(
+        "inputs", category="server:github", tried=int(server.requests > 0), requests=server.requests
+    )
 
 
 def _health_case(stages: Stages, name: str, found: list[str]) -> None:
@@ -177,7 +179,9 @@ def _health_case(stages: Stages, name: str, found: list[str]) -> None:
     took = hotfix.context.get("_durations", {}).get("verify") or 0
     if took > VERIFY_TIMEOUT + REQUEST_TIMEOUT + 2:
         found.append(f"health {name}: verify took {took:.1f}s (verify.timeout {VERIFY_TIMEOUT}s)")
-    FIGURES.add("inputs", category="server:health", tried=1, requests=server.requests)
+    FIGURES.add(
+        "inputs", category="server:health", tried=int(server.requests > 0), requests=server.requests
+    )
 
 
 def _prometheus_case(stages: Stages, name: str, found: list[str]) -> None:
@@ -196,7 +200,12 @@ def _prometheus_case(stages: Stages, name: str, found: list[str]) -> None:
         hotfix = stages.case("verified", f"prometheus-{name}", changes, found)
     if hotfix.state not in ("failed", "done") and not hotfix.paused_reason:
         found.append(f"prometheus {name}: ended {hotfix.state}")
-    FIGURES.add("inputs", category="server:prometheus", tried=1, requests=server.requests)
+    FIGURES.add(
+        "inputs",
+        category="server:prometheus",
+        tried=int(server.requests > 0),
+        requests=server.requests,
+    )
 
 
 GITHUB_CLEAR = ["short-body", "redirect-loop", "status-999"]
