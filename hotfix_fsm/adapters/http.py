@@ -170,8 +170,9 @@ def judge_health(result: HealthResult, expect: HealthExpectation) -> HealthJudge
     matches = any(version_matches(version or "", want) for want in expect.versions)
     if expect.version_field and expect.versions and version and not matches:
         wanted = " or ".join(v[:12] for v in expect.versions)
+        shown = redact(version)[:40]  # mask first: a cut must not split a secret
         return HealthJudgement(
-            False, f"production reports version {version[:40]!r}, expected {wanted}", version
+            False, f"production reports version {shown!r}, expected {wanted}", version
         )
     return HealthJudgement(True, f"HTTP {result.status}", version)
 

@@ -293,7 +293,7 @@ def _why(exc: Exception) -> str:
         return "connection refused or host unreachable"
     if isinstance(exc, requests.Timeout):
         return "timed out"
-    return str(exc)[:200]
+    return redact(str(exc))[:200]  # mask first: a cut must not split a secret
 
 
 def _check_health(config: Config) -> Finding:

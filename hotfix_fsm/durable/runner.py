@@ -19,6 +19,7 @@ from hotfix_fsm.config import Config
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.machine import Graph
 from hotfix_fsm.core.outcome import Event, Outcome, next_action
+from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.core.retry import RetryPolicy
 from hotfix_fsm.durable.gates import gate_results, run_gates
 from hotfix_fsm.durable.journal import JournalWriter
@@ -415,7 +416,8 @@ class Runner:
             return
         driver.guard.check()  # a driver that lost the hotfix does not speak for it
         hotfix = driver.hotfix()
-        result = alerter.send(event, hotfix, message, fields)
+        # A custom alerter receives masked text too, not only the built-in ones.
+        result = alerter.send(event, hotfix, redact(message), redact_obj(fields))
         if result:
             driver.write(hotfix, [Entry("alert", None, 0, None, {"event": event, **result})])
 

@@ -265,7 +265,7 @@ def _storable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, str):
-        return redact(value[:200])
+        return redact(value)[:200]  # mask first: a cut must not split a secret
     if isinstance(value, bool | int | float) or value is None:
         return value
     return None  # objects and lists are not metric values
