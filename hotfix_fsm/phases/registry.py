@@ -272,11 +272,7 @@ def _standard_specs() -> list[PhaseSpec]:
             "backport",
             facts=facts.BackportFacts,
             make=Backport,
-            plan=lambda p: (
-                f"open a back-merge PR into {p.config.backport.base or p.config.main_branch}"
-                if p.config.backport.enabled
-                else "skipped"
-            ),
+            plan=_backport_line,
         ),
         PhaseSpec(
             "cleanup",
