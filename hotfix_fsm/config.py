@@ -3,14 +3,25 @@
 Every setting the phases use, with its default. Loading validates types and refuses unknown
 keys; errors name the key and the file. Secrets (tokens, webhook URLs) are best given through
 the environment variable a ``*_env`` key names, and are registered with the log redactor.
+
+The file is looked for at the git top level of the directory a command runs in (as git
+finds ``.git``), so any subdirectory of the work tree finds it; ``locate_config`` says where
+and why. It may be committed on any branch or kept untracked. When a hotfix starts, its
+effective values are pinned in the store (``pin_config``: values, hash, source; never a
+secret) and every later command rebuilds them (``config_from_pin``), so a file that vanished
+with a branch switch, or another clone, changes nothing; ``config_changes`` lists what a
+file now says differently, key by key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import re
+import subprocess
 import tomllib
 import types
 import typing
@@ -19,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hotfix_fsm.core.redact import looks_like_secret
-from hotfix_fsm.errors import ConfigError
+from hotfix_fsm.errors import ConfigError, UsageError
 
 ISSUE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
 
@@ -353,22 +364,161 @@ def config_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Conf
     return config
 
 
+CONFIG_FILE = "hotfix.toml"
+# Configuration keys whose literal values are secrets: never pinned in the store (the value
+# is read again from the file at use time; a ``*_env`` key names the variable instead).
+SECRET_KEYS = ("github.token", "alerts.slack_webhook", "alerts.webhook_url")
+
+
+def git_top_level(path: str | os.PathLike[str]) -> Path | None:
+    """The top directory of the git work tree holding ``path`` (as git finds ``.git``).
+
+    None when ``path`` is not inside a work tree (or git cannot be run).
+    """
+    where = Path(path).expanduser()
+    if not where.is_dir():
+        where = where.parent
+    if not where.is_dir():
+        return None
+    code, out = _git(where, "rev-parse", "--show-toplevel")
+    return Path(out).resolve() if code == 0 and out else None
+
+
+def _git(cwd: Path, *args: str) -> tuple[int, str]:
+    """A read-only git command in ``cwd`` (argv, no prompt): (exit code, stdout stripped)."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return 127, ""
+    return proc.returncode, proc.stdout.strip()
+
+
+@dataclass(frozen=True)
+class ConfigLocation:
+    """Where the configuration of a repository lives, and why it was taken from there.
+
+    ``path`` is None when there is no file (the defaults); ``top_level`` is the git work
+    tree's top directory (None outside a work tree); ``git_state`` says how git sees the
+    file: ``untracked``, ``ignored``, ``tracked on <branch>``, ``tracked, with uncommitted
+    changes``, ``outside the work tree`` or ``""``.
+    """
+
+    path: Path | None
+    table: str | None
+    top_level: Path | None
+    why: str
+    git_state: str = ""
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path is not None else "defaults"
+
+    @property
+    def relative(self) -> str | None:
+        """The file's path from the top level (posix), when it lies inside the work tree."""
+        if self.path is None or self.top_level is None:
+            return None
+        try:
+            return self.path.resolve().relative_to(self.top_level).as_posix()
+        except ValueError:
+            return None
+
+    def describe(self) -> str:
+        """``/repo/hotfix.toml (found at the git top level; untracked)``."""
+        details = "; ".join(d for d in (self.why, self.git_state) if d)
+        what = self.source if self.table is None else f"[{self.table}] in {self.source}"
+        return f"{what} ({details})" if details else what
+
+
+def _has_table(file: Path, table: str) -> bool:
+    """True when ``file`` holds ``[table]`` (or cannot be parsed: loading then says why)."""
+    try:
+        data: Any = tomllib.loads(file.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, OSError):
+        return True
+    for part in table.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
 def find_config_file(repo: Path) -> tuple[Path, str | None] | None:
     """``hotfix.toml`` wins over ``[tool.hotfix]`` in ``pyproject.toml``."""
-    direct = repo / "hotfix.toml"
+    direct = repo / CONFIG_FILE
     if direct.is_file():
         return direct, None
     pyproject = repo / "pyproject.toml"
-    if pyproject.is_file():
+    if pyproject.is_file() and _has_table(pyproject, "tool.hotfix"):
         return pyproject, "tool.hotfix"
     return None
+
+
+def locate_config(
+    repo: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None
+) -> ConfigLocation:
+    """Where the configuration for ``repo`` is: ``path`` when given, else the
+    ``hotfix.toml`` (or ``[tool.hotfix]`` in ``pyproject.toml``) at the git top level of
+    ``repo`` — wherever in the work tree the command runs — else the defaults."""
+    top = git_top_level(repo) if repo is not None else None
+    if path is not None:
+        file = Path(path).expanduser().resolve()
+        table = "tool.hotfix" if file.name == "pyproject.toml" else None
+        where = top or (git_top_level(file.parent) if file.parent.is_dir() else None)
+        return ConfigLocation(file, table, where, "given with --config", _git_state(file, where))
+    if repo is None:
+        return ConfigLocation(None, None, None, "no repository given")
+    base = top or Path(repo).expanduser().resolve()
+    found = find_config_file(base)
+    if found is None:
+        place = "the git top level" if top else "the directory (not a git work tree)"
+        return ConfigLocation(
+            None,
+            None,
+            top,
+            f"no {CONFIG_FILE} or [tool.hotfix] in pyproject.toml at {place} {base}",
+        )
+    file, table = found
+    why = "found at the git top level" if top else "found in the directory (not a git work tree)"
+    return ConfigLocation(file.resolve(), table, top, why, _git_state(file.resolve(), top))
+
+
+def _git_state(file: Path, top: Path | None) -> str:
+    """How git sees ``file``: untracked, ignored, tracked (on which branch) or modified."""
+    if top is None:
+        return ""
+    try:
+        relative = file.relative_to(top).as_posix()
+    except ValueError:
+        return "outside the work tree"
+    tracked, _ = _git(top, "--literal-pathspecs", "ls-files", "--error-unmatch", "--", relative)
+    if tracked == 0:
+        code, branch = _git(top, "symbolic-ref", "--quiet", "--short", "HEAD")
+        changed, _ = _git(top, "--literal-pathspecs", "diff", "--quiet", "HEAD", "--", relative)
+        if changed == 1:
+            return "tracked, with uncommitted changes"
+        return f"tracked on {branch}" if code == 0 and branch else "tracked"
+    ignored, _ = _git(top, "--literal-pathspecs", "check-ignore", "--quiet", "--", relative)
+    return "ignored by git" if ignored == 0 else "untracked"
 
 
 def load_config(
     repo: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None
 ) -> Config:
-    """Load from ``path`` or the repository's own file; defaults when there is none."""
-    table: str | None = None
+    """Load from ``path`` or the repository's own file; defaults when there is none.
+
+    The repository's file is looked for at the git top level of ``repo`` (``repo`` may be
+    any directory inside the work tree); ``locate_config`` says where and why.
+    """
     if path is not None:
         file = Path(path)
         if not file.is_file():
@@ -376,15 +526,17 @@ def load_config(
                 f"configuration file {file} does not exist",
                 hint="pass an existing file to --config, or run `hotfix init`",
             )
-        if file.name == "pyproject.toml":
-            table = "tool.hotfix"
-    elif repo is not None:
-        found = find_config_file(Path(repo))
-        if found is None:
-            return Config()
-        file, table = found
-    else:
+        return load_config_file(file, "tool.hotfix" if file.name == "pyproject.toml" else None)
+    if repo is None:
         return Config()
+    location = locate_config(repo)
+    if location.path is None:
+        return Config()
+    return load_config_file(location.path, location.table)
+
+
+def load_config_file(file: Path, table: str | None = None) -> Config:
+    """A validated Config from one file (``table``: the TOML table holding it)."""
     try:
         raw = file.read_bytes().decode("utf-8")
         data: dict[str, Any] = tomllib.loads(raw)
@@ -402,3 +554,198 @@ def load_config(
             if not isinstance(data, dict):
                 raise ConfigError(f"[{table}] in {file} must be a table")
     return config_from_mapping(data, str(file))
+
+
+# -- the configuration pinned with a hotfix --------------------------------------------------
+
+
+def config_values(config: Config) -> dict[str, Any]:
+    """The effective values as plain data, literal secrets blanked (``SECRET_KEYS``)."""
+    values = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
+    for dotted in SECRET_KEYS:
+        section, _, name = dotted.partition(".")
+        if values.get(section, {}).get(name):
+            values[section][name] = ""
+    return values
+
+
+def values_hash(values: dict[str, Any]) -> str:
+    """A stable hash of configuration values (sorted keys, compact JSON, sha256)."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def pin_config(config: Config, location: ConfigLocation | None = None) -> dict[str, Any]:
+    """What a hotfix stores of its configuration when it starts: the effective values
+    (after defaults), their hash and where they came from. No secret: a literal token or
+    webhook URL is left out (its key is listed in ``literal_secrets`` and read again from
+    the file when used); ``*_env`` keys keep the variables' names."""
+    values = config_values(config)
+    literal = [
+        dotted
+        for dotted in SECRET_KEYS
+        if getattr(getattr(config, dotted.split(".")[0]), dotted.split(".")[1])
+    ]
+    pin: dict[str, Any] = {
+        "values": values,
+        "hash": values_hash(values),
+        "source": location.source if location else config.source,
+        "literal_secrets": literal,
+    }
+    if location is not None:
+        pin.update(relative=location.relative, table=location.table, why=location.why)
+    return pin
+
+
+def config_from_pin(pin: dict[str, Any], secrets_from: Config | None = None) -> Config:
+    """The Config a hotfix pinned; literal secrets are taken from ``secrets_from`` (the
+    file as it is now) when given."""
+    source = str(pin.get("source") or "defaults")
+    config = config_from_mapping(pin["values"], f"{source} (pinned)")
+    config.source = source
+    if secrets_from is not None:
+        for dotted in pin.get("literal_secrets") or ():
+            section, _, name = str(dotted).partition(".")
+            value = getattr(getattr(secrets_from, section, None), name, "")
+            if value and hasattr(getattr(config, section, None), name):
+                setattr(getattr(config, section), name, value)
+    return config
+
+
+def pinned(options: dict[str, Any]) -> dict[str, Any] | None:
+    """The configuration a hotfix pinned (its ``options["config"]``), or None when it was
+    started before configurations were pinned."""
+    pin = options.get("config")
+    return pin if isinstance(pin, dict) and isinstance(pin.get("values"), dict) else None
+
+
+def current_config_file(
+    repo: str | os.PathLike[str],
+    pin: dict[str, Any] | None,
+    explicit: str | os.PathLike[str] | None = None,
+) -> tuple[Path, str | None] | None:
+    """The file a pinned configuration is compared with (and reloaded from) now.
+
+    ``explicit`` (``--config`` of this command) wins; else the pinned file's place in the
+    hotfix's work tree ``repo`` (another clone after a hand-off); else a file given with
+    ``--config`` outside the work tree at start; else, when the defaults were pinned, a
+    file found since at the git top level. None when there is no such file.
+    """
+    if explicit is not None:
+        path = Path(explicit).expanduser().resolve()
+        return path, "tool.hotfix" if path.name == "pyproject.toml" else None
+    pin = pin or {"source": "defaults"}
+    table = pin.get("table")
+    relative, source = pin.get("relative"), str(pin.get("source") or "defaults")
+    if relative:
+        path = Path(repo) / str(relative)
+    elif source == "defaults":
+        found = locate_config(repo)
+        return (found.path, found.table) if found.path is not None else None
+    elif Path(source).is_absolute():
+        path = Path(source)
+    else:
+        return None
+    if not path.is_file() or (table and not _has_table(path, str(table))):
+        return None
+    return path, str(table) if table else None
+
+
+@dataclass(frozen=True)
+class ConfigDrift:
+    """How the configuration file now differs from the values a hotfix pinned.
+
+    ``file`` is the file compared (None: none is there now); ``changes`` one line per key
+    (``config_changes``); ``error`` why the file could not be read.
+    """
+
+    hotfix_id: str
+    pinned_source: str
+    pinned_hash: str
+    file: str | None = None
+    changes: tuple[str, ...] = ()
+    error: str = ""
+
+
+def compare_with_file(
+    hotfix_id: str,
+    repo: str | os.PathLike[str],
+    pin: dict[str, Any],
+    explicit: str | os.PathLike[str] | None = None,
+) -> tuple[ConfigDrift, Config | None]:
+    """The values ``pin`` holds against the file as it is now (``current_config_file``):
+    what differs, and that file's Config (None when there is none or it cannot be read)."""
+    source, digest = str(pin.get("source")), str(pin.get("hash"))
+    found = current_config_file(repo, pin, explicit)
+    if found is None:
+        return ConfigDrift(hotfix_id, source, digest), None
+    file = str(found[0])
+    try:
+        now = load_config_file(*found)
+    except ConfigError as exc:
+        return ConfigDrift(hotfix_id, source, digest, file, error=exc.message), None
+    changes = tuple(config_changes(pin["values"], config_values(now)))
+    return ConfigDrift(hotfix_id, source, digest, file, changes), now
+
+
+def repin_from_file(
+    hotfix_id: str,
+    repo: str | os.PathLike[str],
+    pin: dict[str, Any] | None,
+    explicit: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, Any], ConfigDrift]:
+    """A new pin from the file as it is now, and how it differs from ``pin``.
+
+    Raises:
+        UsageError: there is no file to take the values from.
+        ConfigError: the file is not a valid configuration.
+    """
+    found = current_config_file(repo, pin, explicit)
+    if found is None:
+        raise UsageError(
+            f"there is no configuration file to reload for hotfix {hotfix_id} (pinned from "
+            f"{pin.get('source') if pin else 'nowhere'}; looked in {repo})",
+            hotfix_id=hotfix_id,
+            hint="give the file with --config, or resume without --reload-config to keep the "
+            "pinned values",
+        )
+    path, table = found
+    location = ConfigLocation(
+        path.resolve(), table, git_top_level(repo), "reloaded with --reload-config"
+    )
+    new = pin_config(load_config_file(path, table), location)
+    changes = tuple(config_changes(pin["values"], new["values"])) if pin else ()
+    return new, ConfigDrift(hotfix_id, location.source, new["hash"], str(path), changes)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and (not prefix or value):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        out = {f"{prefix}.count": len(value)}
+        for i, item in enumerate(value):
+            out.update(_flatten(item, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def config_changes(pinned: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """One line per key whose value differs: ``deploy.workflow: pinned 'a.yml', file now
+    'b.yml'`` (a value that looks like a secret is not shown)."""
+    old, new = _flatten(pinned), _flatten(now)
+    lines = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if a != b:
+            lines.append(f"{key}: pinned {_shown_value(a)}, file now {_shown_value(b)}")
+    return lines
+
+
+_ABSENT = object()
+
+
+def _shown_value(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else _shown(value, 80)

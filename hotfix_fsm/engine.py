@@ -10,7 +10,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hotfix_fsm.config import Config, load_config
+from hotfix_fsm.config import (
+    Config,
+    ConfigDrift,
+    compare_with_file,
+    config_from_pin,
+    git_top_level,
+    load_config,
+    locate_config,
+    pin_config,
+    pinned,
+    repin_from_file,
+)
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import Event, Outcome, can, next_action_for
 from hotfix_fsm.core.redact import register_secret
@@ -18,6 +29,7 @@ from hotfix_fsm.core.validate import validate_description, validate_issue
 from hotfix_fsm.durable.journal import JournalWriter
 from hotfix_fsm.durable.runner import Runner
 from hotfix_fsm.errors import IllegalTransition, InvalidInput, LeaseHeld, NotFound, UsageError
+from hotfix_fsm.log import get_logger
 from hotfix_fsm.phases.base import Phase
 from hotfix_fsm.phases.services import Factory, Services
 from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Store, open_store
@@ -27,6 +39,7 @@ if TYPE_CHECKING:
 
 Preflight = Callable[[Services, Config, str], dict[str, Any]]
 GATES = ("fix", "deploy", "rollback")
+log = get_logger("hotfix_fsm.engine")
 
 
 class HotfixEngine:
@@ -37,7 +50,10 @@ class HotfixEngine:
         phases: phase implementations replacing the defaults, keyed by phase name.
         services: factories replacing adapters (``git``, ``github``, ``http``, ``alerts``)
             or adding services custom phases fetch with ``ctx.services.get(name)``.
-        config: a configuration to use instead of the repository's ``hotfix.toml``.
+        config: a configuration to use instead of the repository's ``hotfix.toml`` (and
+            instead of the configuration a hotfix pinned when it started).
+        config_path: the configuration file (``--config``): read at start; later compared
+            with the pinned values, and taken only by ``reload_config``.
         lease_ttl: seconds a driver's lease lives without a heartbeat.
         registry: the phases and their graph (``Registry.default().add(PhaseSpec(...))``
             to add a phase); default the standard ones.
@@ -69,6 +85,7 @@ class HotfixEngine:
         self._phases: dict[str, Phase] | None = None
         self._runner_args = {"lease_ttl": lease_ttl, "backoff_base": backoff_base}
         self._runner: Runner | None = None
+        self._logged: set[tuple[str, str]] = set()
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -102,13 +119,106 @@ class HotfixEngine:
         return self._registry
 
     def config_for(self, hotfix: Hotfix | None = None, repo: str | None = None) -> Config:
+        """The configuration of ``hotfix``: the values it pinned when it started, from any
+        directory or machine (secrets still from the environment, or from the file, at use
+        time); or, without a hotfix, the file of ``repo`` (found at its git top level)."""
         if self._config is not None:
             config = self._config
+        elif hotfix is not None:
+            config = self._pinned_config(hotfix)
         else:
-            path = self._config_path or (hotfix.options.get("config_path") if hotfix else None)
-            config = load_config(repo or (hotfix.repo if hotfix else None), path)
+            config = load_config(repo, self._config_path)
         register_secret(*config.secrets())
         return config
+
+    def _pinned_config(self, hotfix: Hotfix) -> Config:
+        pin = pinned(hotfix.options)
+        if pin is None:
+            path = self._config_path or hotfix.options.get("config_path")
+            config = load_config(hotfix.repo, path)
+            self._log_once(
+                hotfix.id,
+                "unpinned",
+                lambda: log.warning(
+                    "config_not_pinned",
+                    hotfix=hotfix.id,
+                    message=f"hotfix {hotfix.id} was started before configurations were "
+                    f"pinned; its configuration is read from {config.source} as before",
+                ),
+            )
+            return config
+        drift, now = compare_with_file(hotfix.id, hotfix.repo, pin, self._config_path)
+        if drift.changes:
+            self._log_once(
+                hotfix.id,
+                "drift:" + "\n".join(drift.changes),
+                lambda: log.info(
+                    "config_differs_from_pinned",
+                    hotfix=hotfix.id,
+                    file=drift.file,
+                    changed=list(drift.changes),
+                ),
+            )
+        return config_from_pin(pin, secrets_from=now)
+
+    def _log_once(self, hotfix_id: str, what: str, emit: Callable[[], None]) -> None:
+        if (hotfix_id, what) not in self._logged:
+            self._logged.add((hotfix_id, what))
+            emit()
+
+    def config_pin(
+        self, repo: str | os.PathLike[str], config: Config | None = None
+    ) -> dict[str, Any]:
+        """What a hotfix of ``repo`` pins of its configuration when it is recorded: the
+        effective values, their hash and where they came from (never a secret)."""
+        location = None if self._config is not None else locate_config(repo, self._config_path)
+        return pin_config(config or self.config_for(repo=str(repo)), location)
+
+    def config_drift(self, hotfix: Hotfix) -> ConfigDrift | None:
+        """How the configuration file differs now from what ``hotfix`` pinned (None when it
+        pinned nothing, or this engine was given a Config)."""
+        pin = pinned(hotfix.options)
+        if self._config is not None or pin is None:
+            return None
+        return compare_with_file(hotfix.id, hotfix.repo, pin, self._config_path)[0]
+
+    def reload_config(self, ref: str, *, take_over: bool = False) -> ConfigDrift:
+        """Pin the configuration file's values now, in place of those pinned at start.
+
+        The file is ``--config`` when given, else the pinned file's place in the hotfix's
+        work tree. The change is journaled as a note listing the changed keys, written
+        under the hotfix's lease. Returns what changed (nothing is written when nothing did).
+
+        Raises:
+            UsageError: there is no file to reload from. ConfigError: the file is invalid.
+            LeaseHeld: another driver holds the hotfix and ``take_over`` is false.
+        """
+        hotfix = self.resolve(ref)
+        pin = pinned(hotfix.options)
+        new, drift = repin_from_file(hotfix.id, hotfix.repo, pin, self._config_path)
+        if pin is not None and new["hash"] == pin.get("hash"):
+            return drift
+        note = {
+            "config_reload": {
+                "file": drift.file,
+                "hash": new["hash"],
+                "previous_hash": pin.get("hash") if pin else None,
+                "changed": list(drift.changes) if pin else ["(nothing was pinned before)"],
+            }
+        }
+        runner = self.runner
+        guard = runner.acquire(hotfix.id, take_over=take_over)
+        try:
+            latest = self.store.get(hotfix.id)
+            self.writer.write(
+                latest,
+                [Entry("note", None, 0, None, note)],
+                guard=guard,
+                options={**latest.options, "config": new},
+            )
+        finally:
+            runner.release(guard)
+        return drift
 
     def services_for(self, hotfix: Hotfix) -> Services:
         return Services(self.config_for(hotfix), hotfix.repo, factories=self._service_factories)
@@ -138,8 +248,15 @@ class HotfixEngine:
         force: bool = False,
         severity: str | None = None,
     ) -> Hotfix:
-        """Validate, run the preflight checks and record a new hotfix (it does not drive it)."""
-        repo_path = Path(repo).expanduser().resolve()
+        """Validate every argument, run the preflight checks and record a new hotfix (it
+        does not drive it). Nothing is recorded and nothing changes in the repository (a
+        fetch aside) unless every check passes, the fix given included.
+
+        The repository is the git top level of ``repo`` (any directory inside the work
+        tree); the configuration found there (or given) is pinned with the hotfix.
+        """
+        given = Path(repo).expanduser().resolve()
+        repo_path = git_top_level(given) or given
         config = self.config_for(repo=str(repo_path))
         validate_issue(issue, config.issue_pattern)
         validate_description(description)
@@ -161,19 +278,21 @@ class HotfixEngine:
             )
         services = Services(config, repo_path, factories=self._service_factories)
         try:
-            facts = self._run_preflight(services, config, issue)
+            facts = self._run_preflight(services, config, issue, cherry_pick, patch_path)
         finally:
             services.close()
+        picks = facts.pop("cherry_pick", None) or list(cherry_pick)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         hotfix_id = f"{issue}-{stamp}"
         mode = "cherry-pick" if cherry_pick else "patch" if patch_path else "manual"
         options = {
             "fix_mode": mode,
-            "cherry_pick": list(cherry_pick),
+            "cherry_pick": picks,
             "patch": str(patch_path) if patch_path else None,
             "yes": yes,
             "severity": severity or config.severity,
             "config_path": str(self._config_path) if self._config_path else None,
+            "config": self.config_pin(repo_path, config),
             "started_by": _user(),
         }
         return self.writer.create(
@@ -186,16 +305,31 @@ class HotfixEngine:
             context={"timestamp": stamp, **facts},
         )
 
-    def _run_preflight(self, services: Services, config: Config, issue: str) -> dict[str, Any]:
+    def _run_preflight(
+        self,
+        services: Services,
+        config: Config,
+        issue: str,
+        cherry_pick: Sequence[str],
+        patch: Path | None,
+    ) -> dict[str, Any]:
         if self._preflight is not None:
             return self._preflight(services, config, issue)
         from hotfix_fsm.phases.git_phases import preflight
 
-        return preflight(services, config, issue)
+        return preflight(services, config, issue, cherry_pick=cherry_pick, patch=patch)
 
-    def drive(self, ref: str | None = None, *, take_over: bool = False) -> Outcome:
-        """Advance a hotfix (the most recent unfinished one when ``ref`` is None)."""
+    def drive(
+        self, ref: str | None = None, *, take_over: bool = False, reload_config: bool = False
+    ) -> Outcome:
+        """Advance a hotfix (the most recent unfinished one when ``ref`` is None).
+
+        It runs with the configuration pinned at start; ``reload_config`` first pins the
+        file's values instead (``reload_config()``).
+        """
         hotfix = self.resolve(ref)
+        if reload_config:
+            self.reload_config(hotfix.id, take_over=take_over)
         return self.runner.drive(hotfix.id, take_over=take_over)
 
     resume = drive

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ from hotfix_fsm.adapters.git_errors import (
     subcommand,
 )
 from hotfix_fsm.adapters.git_remote import GitRemoteOps
+from hotfix_fsm.config import CONFIG_FILE
 from hotfix_fsm.core.fence import confirm_before_effect
 from hotfix_fsm.core.validate import validate_ref
 from hotfix_fsm.errors import InvalidInput, PermanentError
@@ -82,14 +85,23 @@ class GitRepo(GitRemoteOps):
         path: the work tree (or a directory inside it).
         remote: the remote every network operation talks to.
         timeout: seconds any single git command may take (network ones included).
+        config_files: the tool's own configuration files (relative to the top level, or
+            absolute): untracked, they are never a change of the work tree (``status``)
+            and never go into a commit (``stage_all``). ``hotfix.toml`` by default.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, remote: str = "origin", timeout: float = 120.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        remote: str = "origin",
+        timeout: float = 120.0,
+        config_files: Sequence[str | os.PathLike[str]] = (CONFIG_FILE,),
     ) -> None:
         self.path = Path(path)
         self.remote = remote
         self.timeout = timeout
+        self.config_files = tuple(config_files)
         self._env = git_environment()
         self._lock = threading.Lock()
         self._repo: Any = None
@@ -105,9 +117,11 @@ class GitRepo(GitRemoteOps):
         network: bool = False,
         timeout: float | None = None,
         cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Captured:
         """Run ``git <args>`` in the work tree (or in ``cwd``, another work tree of the
-        repository); raise on failure when ``check``."""
+        repository), with ``env`` added to the environment; raise on failure when
+        ``check``."""
         argv = ["git", *args]
         limit = self.timeout if timeout is None else timeout
         if args and args[0] == "push":
@@ -118,7 +132,7 @@ class GitRepo(GitRemoteOps):
                 # self.work_tree: a clear InvalidInput first when this is no work tree
                 cwd=self.work_tree if cwd is None else cwd,
                 timeout=limit,
-                env=self._env,
+                env={**self._env, **env} if env else self._env,
                 input=input.encode() if input is not None else None,
             )
         except CommandNotFound as exc:
@@ -197,18 +211,46 @@ class GitRepo(GitRemoteOps):
     # -- work tree -----------------------------------------------------------------------
 
     def status(self, *, untracked: bool = True) -> list[str]:
-        """``git status --porcelain`` entries (``XY path``); ignored files never appear."""
+        """``git status --porcelain`` entries (``XY path``); ignored files never appear,
+        nor does an untracked configuration file of the tool's (``config_files``)."""
         flag = "--untracked-files=all" if untracked else "--untracked-files=no"
         raw = self.run("status", "--porcelain=v1", "-z", flag).stdout
+        own = self._own_config_paths()
         entries: list[str] = []
         items = iter(raw.split("\0"))
         for item in items:
             if not item:
                 continue
+            if item[:3] == "?? " and item[3:] in own:
+                continue
             entries.append(item)
             if item[:1] in ("R", "C"):  # a rename's source path follows
                 next(items, None)
         return entries
+
+    def _own_config_paths(self) -> set[str]:
+        """``config_files`` as paths from the top level (those inside the work tree)."""
+        top = self.work_tree
+        found = set()
+        for name in self.config_files:
+            path = Path(name)
+            full = (path if path.is_absolute() else top / path).resolve()
+            try:
+                found.add(full.relative_to(top).as_posix())
+            except ValueError:
+                continue  # outside this work tree: git never lists it
+        return found
+
+    def _untracked_own_config(self) -> list[str]:
+        """The tool's configuration files that git would add: untracked and not ignored
+        (naming an ignored file in a pathspec makes ``git add`` fail)."""
+        own = sorted(p for p in self._own_config_paths() if (self.work_tree / p).is_file())
+        if not own:
+            return []
+        listed = self._out(
+            "--literal-pathspecs", "ls-files", "-z", "--others", "--exclude-standard", "--", *own
+        )
+        return [p for p in listed.split("\0") if p]
 
     def is_clean(self, *, untracked: bool = True) -> bool:
         return not self.status(untracked=untracked)
@@ -271,8 +313,10 @@ class GitRepo(GitRemoteOps):
         return True
 
     def stage_all(self) -> None:
-        """Stage every change, new and deleted files included (.gitignore respected)."""
-        self.run("add", "--all", "--", ".")
+        """Stage every change, new and deleted files included (.gitignore respected); an
+        untracked configuration file of the tool's (``config_files``) is left out."""
+        keep_out = [f":(exclude,literal,top){p}" for p in self._untracked_own_config()]
+        self.run("add", "--all", "--", ".", *keep_out)
 
     def commit(self, message: str) -> str:
         """Commit the index with ``message`` verbatim (given on stdin, never via a shell)."""
@@ -312,6 +356,64 @@ class GitRepo(GitRemoteOps):
         ]
         result = self.run(*args, check=False)
         return "" if result.returncode == 0 else clean_output(result.stderr) or "git apply failed"
+
+    def pick_onto(self, onto: str, sha: str) -> tuple[str, list[str]] | None:
+        """Cherry-pick ``sha`` onto ``onto`` (a commit or tree) in the object database only:
+        no ref, index or work tree changes. Returns (the resulting tree, the conflicted
+        files — [] when it applies cleanly), or None when this git cannot merge without a
+        work tree (``git merge-tree --write-tree`` needs git 2.38).
+
+        The three-way merge is cherry-pick's own: ``sha``'s parent is the merge base, reached
+        through a throw-away commit holding ``onto``'s tree on top of that parent.
+        """
+        parents = self.commit_info(sha)["parents"]
+        scratch = self.run(
+            *_FALLBACK_IDENTITY,
+            "commit-tree",
+            *(["-p", parents[0]] if parents else []),
+            "-m",
+            "hotfix-fsm: scratch commit to check a cherry-pick",
+            f"{onto}^{{tree}}",
+        ).stdout.strip()
+        result = self.run(
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+            "-z",
+            *([] if parents else ["--allow-unrelated-histories"]),
+            scratch,
+            sha,
+            check=False,
+        )
+        if result.returncode not in (0, 1):
+            if result.returncode == 129:  # usage: an older git without --write-tree
+                return None
+            raise git_failure(("merge-tree", sha), result, remote=self.remote)
+        tree, *files = result.stdout.split("\0")
+        return tree.strip(), sorted({f for f in files if f}) if result.returncode else []
+
+    def tree_of(self, rev: str) -> str:
+        return self._out("rev-parse", "--verify", "--end-of-options", f"{rev}^{{tree}}")
+
+    def patch_refusal(self, patch: str | os.PathLike[str], onto: str) -> str:
+        """'' when ``patch`` applies to ``onto`` (``git apply --check`` on a scratch index:
+        the real index and work tree are untouched), else git's words."""
+        with tempfile.TemporaryDirectory(prefix="hotfix-patch-check-") as scratch:
+            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            self.run("read-tree", f"{onto}^{{tree}}", env=env)
+            result = self.run(
+                "apply",
+                "--cached",
+                "--check",
+                "--",
+                str(Path(patch).resolve()),
+                env=env,
+                check=False,
+            )
+        if result.returncode == 0:
+            return ""
+        return clean_output(result.stderr) or "git apply failed"
 
     def revert(self, sha: str, message: str) -> str:
         """Commit the revert of ``sha`` with ``message``; return the new commit's sha."""

@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hotfix_fsm.config import Config, load_config
+from hotfix_fsm.config import Config, ConfigLocation, git_top_level, load_config, locate_config
 from hotfix_fsm.core.redact import looks_like_secret, redact, register_secret
 from hotfix_fsm.errors import ConfigError
 
@@ -118,12 +118,14 @@ def run_checks(repo: Path, config_path: Path | None = None) -> list[Finding]:
     """Every readiness finding for ``repo``; changes nothing."""
     findings: list[Finding] = []
     repo = repo.expanduser().resolve()
+    repo = git_top_level(repo) or repo
     try:
+        location = locate_config(repo, config_path)
         config = load_config(repo, config_path)
     except ConfigError as exc:
         return [Finding("configuration", FAIL, exc.message, exc.hint or "fix the key named")]
     register_secret(*config.secrets())
-    findings.append(Finding("configuration", OK, f"valid ({config.source})"))
+    findings.append(configuration_finding(location))
     findings += _check_git(repo, config)
     token, source = token_of(config)
     name = repository_of(repo, config)
@@ -152,6 +154,21 @@ def run_checks(repo: Path, config_path: Path | None = None) -> list[Finding]:
         findings += _check_github(config, token, name)
     findings.append(_check_health(config))
     return findings
+
+
+def configuration_finding(location: ConfigLocation) -> Finding:
+    """Where the configuration lives and why; the defaults are a warning."""
+    if location.path is None:
+        return Finding(
+            "configuration",
+            WARN,
+            f"defaults: {location.why}",
+            "write one with `hotfix init` (it goes to the git top level)",
+        )
+    detail = f"{location.describe()}: valid"
+    if location.git_state in ("untracked", "ignored by git"):
+        detail += "; it never counts as a change of the work tree"
+    return Finding("configuration", OK, detail)
 
 
 def _check_git(repo: Path, config: Config) -> list[Finding]:
@@ -353,6 +370,7 @@ def print_check(repo: Path, *, config_path: Path | None, as_json: bool) -> int:
 
 __all__ = [
     "Finding",
+    "configuration_finding",
     "git",
     "last_tag",
     "print_check",

@@ -35,8 +35,10 @@ from hotfix_fsm import __version__
 from hotfix_fsm.errors import ExitCode, HotfixError, UsageError
 
 if TYPE_CHECKING:
+    from hotfix_fsm.config import ConfigDrift
     from hotfix_fsm.core.outcome import Outcome
     from hotfix_fsm.engine import HotfixEngine
+    from hotfix_fsm.store import Hotfix
 
 app = typer.Typer(
     name="hotfix",
@@ -155,6 +157,42 @@ def _drive(
         _interrupted(hotfix_id)
 
 
+def _config_notice(engine: HotfixEngine, hotfix: Hotfix) -> None:
+    """Say, key by key, where the configuration file now differs from the pinned values
+    (which are the ones used)."""
+    from hotfix_fsm.cli.render import echo
+
+    drift = engine.config_drift(hotfix)
+    if drift is None:
+        return
+    if drift.error:
+        echo(
+            f"hotfix: {drift.file} cannot be read ({drift.error}); {hotfix.id} keeps the "
+            "configuration pinned when it started",
+            err=True,
+        )
+    elif drift.changes:
+        echo(
+            f"hotfix: {drift.file} differs from the configuration pinned when {hotfix.id} "
+            "started; the pinned values are used:",
+            err=True,
+        )
+        for line in drift.changes:
+            echo(f"  {line}", err=True)
+        echo(f"  to take the file's values: `hotfix resume {hotfix.id} --reload-config`", err=True)
+
+
+def _reloaded(hotfix_id: str, drift: ConfigDrift) -> None:
+    from hotfix_fsm.cli.render import echo
+
+    if not drift.changes:
+        echo(f"hotfix: {drift.file} holds the values {hotfix_id} has pinned; nothing reloaded")
+        return
+    echo(f"hotfix: {hotfix_id} now uses the configuration of {drift.file} (journaled):", err=True)
+    for line in drift.changes:
+        echo(f"  {line}", err=True)
+
+
 def _interrupted(hotfix_id: str) -> NoReturn:
     from hotfix_fsm.cli.render import echo
 
@@ -250,8 +288,20 @@ def resume(
             "remote, or an empty directory to clone into): the hand-off between machines.",
         ),
     ] = None,
+    reload_config: Annotated[
+        bool,
+        typer.Option(
+            "--reload-config",
+            help="Take the configuration file's values now instead of those pinned when the "
+            "hotfix started (journaled with the changed keys).",
+        ),
+    ] = False,
 ) -> None:
-    """Continue a hotfix from its last checkpoint (probing anything left in doubt)."""
+    """Continue a hotfix from its last checkpoint (probing anything left in doubt).
+
+    It uses the configuration pinned when the hotfix started, from any directory or machine;
+    a configuration file that says otherwise now is reported key by key.
+    """
     with _g(ctx).engine() as engine:
         if hotfix is None and engine.store.latest_unfinished() is None:
             _nothing_to_resume(engine)
@@ -262,6 +312,10 @@ def resume(
             from hotfix_fsm.recovery.handoff import prepare_work_tree
 
             found = prepare_work_tree(engine, found, repo, take_over=take_over)
+        if reload_config:
+            _reloaded(found.id, engine.reload_config(found.id, take_over=take_over))
+        else:
+            _config_notice(engine, found)
         _finish(_drive(engine, found.id, take_over=take_over))
 
 
@@ -325,6 +379,7 @@ def approve(
     from hotfix_fsm.core.outcome import next_action_for
 
     with _g(ctx).engine() as engine:
+        _config_notice(engine, engine.resolve(hotfix))
         entry = engine.approve(hotfix, gate)
         p = entry.payload
         sha = str(p.get("sha") or "")[:12] or "-"
@@ -346,6 +401,7 @@ def abort(
     from hotfix_fsm.cli.render import echo
 
     with _g(ctx).engine() as engine:
+        _config_notice(engine, engine.resolve(hotfix))
         done = engine.abort(hotfix, reason=reason)
         echo(f"{done.id}: {done.state}")
         for entry in engine.store.journal(done.id, kinds=("note",), limit=1, newest_first=True):
@@ -370,6 +426,7 @@ def rollback(
     """
     with _g(ctx).engine() as engine:
         found = engine.resolve(hotfix)
+        _config_notice(engine, found)
         outcome = _drive(
             engine,
             found.id,

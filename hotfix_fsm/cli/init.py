@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from hotfix_fsm.cli.check import git
-from hotfix_fsm.config import load_config
+from hotfix_fsm.config import CONFIG_FILE, git_top_level, load_config, locate_config
 from hotfix_fsm.errors import HotfixError, UsageError
 
 
@@ -155,10 +155,14 @@ __all__ = ["detect_gates", "init_text"]
 
 
 def write_init(repo: Path, *, force: bool) -> Path:
+    """Write ``hotfix.toml`` at the git top level of ``repo`` (where every command looks
+    for it, from any directory of the work tree) and say where and why."""
     repo = repo.expanduser().resolve()
     if not repo.is_dir():
         raise UsageError(f"{repo} is not a directory")
-    path = repo / "hotfix.toml"
+    top = git_top_level(repo)
+    repo = top or repo
+    path = repo / CONFIG_FILE
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
     text = init_text(repo)
@@ -170,5 +174,15 @@ def write_init(repo: Path, *, force: bool) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
-    sys.stdout.write(f"wrote {path}\n  next: review it, then `hotfix check`\n")
+    location = locate_config(repo)
+    if top is None:
+        where = "not in a git work tree: hotfix looks for it in the directory it is given"
+    else:
+        where = (
+            "at the git top level, where hotfix looks for it from any directory of the work "
+            f"tree; {location.git_state or 'untracked'}: commit it on any branch, or keep it "
+            "untracked (it never counts as a change of the work tree); its values are pinned "
+            "with each hotfix when it starts"
+        )
+    sys.stdout.write(f"wrote {path}\n  ({where})\n  next: review it, then `hotfix check`\n")
     return path

@@ -2,7 +2,10 @@
 
 No database row, no fetch, no push: the configuration is read, the remote is asked with
 ``git ls-remote`` for the production head and the last tag (the rollback target), and the
-phases are listed with the commands, workflows and URLs they would use.
+phases are listed with the commands, workflows and URLs they would use. The fix given is
+checked as ``hotfix start`` checks it (the cherry-picks exist and apply, the patch applies),
+against the production head when it was fetched, else against the last fetched one; a fix
+that would be refused is refused here too (exit 2).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from hotfix_fsm.cli.check import last_tag, remote_heads
-from hotfix_fsm.config import load_config
+from hotfix_fsm.config import Config, git_top_level, load_config, locate_config
 from hotfix_fsm.core.redact import redact, register_secret
-from hotfix_fsm.errors import UsageError
+from hotfix_fsm.errors import InvalidInput, UsageError
 
 
 def build_plan(
@@ -32,12 +35,19 @@ def build_plan(
     from hotfix_fsm.core.validate import validate_description, validate_issue, validate_ref
 
     repo = repo.expanduser().resolve()
+    repo = git_top_level(repo) or repo
+    location = locate_config(repo, config_path)
     config = load_config(repo, config_path)
     register_secret(*config.secrets())
     validate_issue(issue, config.issue_pattern)
     validate_description(description)
     if cherry_pick and patch:
         raise UsageError("give either --cherry-pick or --patch, not both")
+    if patch is not None and not patch.expanduser().is_file():
+        raise InvalidInput(f"patch file {patch} does not exist")
+    for sha in cherry_pick:
+        if not sha or sha.startswith("-") or len(sha) > 200:
+            raise InvalidInput(f"cherry-pick {sha!r} is not a commit reference")
     branch = config.branch_pattern.replace("{issue}", issue).replace(
         "{timestamp}", "YYYYmmdd-HHMMSS"
     )
@@ -47,6 +57,7 @@ def build_plan(
     target: dict[str, Any] = {"sha": head, "tag": last_tag(refs, config.tag.prefix, head)}
     if error:
         target["error"] = error
+    fix_check = _check_fix(repo, config, head, cherry_pick, patch)
     fix = (
         f"cherry-pick {', '.join(cherry_pick)}"
         if cherry_pick
@@ -78,8 +89,9 @@ def build_plan(
         "issue": issue,
         "description": description,
         "repo": str(repo),
-        "config": config.source,
+        "config": location.describe(),
         "branch": branch,
+        "fix_check": fix_check,
         "steps": [{"phase": p, "does": d} for p, d in steps],
         "gates": gate_cmds,
         "workflows": {
@@ -90,6 +102,48 @@ def build_plan(
         "rollback_target": target,
         "rollback_policy": config.rollback.policy,
     }
+
+
+def _check_fix(
+    repo: Path, config: Config, head: str | None, cherry_pick: list[str], patch: Path | None
+) -> str:
+    """Refuse the fix as ``hotfix start`` would; what it was checked against."""
+    if not cherry_pick and patch is None:
+        return ""
+    from hotfix_fsm.adapters.git import GitRepo
+    from hotfix_fsm.phases.git_phases import check_fix
+
+    remote, production = config.remote, config.production_branch
+    with GitRepo(repo, remote=remote, timeout=config.git_timeout) as git:
+        fetched = git.resolve_commit(f"refs/remotes/{remote}/{production}")
+        base = head if head and git.has_commit(head) else fetched
+        if base is None:
+            for rev in cherry_pick:
+                if git.resolve_commit(rev) is None:
+                    raise InvalidInput(
+                        f"--cherry-pick {rev!r} is not a commit in {git.work_tree}",
+                        hint=f"check the sha; if it was pushed from elsewhere, `git fetch "
+                        f"{remote}` first",
+                    )
+            return (
+                f"not checked against production: {remote}/{production} was never fetched "
+                "here (`hotfix start` fetches it and checks)"
+            )
+        if base == head:
+            where = f"the production head {base[:12]}"
+        else:
+            where = (
+                f"{remote}/{production} as last fetched ({base[:12]}; the remote is at "
+                f"{(head or 'unknown')[:12]}, `hotfix start` fetches it and checks again)"
+            )
+        check_fix(
+            git,
+            base,
+            cherry_pick=cherry_pick,
+            patch=patch.expanduser().resolve() if patch else None,
+            where=where,
+        )
+    return f"applies cleanly onto {where}"
 
 
 def print_plan(
@@ -114,7 +168,9 @@ def print_plan(
     target = plan["rollback_target"]
     lines = [
         f"Plan for {issue}: {description}  (dry run: nothing is changed)",
-        f"  repository: {plan['repo']}  (config: {plan['config']})",
+        f"  repository: {plan['repo']}",
+        f"  configuration: {plan['config']}",
+        *([f"  fix: {plan['fix_check']}"] if plan["fix_check"] else []),
         "",
     ]
     lines += [f"  {i:2}. {s['phase']:<15} {s['does']}" for i, s in enumerate(plan["steps"], 1)]

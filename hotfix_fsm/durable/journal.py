@@ -119,8 +119,9 @@ class JournalWriter:
         for column in _TEXT_COLUMNS:
             if isinstance(changes.get(column), str):
                 changes[column] = redact(changes[column])
-        if "context" in changes:
-            changes["context"] = redact_obj(changes["context"])
+        for column in ("context", "options"):
+            if column in changes:
+                changes[column] = redact_obj(changes[column])
         started = time.monotonic()
         with self._lock:
             try:

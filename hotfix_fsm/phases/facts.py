@@ -273,6 +273,7 @@ class BranchFacts(TypedDict, total=False):
     production_branch: str  # the branch production deploys from
     branch: str  # the hotfix branch
     work_tree: str  # the clone the hotfix works in
+    cherry_pick: list[str]  # the full shas to pick, checked against production at start
 
 
 class FixFacts(TypedDict, total=False):
@@ -438,6 +439,7 @@ FactKey = Literal[
     "backport_status",
     "base_sha",
     "branch",
+    "cherry_pick",
     "cherry_picked",
     "ci",
     "cleaned",

@@ -20,12 +20,21 @@ Each probe looks at git, never at the journal: the local branch, a commit carryi
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hotfix_fsm.adapters.git import GitCommandError, GitPushRejected, GitRepo
 from hotfix_fsm.core.redact import redact
 from hotfix_fsm.core.validate import validate_ref
-from hotfix_fsm.errors import HotfixError, PermanentError, TransientError, UsageError
+from hotfix_fsm.errors import (
+    HotfixError,
+    InvalidInput,
+    PermanentError,
+    TransientError,
+    UsageError,
+)
+from hotfix_fsm.log import get_logger
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.facts import BranchFacts, PushFacts
 from hotfix_fsm.phases.fix_commit import (
@@ -49,16 +58,32 @@ __all__ = [
     "Gate",
     "Push",
     "branch_name",
+    "check_fix",
     "fix_message",
     "preflight",
 ]
 
 
+log = get_logger("hotfix_fsm.phases.git")
+
+
 # -- preflight -----------------------------------------------------------------------------
 
 
-def preflight(services: Services, config: Config, issue: str) -> dict[str, Any]:
+def preflight(
+    services: Services,
+    config: Config,
+    issue: str,
+    *,
+    cherry_pick: Sequence[str] = (),
+    patch: Path | None = None,
+) -> dict[str, Any]:
     """Check the repository before a hotfix is recorded; facts for the new hotfix.
+
+    Nothing but a fetch happens before every check passed: the work tree is clean (an
+    untracked ``hotfix.toml`` does not count), the remote answers, the production branch
+    exists, and the fix given (``cherry_pick`` or ``patch``) applies onto its head
+    (``check_fix``). The facts then hold ``cherry_pick``: the full shas to pick.
 
     Raises:
         InvalidInput / UsageError: with a hint, for each condition that is not met.
@@ -100,6 +125,7 @@ def preflight(services: Services, config: Config, issue: str) -> dict[str, Any]:
             f"remote {remote!r} has no branch {production!r}",
             hint="set production_branch in hotfix.toml to the branch production deploys from",
         )
+    picks = check_fix(git, base, cherry_pick=cherry_pick, patch=patch)
     _check_local_production(git, production, base)
     facts: BranchFacts = {
         "base_sha": base,
@@ -107,7 +133,99 @@ def preflight(services: Services, config: Config, issue: str) -> dict[str, Any]:
         "remote": remote,
         "production_branch": production,
     }
+    if cherry_pick:
+        facts["cherry_pick"] = picks
     return {**facts}
+
+
+def check_fix(
+    git: GitRepo,
+    base: str,
+    *,
+    cherry_pick: Sequence[str] = (),
+    patch: Path | None = None,
+    where: str = "",
+) -> list[str]:
+    """Refuse a fix that cannot be applied onto the production head ``base``.
+
+    Each cherry-pick must name a commit (not a merge), not all of them may be in production
+    already, and together they must apply cleanly and change something; a patch must apply
+    (``git apply --check``). Checked in the object database and a scratch index only: the
+    work tree, the index and every ref stay as they are. ``where`` names ``base`` in
+    messages (default: "the production head").
+
+    Returns:
+        The full shas of the commits to pick, in order (the commit phase skips, with a
+        note, those already in production).
+
+    Raises:
+        InvalidInput: what is wrong, and how to go on (exit 2; nothing recorded).
+    """
+    onto = where or f"the production head {base[:12]}"
+    manual = (
+        "or start without {arg}: the hotfix branch is cut from production and waits for you "
+        "to apply the fix by hand ({how}, resolve, leave it uncommitted, `hotfix resume`)"
+    )
+    if patch is not None:
+        refusal = git.patch_refusal(patch, base)
+        if refusal:
+            raise InvalidInput(
+                f"the patch {patch} does not apply to {onto}: {refusal}",
+                hint=f"make the patch against production (`git diff {base[:12]} <fixed>`), "
+                + manual.format(arg="--patch", how=f"`git apply --3way {patch}`"),
+            )
+        return []
+    picks: list[str] = []
+    subjects: dict[str, str] = {}
+    for rev in cherry_pick:
+        sha = git.resolve_commit(rev)
+        if sha is None:
+            raise InvalidInput(
+                f"--cherry-pick {rev!r} is not a commit in {git.work_tree}",
+                hint="check the sha (`git log --oneline --all` lists them); if it was pushed "
+                f"from elsewhere, `git fetch {git.remote}` first",
+            )
+        info = git.commit_info(sha)
+        if len(info["parents"]) > 1:
+            raise InvalidInput(
+                f"--cherry-pick {sha[:12]} ({info['subject']}) is a merge commit; it cannot "
+                "be picked alone",
+                hint="pick the commits it merged, or give the change as --patch",
+            )
+        subjects[sha] = str(info["subject"])
+        picks.append(sha)
+    todo = [sha for sha in picks if not git.is_ancestor(sha, base)]
+    if picks and not todo:
+        raise InvalidInput(
+            f"every commit to cherry-pick is already in {onto} "
+            f"({', '.join(sha[:12] for sha in picks)}); there is nothing to fix",
+            hint="check which commit holds the fix",
+        )
+    tree = base
+    for sha in todo:
+        picked = git.pick_onto(tree, sha)
+        if picked is None:
+            log.warning(
+                "cherry_pick_not_checked",
+                reason="this git has no `merge-tree --write-tree` (git 2.38 or newer)",
+            )
+            return picks
+        tree, conflicts = picked
+        if conflicts:
+            raise InvalidInput(
+                f"cherry-picking {sha[:12]} ({subjects[sha]}) onto {onto} conflicts in "
+                f"{', '.join(conflicts)}",
+                hint="pick commits that apply, give a patch made against production, "
+                + manual.format(
+                    arg="--cherry-pick", how=f"`git cherry-pick --no-commit {sha[:12]}`"
+                ),
+            )
+    if todo and tree == git.tree_of(base):
+        raise InvalidInput(
+            f"the cherry-picks change nothing on {onto} (is the fix already there?)",
+            hint="check production; there may be nothing to fix",
+        )
+    return picks
 
 
 def _check_local_production(git: GitRepo, production: str, base: str) -> None:

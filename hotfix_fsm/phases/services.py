@@ -50,8 +50,14 @@ class Services:
     def git(self) -> GitRepo:
         def make(s: Services) -> Any:
             from hotfix_fsm.adapters.git import GitRepo
+            from hotfix_fsm.config import CONFIG_FILE
 
-            return GitRepo(s.repo, remote=s.config.remote, timeout=s.config.git_timeout)
+            own = [CONFIG_FILE]
+            if os.path.isabs(s.config.source):  # a --config file inside the work tree
+                own.append(s.config.source)
+            return GitRepo(
+                s.repo, remote=s.config.remote, timeout=s.config.git_timeout, config_files=own
+            )
 
         return self._get("git", make)  # type: ignore[no-any-return]
 

@@ -324,6 +324,7 @@ def _record(
         "yes": yes,
         "severity": config.severity,
         "config_path": None,
+        "config": engine.config_pin(path, config),
         "started_by": "unknown (adopted)",
         **options,
         "adopted": adopted,

@@ -414,7 +414,8 @@ class Store:
         """Append ``entries`` and apply ``changes`` to the hotfix row, if the lease still holds.
 
         ``changes`` may hold ``state``, ``failed_from``, ``paused_reason``, ``paused_gate``,
-        ``error`` and ``context`` (a dict, replaced whole). Returns the last sequence number.
+        ``error``, ``context`` and ``options`` (dicts, replaced whole). Returns the last
+        sequence number.
         """
         return self._append(list(entries), changes, lease)
 
@@ -436,7 +437,7 @@ class Store:
         now = time.time()
         params: dict[str, Any] = {"hid": hid, "n": len(entries), "now": now}
         for key, value in changes.items():
-            params[f"v_{key}"] = _dumps(value) if key == "context" else value
+            params[f"v_{key}"] = _dumps(value) if key in ("context", "options") else value
         if lease is not None:
             params.update(tok=lease.token, owner=lease.owner, exp=now + lease.ttl)
         statement = self._update_statement(tuple(sorted(changes)), fenced=lease is not None)

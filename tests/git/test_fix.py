@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from hotfix_fsm.engine import HotfixEngine
-from hotfix_fsm.errors import ExitCode
-from tests.helpers_git import GitWorld, git, make_config
+from hotfix_fsm.errors import ExitCode, InvalidInput
+from tests.helpers_git import GitWorld, git, make_config, make_engine
 
 Engines = Callable[..., HotfixEngine]
 DESCRIPTION = "Fix token expiry check\n\nTokens past their expiry were accepted."
+
+
+@pytest.fixture
+def unchecked(world: GitWorld, db: Path) -> Iterator[HotfixEngine]:
+    """An engine whose start records the fix without checking it (as hotfixes recorded
+    before `start` checked fixes were): the commit phase must still cope on its own."""
+    engine = make_engine(
+        db, make_config(), preflight=lambda _s, _c, _i: {"base_sha": world.base_sha}
+    )
+    yield engine
+    engine.close()
+
+
+def assert_nothing_changed(world: GitWorld, engine: HotfixEngine, head: str) -> None:
+    """Nothing recorded, no branch, the work tree and HEAD as they were."""
+    assert engine.list(include_finished=True) == []
+    assert git(world.work, "for-each-ref", "--format=%(refname)", "refs/heads/hotfix/") == ""
+    assert world.remote_branches() == []
+    assert world.work_status() == ""
+    assert git(world.work, "rev-parse", "HEAD") == head
+    assert git(world.work, "symbolic-ref", "--short", "HEAD") == "main"
 
 
 def fix_commits_on_remote(world: GitWorld, branch: str) -> list[str]:
@@ -140,9 +161,27 @@ def test_cherry_pick_from_main(world: GitWorld, engine: HotfixEngine) -> None:
     assert world.work_status() == ""
 
 
-def test_cherry_pick_conflict_pauses_cleanly_then_accepts_a_hand_resolution(
+def test_a_cherry_pick_that_conflicts_with_production_is_refused_at_start(
     world: GitWorld, engine: HotfixEngine
 ) -> None:
+    head = git(world.work, "rev-parse", "HEAD")
+    with pytest.raises(InvalidInput, match=r"conflicts in config\.txt") as refused:
+        engine.start(
+            "INC-1",
+            DESCRIPTION,
+            repo=world.work,
+            cherry_pick=[world.shas["fix_on_main"], world.shas["config_on_main"]],
+        )
+    assert world.shas["config_on_main"][:12] in refused.value.message
+    assert "start without --cherry-pick" in (refused.value.hint or "")
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert_nothing_changed(world, engine, head)
+
+
+def test_cherry_pick_conflict_pauses_cleanly_then_accepts_a_hand_resolution(
+    world: GitWorld, unchecked: HotfixEngine
+) -> None:
+    engine = unchecked
     hotfix = engine.start(
         "INC-1",
         DESCRIPTION,
@@ -166,25 +205,56 @@ def test_cherry_pick_conflict_pauses_cleanly_then_accepts_a_hand_resolution(
     assert git(world.work, "show", f"{context['fix_sha']}:config.txt") == "timeout=30"
 
 
-def test_cherry_pick_of_an_unknown_commit_fails_clearly(
+def test_cherry_pick_of_an_unknown_commit_is_refused_at_start(
     world: GitWorld, engine: HotfixEngine
 ) -> None:
-    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work, cherry_pick=["deadbeef" * 5])
-    outcome = engine.drive(hotfix.id)
+    head = git(world.work, "rev-parse", "HEAD")
+    with pytest.raises(InvalidInput, match="is not a commit"):
+        engine.start("INC-1", DESCRIPTION, repo=world.work, cherry_pick=["deadbeef" * 5])
+    assert_nothing_changed(world, engine, head)
+
+
+def test_cherry_pick_of_an_unknown_commit_recorded_unchecked_fails_clearly(
+    world: GitWorld, unchecked: HotfixEngine
+) -> None:
+    hotfix = unchecked.start("INC-1", DESCRIPTION, repo=world.work, cherry_pick=["deadbeef" * 5])
+    outcome = unchecked.drive(hotfix.id)
     assert outcome.state == "failed"
     assert "is not a commit" in (outcome.error or "")
     assert "What to do" in (outcome.error or "")
 
 
-def test_cherry_pick_already_in_production_changes_nothing(
+def test_cherry_pick_already_in_production_is_refused_at_start(
     world: GitWorld, engine: HotfixEngine
 ) -> None:
-    hotfix = engine.start(
+    head = git(world.work, "rev-parse", "HEAD")
+    with pytest.raises(InvalidInput, match="already in the production head"):
+        engine.start("INC-1", DESCRIPTION, repo=world.work, cherry_pick=[world.shas["initial"]])
+    assert_nothing_changed(world, engine, head)
+
+
+def test_cherry_pick_already_in_production_changes_nothing(
+    world: GitWorld, unchecked: HotfixEngine
+) -> None:
+    hotfix = unchecked.start(
         "INC-1", DESCRIPTION, repo=world.work, cherry_pick=[world.shas["initial"]]
     )
-    outcome = engine.drive(hotfix.id)
+    outcome = unchecked.drive(hotfix.id)
     assert outcome.state == "failed"
     assert "already in production" in (outcome.error or "")
+
+
+def test_a_symbolic_cherry_pick_is_recorded_as_the_commit_it_named_at_start(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    """`--cherry-pick HEAD` means the commit checked out when the hotfix starts, not the
+    hotfix branch's head once it is checked out."""
+    git(world.work, "reset", "--quiet", "--hard", world.shas["fix_on_main"])
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work, cherry_pick=["HEAD"])
+    assert hotfix.options["cherry_pick"] == [world.shas["fix_on_main"]]
+    assert engine.drive(hotfix.id).state == "pushed"
+    picked = engine.get(hotfix.id).context["cherry_picked"]
+    assert [p["sha"] for p in picked] == [world.shas["fix_on_main"]]
 
 
 def make_patch(world: GitWorld, tmp_path: Path, sha: str) -> Path:
@@ -202,9 +272,33 @@ def test_patch_file_is_applied(world: GitWorld, engine: HotfixEngine, tmp_path: 
     assert "app.py" in context["diffstat"]
 
 
-def test_patch_that_does_not_apply_pauses(
+def test_patch_that_does_not_apply_is_refused_at_start(
     world: GitWorld, engine: HotfixEngine, tmp_path: Path
 ) -> None:
+    head = git(world.work, "rev-parse", "HEAD")
+    patch = make_patch(world, tmp_path, world.shas["config_on_main"])
+    with pytest.raises(InvalidInput, match="does not apply to the production head"):
+        engine.start("INC-1", DESCRIPTION, repo=world.work, patch=patch)
+    assert_nothing_changed(world, engine, head)
+
+
+def test_a_patch_made_against_main_applies_to_production_although_main_differs(
+    world: GitWorld, engine: HotfixEngine, tmp_path: Path
+) -> None:
+    """The check is against the production head, not the work tree checked out: main has
+    the fix already, so the patch would not apply there."""
+    patch = make_patch(world, tmp_path, world.shas["fix_on_main"])
+    with pytest.raises(AssertionError, match="patch does not apply"):
+        git(world.work, "apply", "--check", str(patch))
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work, patch=patch)
+    assert hotfix.options["fix_mode"] == "patch"
+    assert world.work_status() == ""
+
+
+def test_patch_that_does_not_apply_pauses(
+    world: GitWorld, unchecked: HotfixEngine, tmp_path: Path
+) -> None:
+    engine = unchecked
     patch = make_patch(world, tmp_path, world.shas["config_on_main"])
     hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work, patch=patch)
     outcome = engine.drive(hotfix.id)
@@ -240,3 +334,26 @@ def test_started_from_a_subdirectory_the_whole_work_tree_is_used(
     assert engine.drive(hotfix.id).state == "pushed"
     sha = engine.get(hotfix.id).context["fix_sha"]
     assert git(world.work, "show", "--name-only", "--format=", sha) == "app.py"
+
+
+@pytest.mark.parametrize("ignored", [False, True], ids=["untracked", "ignored"])
+def test_the_tools_own_config_never_counts_as_the_fix(
+    world: GitWorld, engine: HotfixEngine, ignored: bool
+) -> None:
+    """An untracked (or ignored) hotfix.toml is no change of the work tree: the manual fix
+    still waits for one, and the fix commit never carries the file."""
+    world.write("hotfix.toml", '[deploy]\napproval = "manual"\n')
+    if ignored:
+        with (world.work / ".git" / "info" / "exclude").open("a", encoding="utf-8") as f:
+            f.write("hotfix.toml\n")
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
+    outcome = engine.drive(hotfix.id)
+    assert outcome.paused_gate == "fix"
+    assert "has no change yet" in (outcome.paused_reason or "")
+    world.write("app.py", "fixed\n")
+    world.write("hotfix-notes.toml", "another untracked file is part of the fix\n")
+    assert engine.drive(hotfix.id).state == "pushed"
+    sha = engine.get(hotfix.id).context["fix_sha"]
+    files = git(world.work, "show", "--name-only", "--format=", sha).splitlines()
+    assert sorted(files) == ["app.py", "hotfix-notes.toml"]
+    assert world.work_status() == ("" if ignored else "?? hotfix.toml")

@@ -122,10 +122,9 @@ def test_a_cherry_pick_expression_is_never_run(
     world: GitWorld, engine: HotfixEngine, tmp_path: Path
 ) -> None:
     marker = tmp_path / "pwned"
-    hotfix = engine.start("INC-1", "Fix", repo=world.work, cherry_pick=[f"HEAD; touch {marker}"])
-    outcome = engine.drive(hotfix.id)
-    assert outcome.state == "failed"
-    assert "is not a commit" in (outcome.error or "")
+    with pytest.raises(InvalidInput, match="is not a commit"):
+        engine.start("INC-1", "Fix", repo=world.work, cherry_pick=[f"HEAD; touch {marker}"])
+    assert engine.list(include_finished=True) == []
     assert not marker.exists()
 
 
@@ -137,10 +136,9 @@ def test_a_patch_escaping_the_work_tree_is_refused(
         "diff --git a/../escaped.txt b/../escaped.txt\nnew file mode 100644\n"
         "--- /dev/null\n+++ b/../escaped.txt\n@@ -0,0 +1 @@\n+gotcha\n"
     )
-    hotfix = engine.start("INC-1", "Fix", repo=world.work, patch=patch)
-    outcome = engine.drive(hotfix.id)
-    assert outcome.paused_gate == "fix"
-    assert "does not apply" in (outcome.paused_reason or "")
+    with pytest.raises(InvalidInput, match="does not apply"):
+        engine.start("INC-1", "Fix", repo=world.work, patch=patch)
+    assert engine.list(include_finished=True) == []
     assert not (world.work.parent / "escaped.txt").exists()
     assert world.work_status() == ""
 

@@ -263,10 +263,8 @@ def test_description_control_characters_are_not_printed_raw(sandbox: Sandbox) ->
     show it escaped (a teammate's terminal on a shared store must not obey it)."""
     sb = sandbox
     description = "Fix\x1b]0;owned\x07 \x1b[2J\x1b[31mred"
-    paused = sb.cli(
-        "start", ISSUE, description, "--repo", str(sb.work), "--cherry-pick", "HEAD~100000"
-    )
-    assert paused.code in (ExitCode.PAUSED, ExitCode.FAILED), str(paused)
+    paused = sb.cli("start", ISSUE, description, "--repo", str(sb.work))
+    assert paused.code == ExitCode.PAUSED, str(paused)
     raw = []
     commands = (("status", ISSUE), ("list",), ("log", ISSUE), ("report", ISSUE))
     for args in commands:
