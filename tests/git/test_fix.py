@@ -9,6 +9,7 @@ import pytest
 
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.errors import ExitCode
+from hotfix_fsm.reporting.postmortem import postmortem_markdown
 from tests.helpers_git import GitWorld, git, make_config
 
 Engines = Callable[..., HotfixEngine]
@@ -162,6 +163,9 @@ def test_a_commit_plus_uncommitted_changes_keeps_the_commit_and_adds_the_tools_o
     assert commits[1]["by_tool"] is True
     assert commits[1]["author"] == git(world.work, "log", "-1", "--format=%an <%ae>", fix)
     assert [c["sha"] for c in context["kept_commits"]] == [mine]
+    text = postmortem_markdown(engine.get(hotfix.id), engine.journal(hotfix.id))
+    assert f"`{mine[:12]}` Refuse empty tokens — by Grace Hopper <grace@example.org>" in text
+    assert f"`{fix[:12]}` HOTFIX(INC-1): Fix token expiry check — made by hotfix_fsm" in text
 
 
 def test_cherry_pick_from_main(world: GitWorld, engine: HotfixEngine) -> None:
