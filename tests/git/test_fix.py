@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hotfix_fsm.engine import HotfixEngine
-from hotfix_fsm.errors import ExitCode
+from hotfix_fsm.errors import ExitCode, InvalidInput
 from hotfix_fsm.reporting.postmortem import postmortem_markdown
 from tests.helpers_git import GitWorld, git, make_config
 
@@ -287,3 +287,19 @@ def test_started_from_a_subdirectory_the_whole_work_tree_is_used(
     assert engine.drive(hotfix.id).state == "pushed"
     sha = engine.get(hotfix.id).context["fix_sha"]
     assert git(world.work, "show", "--name-only", "--format=", sha) == "app.py"
+
+
+def test_an_approval_comment_is_journaled_checked_and_masked(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
+    assert engine.drive(hotfix.id).paused_gate == "fix"
+    with pytest.raises(InvalidInput, match="too long"):
+        engine.approve(hotfix.id, "fix", by="alice", comment="x" * 5000)
+    assert not [e for e in engine.journal(hotfix.id) if e.kind == "approval"]
+    token = "ghp_" + "A1b2C3d4E5f6" * 3
+    entry = engine.approve(hotfix.id, "fix", by="alice", comment=f"paired with bob {token}")
+    assert entry.payload["comment"].startswith("paired with bob ")
+    assert token not in entry.payload["comment"]
+    blank = engine.approve(hotfix.id, "fix", by="alice", comment="   ")
+    assert "comment" not in blank.payload
