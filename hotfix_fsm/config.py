@@ -81,6 +81,8 @@ class DeployConfig:
     approval: str = "manual"  # manual | auto
     timeout: float = 1800.0
     poll_interval: float = 10.0
+    distinct_approver: bool = False  # four eyes: who started a hotfix cannot approve its deploy
+    approvers: list[str] = field(default_factory=list)  # who may approve a deploy; [] = anyone
 
 
 @dataclass

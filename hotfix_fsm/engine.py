@@ -24,11 +24,18 @@ from hotfix_fsm.config import (
 )
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import Event, Outcome, can, next_action_for
-from hotfix_fsm.core.redact import register_secret
+from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.core.validate import validate_description, validate_issue
 from hotfix_fsm.durable.journal import JournalWriter
 from hotfix_fsm.durable.runner import Runner
-from hotfix_fsm.errors import IllegalTransition, InvalidInput, LeaseHeld, NotFound, UsageError
+from hotfix_fsm.errors import (
+    ApprovalRefused,
+    IllegalTransition,
+    InvalidInput,
+    LeaseHeld,
+    NotFound,
+    UsageError,
+)
 from hotfix_fsm.log import get_logger
 from hotfix_fsm.phases.base import Phase
 from hotfix_fsm.phases.services import Factory, Services
@@ -334,8 +341,16 @@ class HotfixEngine:
 
     resume = drive
 
-    def approve(self, ref: str, gate: str, *, by: str | None = None) -> JournalEntry:
-        """Record an approval for ``gate`` (fix, deploy, rollback), bound to the fix sha."""
+    def approve(
+        self, ref: str, gate: str, *, by: str | None = None, comment: str | None = None
+    ) -> JournalEntry:
+        """Record an approval for ``gate`` (fix, deploy, rollback), bound to the fix sha,
+        with the approver's ``comment`` when given.
+
+        Raises:
+            ApprovalRefused: four eyes are configured (``deploy.distinct_approver``,
+                ``deploy.approvers``) and this person may not approve the deploy.
+        """
         if gate not in GATES:
             raise InvalidInput(f"unknown gate {gate!r}; use one of {', '.join(GATES)}")
         hotfix = self.resolve(ref)
@@ -352,12 +367,32 @@ class HotfixEngine:
                 hotfix_id=hotfix.id,
                 hint=f"resume until it waits at the deploy gate: `hotfix resume {hotfix.id}`",
             )
-        payload = {"gate": gate, "by": by or _user(), "sha": sha, "at": time.time()}
+        approver = by or _user()
+        if gate == "deploy":
+            self._check_approver(hotfix, approver)
+        payload: dict[str, Any] = {"gate": gate, "by": approver, "sha": sha, "at": time.time()}
+        if comment is not None and comment.strip():
+            payload["comment"] = _approval_comment(comment)
         clear: dict[str, Any] = {}
         if hotfix.paused_gate == gate:
             clear = {"paused_reason": None, "paused_gate": None}
         seq = self.writer.write(hotfix, [Entry("approval", gate, 0, None, payload)], **clear)
         return self.store.journal(hotfix.id, after_seq=seq - 1, limit=1)[0]
+
+    def _check_approver(self, hotfix: Hotfix, approver: str) -> None:
+        from hotfix_fsm.phases.approval import deploy_approver_problem, who_may_approve
+
+        deploy = self.config_for(hotfix).deploy
+        started_by = hotfix.options.get("started_by")
+        starter = str(started_by) if started_by else None
+        problem = deploy_approver_problem(deploy, starter, approver)
+        if problem is not None:
+            raise ApprovalRefused(
+                f"deploy approval refused: {problem}; nothing was recorded",
+                hotfix_id=hotfix.id,
+                hint=f"ask {who_may_approve(deploy, starter)} to run "
+                f"`hotfix approve {hotfix.id} deploy`",
+            )
 
     def abort(
         self, ref: str, *, reason: str = "aborted by a person", clean_up: bool = True
@@ -484,6 +519,20 @@ class HotfixEngine:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+MAX_COMMENT = 2000
+
+
+def _approval_comment(comment: str) -> str:
+    """An approver's comment as journaled: checked, secrets masked."""
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput(
+            f"the comment is too long ({len(comment)} characters, at most {MAX_COMMENT})"
+        )
+    if "\x00" in comment:
+        raise InvalidInput("the comment contains a NUL character")
+    return redact(comment.strip())
 
 
 def _user() -> str:

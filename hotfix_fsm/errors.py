@@ -88,6 +88,12 @@ class InvalidInput(UsageError):
     code = "invalid_input"
 
 
+class ApprovalRefused(UsageError):
+    """This person may not give this approval (four eyes, the approvers list)."""
+
+    code = "approval_refused"
+
+
 class StoreError(HotfixError):
     exit_code = ExitCode.USAGE
     code = "store"

@@ -472,11 +472,16 @@ class GitRepo(GitRemoteOps):
             }
 
     def commits_between(self, base: str, head: str) -> list[dict[str, str]]:
-        """Commits in ``base..head``, oldest first, as ``{"sha", "subject"}``."""
+        """Commits in ``base..head``, oldest first, as ``{"sha", "subject", "author"}``
+        (the author as ``Name <email>``)."""
         repo = self.repo
         with self._lock:
             found = [
-                {"sha": c.hexsha, "subject": str(c.summary)}
+                {
+                    "sha": c.hexsha,
+                    "subject": str(c.summary),
+                    "author": f"{c.author.name} <{c.author.email}>",
+                }
                 for c in repo.iter_commits(f"{base}..{head}")
             ]
         return list(reversed(found))

@@ -80,7 +80,8 @@ class CommitRef(TypedDict, total=False):
 
     sha: Required[str]  # full commit sha
     subject: str  # first line of its message
-    author: str  # when known
+    author: str  # ``Name <email>`` from git, when known
+    by_tool: bool  # the commit hotfix_fsm made (with the Hotfix-Id trailer)
 
 
 class ApprovalRecord(TypedDict, total=False):
@@ -92,6 +93,7 @@ class ApprovalRecord(TypedDict, total=False):
     sha: str | None  # the fix commit the approval is bound to
     auto: bool  # given by --yes or deploy.approval = "auto", no person involved
     inferred: bool  # rebuilt by ``hotfix adopt``
+    comment: str  # the approver's ``--comment``, when given
 
 
 class GateArtifact(TypedDict, total=False):
@@ -279,12 +281,13 @@ class BranchFacts(TypedDict, total=False):
 class FixFacts(TypedDict, total=False):
     """``commit_fix`` (``fix_commit``)."""
 
-    fix_sha: str  # the fix commit (carries the Hotfix-Id trailer)
-    fix_commits: list[CommitRef]  # base..fix, oldest first
+    fix_sha: str  # the fix: hotfix_fsm's commit (Hotfix-Id trailer) or the engineer's last
+    fix_commits: list[CommitRef]  # base..fix, oldest first, each with its author
+    kept_commits: list[CommitRef]  # the engineer's own commits, kept as they were made
     fix_mode: str  # manual | cherry-pick | patch | adopted
     diffstat: str  # ``git diff --stat`` of base..fix
     cherry_picked: list[CommitRef]  # cherry-pick mode: the commits picked
-    squashed: list[CommitRef]  # manual mode: the engineer's commits folded into the fix
+    squashed: list[CommitRef]  # older versions only: the engineer's commits folded into one
     resolved_by_hand: bool  # a conflicting pick or patch was finished by a person
     patch: str  # patch mode: the patch file applied
     fix_approval: ApprovalRecord  # the fix gate's approval, when one was given
@@ -457,6 +460,7 @@ FactKey = Literal[
     "fix_mode",
     "fix_sha",
     "gates",
+    "kept_commits",
     "merge_method",
     "merge_sha",
     "merged_head_sha",

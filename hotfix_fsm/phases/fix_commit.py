@@ -1,9 +1,15 @@
 """The fix commit: the engineer's edit, cherry-picks or a patch, committed before the gates.
 
-``CommitFix`` records ``fix_sha``, ``fix_commits`` [{sha, subject}], ``fix_mode``, ``diffstat``
-and, when relevant, ``cherry_picked``, ``squashed``, ``resolved_by_hand``, ``patch`` and
-``fix_approval``. Its probe looks for a commit on the hotfix branch, after the base, that
-carries the trailer ``Hotfix-Id: <this hotfix>``: the commit is the idempotency key.
+Commits the engineer made on the hotfix branch are kept as they are (sha, author, message);
+only uncommitted changes are committed by the tool, as its own commit carrying the trailers
+``Hotfix-Id: <this hotfix>`` and ``Hotfix-Issue``. ``fix_sha`` is that commit, or the
+engineer's last commit when nothing was left uncommitted.
+
+``CommitFix`` records ``fix_sha``, ``fix_commits`` [{sha, subject, author, by_tool}],
+``fix_mode``, ``diffstat`` and, when relevant, ``kept_commits`` (the engineer's own),
+``cherry_picked``, ``resolved_by_hand``, ``patch`` and ``fix_approval``. Its probe looks for
+the tool's commit (the trailer is the idempotency key); without one it says "not done" and the
+phase runs again, which takes the engineer's commits as they stand (it changes nothing then).
 """
 
 from __future__ import annotations
@@ -55,8 +61,13 @@ class CommitFix(BasePhase):
             return Probe.unknown(f"the hotfix branch {branch!r} does not exist locally")
         found = git.find_commit_with_trailer(base, tip, TRAILER_ID, ctx.hotfix.id)
         if found is None:
-            return Probe.not_done(f"no commit on {branch} carries {TRAILER_ID}: {ctx.hotfix.id}")
-        return Probe.done(self._facts(ctx, git, found, self._mode(ctx), self._adopted(ctx, git)))
+            return Probe.not_done(
+                f"no commit on {branch} carries {TRAILER_ID}: {ctx.hotfix.id} (the engineer's "
+                "own commits, if any, are taken as they are when the phase runs again)"
+            )
+        return Probe.done(
+            self._facts(ctx, git, found, self._mode(ctx), self._adopted(ctx, git), tool_sha=found)
+        )
 
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         git = ctx.services.git
@@ -72,7 +83,8 @@ class CommitFix(BasePhase):
         head = git.head_sha()
         found = git.find_commit_with_trailer(base, head, TRAILER_ID, ctx.hotfix.id)
         if found is not None:  # committed by an earlier attempt: adopt it
-            return {**self._facts(ctx, git, found, self._mode(ctx), self._adopted(ctx, git))}
+            extra = self._adopted(ctx, git)
+            return {**self._facts(ctx, git, found, self._mode(ctx), extra, tool_sha=found)}
         if head != base and not git.is_ancestor(base, head):
             raise PermanentError(
                 f"{branch} no longer contains the production head {base[:12]}",
@@ -138,20 +150,27 @@ class CommitFix(BasePhase):
         mode: str,
         extra: FixFacts,
     ) -> FixFacts:
-        if head != base:  # the engineer committed: fold their commits into one fix commit
-            squashed = commit_refs(git.commits_between(base, head))
-            ctx.record(
-                "note", {"message": "squashing commits into the fix commit", "squashed": squashed}
+        if head != base:  # the engineer committed: their commits are kept as they are
+            kept = commit_refs(git.commits_between(base, head))
+            clean = git.is_clean()
+            message = (
+                "the engineer's commits are the fix, kept as they are"
+                if clean
+                else "the engineer's commits are kept as they are; the uncommitted changes "
+                "are committed on top"
             )
-            git.soft_reset(base)
-            extra = {**extra, "squashed": squashed}
+            ctx.record("note", {"message": message, "kept_commits": kept})
+            if clean:
+                return self._facts(ctx, git, head, mode, extra, tool_sha=None)
+            return self._commit(ctx, git, mode, extra)
         if git.is_clean():
             approved = " although the fix gate was approved" if latest_approval(ctx, "fix") else ""
             raise NeedsHuman(
                 f"the hotfix branch {ctx.facts.get('branch')} has no change yet{approved}",
                 gate="fix",
                 hint=f"edit the fix in {git.work_tree} (the branch is checked out there), then "
-                f"`hotfix resume {ctx.hotfix.id}`; it is committed for you",
+                f"`hotfix resume {ctx.hotfix.id}`; commits you make are kept as they are, "
+                "uncommitted changes are committed for you",
             )
         return self._commit(ctx, git, mode, extra)
 
@@ -266,19 +285,34 @@ class CommitFix(BasePhase):
         git.stage_all()
         hotfix = ctx.hotfix
         sha = git.commit(fix_message(hotfix.issue, hotfix.description, hotfix.id))
-        return self._facts(ctx, git, sha, mode, extra)
+        return self._facts(ctx, git, sha, mode, extra, tool_sha=sha)
 
     def _facts(
-        self, ctx: PhaseContext, git: GitRepo, sha: str, mode: str, extra: FixFacts
+        self,
+        ctx: PhaseContext,
+        git: GitRepo,
+        sha: str,
+        mode: str,
+        extra: FixFacts,
+        *,
+        tool_sha: str | None,
     ) -> FixFacts:
+        """The facts of fix ``sha``; ``tool_sha`` is the commit the tool made, if any."""
         base = ctx.facts.get("base_sha", "")
+        commits = commit_refs(git.commits_between(base, sha))
+        for commit in commits:
+            if commit["sha"] == tool_sha:
+                commit["by_tool"] = True
         facts: FixFacts = {
             "fix_sha": sha,
-            "fix_commits": commit_refs(git.commits_between(base, sha)),
+            "fix_commits": commits,
             "fix_mode": mode,
             "diffstat": git.diffstat(base, sha),
             **extra,
         }
+        kept = [c for c in commits if not c.get("by_tool")]
+        if kept:
+            facts["kept_commits"] = kept
         approval = latest_approval(ctx, "fix")
         if approval:
             facts["fix_approval"] = {

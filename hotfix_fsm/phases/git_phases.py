@@ -5,16 +5,18 @@ Facts recorded (merged into the hotfix context; their types are in ``phases.fact
 * ``preflight`` (at start): ``base_sha`` (the remote production head), ``remote_url`` (no
   credentials), ``remote``, ``production_branch``.
 * ``branch``: ``branch``, ``base_sha``, ``work_tree``.
-* ``commit_fix`` (``fix_commit.py``): ``fix_sha``, ``fix_commits`` [{sha, subject}],
-  ``fix_mode``, ``diffstat``, and when relevant ``cherry_picked``, ``squashed``,
-  ``resolved_by_hand``, ``patch``, ``fix_approval``.
+* ``commit_fix`` (``fix_commit.py``): ``fix_sha``, ``fix_commits`` [{sha, subject, author,
+  by_tool}], ``fix_mode``, ``diffstat``, and when relevant ``kept_commits`` (the engineer's
+  own commits, kept as they are), ``cherry_picked``, ``resolved_by_hand``, ``patch``,
+  ``fix_approval``.
 * ``gate:<name>`` (``gate_defaults.py``): ``gate``, ``command``, ``source``, ``exit_code``,
   ``duration_s``, ``sha``, ``log``, ``output_bytes`` (and ``artifact``), or ``skipped``
   with a ``reason``.
 * ``push``: ``pushed_sha``, ``branch``, ``remote``.
 
 Each probe looks at git, never at the journal: the local branch, a commit carrying the
-``Hotfix-Id`` trailer, the remote branch.
+``Hotfix-Id`` trailer (the tool's own; the engineer's commits are taken by running again), the
+remote branch.
 """
 
 from __future__ import annotations

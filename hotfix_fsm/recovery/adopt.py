@@ -18,7 +18,8 @@ Which phases need proof (a *hard* phase missing stops the adoption before it):
 phase                   evidence                                                    kind
 ======================  ==========================================================  =======
 branch                  the branch, locally or on the remote, or its PR             hard
-commit_fix              a commit carrying ``Hotfix-Id``                             hard
+commit_fix              a commit carrying ``Hotfix-Id``, or the engineer's own      hard
+                        commits on the pushed branch (or PR head)
 gates                   none: implied by the push                                   —
 push                    the remote branch (or the PR head) holds the fix            hard
 open_pr                 the PR from the branch into production, open or merged      hard
@@ -207,7 +208,10 @@ def _why(ev: Evidence, config: Config, phase: str, proof: bool | None) -> str:
     if proof:
         return {
             "branch": "the hotfix branch exists",
-            "commit_fix": f"commit {str(ev.fix_sha)[:12]} carries the Hotfix-Id trailer",
+            "commit_fix": f"commit {str(ev.fix_sha)[:12]} "
+            + (
+                "ends the engineer's own commits" if ev.fix_own else "carries the Hotfix-Id trailer"
+            ),
             "push": "the remote holds the fix commit",
             "open_pr": f"PR #{(ev.pr or {}).get('number')} comes from the branch",
             "wait_ci": "CI on the fix passed"
@@ -229,7 +233,12 @@ def _source(ev: Evidence, config: Config, phase: str) -> str:
     run = ev.deploy_runs[-1] if ev.deploy_runs else {}
     return {
         "branch": f"the hotfix branch {ev.branch} existing",
-        "commit_fix": f"commit {str(ev.fix_sha)[:12]} carrying the Hotfix-Id trailer",
+        "commit_fix": f"commit {str(ev.fix_sha)[:12]} "
+        + (
+            "ending the engineer's own commits on the pushed branch"
+            if ev.fix_own
+            else "carrying the Hotfix-Id trailer"
+        ),
         "push": f"the fix {str(ev.fix_sha)[:12]} being on the remote",
         "open_pr": f"PR #{(ev.pr or {}).get('number')} existing from the branch",
         "wait_ci": "CI on the fix passing"

@@ -46,6 +46,7 @@ class Evidence:
     remote_sha: str | None = None
     fix_sha: str | None = None
     fix_where: str = ""
+    fix_own: bool = False  # the fix is the engineer's own commits (no Hotfix-Id trailer)
     pushed: bool = False
     pr: dict[str, Any] | None = None
     ci: dict[str, Any] | None = None
@@ -170,6 +171,14 @@ def _description(git: GitRepo, sha: str, issue: str) -> str:
     return text or subject.removeprefix(f"HOTFIX({issue}): ").strip() or subject
 
 
+def _base_of(git: GitRepo, fix: str, since: str) -> str:
+    """The commit the fix's commits (``since..fix``, the engineer's and the tool's) start on."""
+    listed = git.run("rev-list", "--topo-order", "--reverse", f"{since}..{fix}", "--").stdout
+    first = (listed.split() or [fix])[0]
+    parents = git.commit_info(first)["parents"]
+    return str(parents[0]) if parents else first
+
+
 # -- gathering -------------------------------------------------------------------------------
 
 
@@ -211,14 +220,18 @@ def gather(git: GitRepo, gh: GitHubClient, config: Config, branch: str) -> Evide
             tips.append((sha, production_ref, where))
     fix: tuple[str, str, str] | None = None
     fix_where = ""
+    own: str | None = None  # the engineer's own commits, pushed without the tool's commit
+    since = production_ref  # what the fix's commits are counted from
     for tip, exclude, where in tips:
         if not _fetch_sha(git, tip):
             continue
         usable = exclude if exclude and git.has_commit(exclude) else production_ref
         found = _trailer_commits(git, tip, usable)
         if found:
-            fix, fix_where = found[0], where
+            fix, fix_where, since = found[0], where, usable
             break
+        if own is None and where != f"local branch {branch}" and git.commits_between(usable, tip):
+            own, fix_where, since = tip, where, usable  # only the tool pushes, after the fix
     if not tips:
         raise NotFound(
             f"branch {branch} exists neither on remote {git.remote!r} nor in {git.work_tree}, "
@@ -230,8 +243,7 @@ def gather(git: GitRepo, gh: GitHubClient, config: Config, branch: str) -> Evide
     if fix is not None:
         fix_sha: str | None = fix[0]
         hotfix_id, issue = fix[1], fix[2] or parsed.get("issue", "")
-        parents = git.commit_info(fix[0])["parents"]
-        base = str(parents[0]) if parents else fix[0]
+        base = _base_of(git, fix[0], since)
         description = _description(git, fix[0], issue)
         seen.append(f"fix commit {fix[0][:12]} with {TRAILER_ID}: {hotfix_id} on {fix_where}")
     else:
@@ -241,10 +253,20 @@ def gather(git: GitRepo, gh: GitHubClient, config: Config, branch: str) -> Evide
                 f"does not follow branch_pattern {config.branch_pattern!r}",
                 hint="adopt only branches hotfix_fsm made; otherwise start a new hotfix",
             )
-        fix_sha, hotfix_id, issue = None, parsed["id"], parsed.get("issue", "")
+        fix_sha, hotfix_id, issue = own, parsed["id"], parsed.get("issue", "")
+        if own:
+            seen.append(
+                f"the engineer's own commits up to {own[:12]} on {fix_where} (no {TRAILER_ID} "
+                "trailer: nothing was left uncommitted for the tool)"
+            )
+        else:
+            fix_where = ""
         head = local_sha or remote_sha
-        merged = git.run("merge-base", head, production_ref, check=False).stdout if head else ""
-        base = merged.strip() or git.rev_parse(production_ref)
+        if own:
+            base = _base_of(git, own, since)
+        else:
+            merged = git.run("merge-base", head, production_ref, check=False).stdout if head else ""
+            base = merged.strip() or git.rev_parse(production_ref)
         description = f"(adopted from branch {branch}; the description was not recorded)"
     ev = Evidence(
         branch=branch,
@@ -257,6 +279,7 @@ def gather(git: GitRepo, gh: GitHubClient, config: Config, branch: str) -> Evide
         remote_sha=remote_sha,
         fix_sha=fix_sha,
         fix_where=fix_where,
+        fix_own=fix is None and own is not None,
         pr=pr,
         seen=seen,
     )

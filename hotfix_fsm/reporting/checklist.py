@@ -262,9 +262,13 @@ def _fix_reviewed(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Found:
             "or not at all)",
             [row.seq],
         )
+    # An approval row is a person letting the fix through, not a review of its code: only an
+    # approving review read from GitHub ticks this line.
     who = ", ".join(sorted({str(e.payload.get("by")) for e in reviews}))
     return Found(
-        True, f"fix {str(sha)[:12]} committed and approved by {who}", [row.seq, reviews[0].seq]
+        False,
+        f"fix {str(sha)[:12]} committed; approved by {who} (not a review)",
+        [row.seq, reviews[0].seq],
     )
 
 
@@ -499,7 +503,7 @@ CHECKLIST: tuple[tuple[str, tuple[Line, ...]], ...] = (
             Line("Root cause identified", PERSON, _for_a_person),
             Line(
                 "Fix implemented and code reviewed",
-                "a person's approval (`hotfix approve`) of the fix commit",
+                "an approving review of the PR read from GitHub (an approval is not one)",
                 _fix_reviewed,
             ),
             Line(

@@ -91,6 +91,7 @@ def build_report(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Report:
             "gate": e.payload.get("gate"),
             "by": e.payload.get("by"),
             "sha": e.payload.get("sha"),
+            "comment": e.payload.get("comment"),
         }
         for e in journal
         if e.kind == "approval"
@@ -132,6 +133,24 @@ def _item_line(item: ChecklistItem) -> str:
     return line
 
 
+def _commit_lines(commits: object) -> list[str]:
+    """The fix's commits and who made each: the engineer's kept as they were, or the tool's."""
+    if not isinstance(commits, list) or not commits:
+        return []
+    out = ["- Fix commits:"]
+    for c in commits:
+        if not isinstance(c, dict):
+            continue
+        author = str(c.get("author") or "author not recorded")
+        made = (
+            f"made by hotfix_fsm from the changes left uncommitted (as {author})"
+            if c.get("by_tool")
+            else f"by {author}"
+        )
+        out.append(f"  - `{short(c.get('sha'))}` {_md_escape(str(c.get('subject', '')))} — {made}")
+    return out
+
+
 def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
     """The ``hotfix report`` document (markdown)."""
     rep = build_report(hotfix, journal)
@@ -147,6 +166,7 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
         f"- Severity (as started): {hotfix.options.get('severity', '?')}",
         f"- Fix mode: {hotfix.options.get('fix_mode', '?')}",
     ]
+    out += _commit_lines(facts.get("fix_commits"))
     if rep.time_to_production:
         t = rep.time_to_production
         target = t.get("target_s")
@@ -224,9 +244,10 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
     out += ["", "## Approvals", ""]
     if rep.approvals:
         for a in rep.approvals:
+            comment = f": {_md_escape(str(a['comment']))}" if a.get("comment") else ""
             out.append(
                 f"- {a['gate']}: approved by {a['by']} at {a['at']} for "
-                f"`{short(a['sha'])}` (journal #{a['seq']})"
+                f"`{short(a['sha'])}` (journal #{a['seq']}){comment}"
             )
     else:
         auto = facts.get("deploy_approval")

@@ -211,6 +211,8 @@ def summarize(entry: JournalEntry) -> str:
                 text += f" — {p[extra_key]}"
     elif kind == "approval":
         text = f"{p.get('by', '?')} approved {p.get('gate', '?')} for {short(p.get('sha'))}"
+        if p.get("comment"):
+            text += f": {p['comment']}"
     elif kind == "measurement":
         text = f"{phase}: measured " + measurement_text(p)
     elif kind == "alert":

@@ -154,15 +154,17 @@ def test_every_tick_cites_a_journal_row_and_people_items_stay_unticked() -> None
     ].ticked
 
 
-def test_a_person_approving_the_fix_sha_counts_as_review_but_not_another_sha() -> None:
+def test_an_approval_of_the_fix_sha_is_shown_but_is_not_a_review() -> None:
     journal = _happy()
     journal.add("approval", "deploy", {"gate": "deploy", "by": "bo", "sha": "c" * 40})
-    assert not _items(_hotfix(), journal)["Fix implemented and code reviewed"].ticked
+    item = _items(_hotfix(), journal)["Fix implemented and code reviewed"]
+    assert not item.ticked
+    assert "bo" not in item.evidence  # an approval of another commit is not shown
     seq = journal.add("approval", "deploy", {"gate": "deploy", "by": "bo", "sha": SHA})
     item = _items(_hotfix(), journal)["Fix implemented and code reviewed"]
-    assert item.ticked
+    assert not item.ticked  # a person letting the fix through did not review its code
     assert seq in item.seqs
-    assert "bo" in item.evidence
+    assert "approved by bo (not a review)" in item.evidence
 
 
 def test_failed_or_foreign_or_skipped_gates_leave_boxes_unticked() -> None:

@@ -97,6 +97,31 @@ def test_crash_around_a_manual_fix_commit(world: GitWorld, engines: Engines, poi
     assert_world_converged(world, first, hotfix.id)
 
 
+@pytest.mark.parametrize("point", failpoints.POINTS)
+def test_crash_around_a_fix_made_of_the_engineers_own_commit(
+    world: GitWorld, engines: Engines, point: str
+) -> None:
+    """No trailer to find: the probe says not done and the phase takes the commit again."""
+    first = engines()
+    hotfix = first.start("INC-1", "Fix token expiry check", repo=world.work)
+    assert first.drive(hotfix.id).paused_gate == "fix"
+    world.write("app.py", "def check(token):\n    return bool(token) and not token.expired\n")
+    git(world.work, "commit", "-q", "--author=Ada <ada@example.org>", "-am", "Check expiry")
+    mine = git(world.work, "rev-parse", "HEAD")
+    crash_once_at("commit_fix", point)
+    with pytest.raises(Crash):
+        first.drive(hotfix.id)
+    second = engines()
+    assert second.drive(hotfix.id).state == "pushed"
+    context = second.get(hotfix.id).context
+    assert context["fix_sha"] == mine  # never rewritten, whatever the crash point
+    assert context["pushed_sha"] == mine
+    assert git(world.origin, "rev-list", f"{world.base_sha}..{context['branch']}") == mine
+    assert git(world.work, "log", "--all", "--format=%(trailers:key=Hotfix-Id,valueonly)") == ""
+    assert not world.forced_updates()
+    assert world.work_status() == ""
+
+
 def test_sigkill_after_the_push_then_resume_in_process(
     world: GitWorld, engines: Engines, db: Path, tmp_path: Path
 ) -> None:

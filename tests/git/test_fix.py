@@ -9,6 +9,7 @@ import pytest
 
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.errors import ExitCode, InvalidInput
+from hotfix_fsm.reporting.postmortem import postmortem_markdown
 from tests.helpers_git import GitWorld, git, make_config, make_engine
 
 Engines = Callable[..., HotfixEngine]
@@ -126,20 +127,66 @@ def test_manual_fix_pauses_until_the_work_tree_changes(
     assert fix_commits_on_remote(world, context["branch"]) == [context["fix_sha"]]
 
 
-def test_commits_the_engineer_made_are_folded_into_one_fix_commit(
+def _commit_as(world: GitWorld, who: str, email: str, message: str) -> str:
+    git(world.work, "commit", "--quiet", f"--author={who} <{email}>", "-am", message)
+    return git(world.work, "rev-parse", "HEAD")
+
+
+def test_commits_the_engineer_made_are_kept_as_they_are(
     world: GitWorld, engine: HotfixEngine
 ) -> None:
     hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
     engine.drive(hotfix.id)
     world.write("app.py", "first attempt\n")
-    git(world.work, "commit", "--quiet", "-am", "wip 1")
+    first = _commit_as(world, "Ada Lovelace", "ada@example.org", "wip 1")
     world.write("app.py", "second attempt\n")
-    git(world.work, "commit", "--quiet", "-am", "wip 2")
+    second = _commit_as(world, "Ada Lovelace", "ada@example.org", "Check the expiry too")
     assert engine.drive(hotfix.id).state == "pushed"
     context = engine.get(hotfix.id).context
-    assert [c["subject"] for c in context["squashed"]] == ["wip 1", "wip 2"]
-    assert fix_commits_on_remote(world, context["branch"]) == [context["fix_sha"]]
-    assert git(world.work, "show", f"{context['fix_sha']}:app.py") == "second attempt"
+    # Not rewritten: the same shas, pushed as they are; the tool made no commit of its own.
+    assert context["fix_sha"] == second
+    assert fix_commits_on_remote(world, context["branch"]) == [second, first]
+    assert git(world.origin, "log", "-1", "--format=%an <%ae>|%s", second) == (
+        "Ada Lovelace <ada@example.org>|Check the expiry too"
+    )
+    assert "squashed" not in context
+    kept = [(c["sha"], c["author"], c["subject"]) for c in context["kept_commits"]]
+    assert kept == [
+        (first, "Ada Lovelace <ada@example.org>", "wip 1"),
+        (second, "Ada Lovelace <ada@example.org>", "Check the expiry too"),
+    ]
+    assert context["fix_commits"] == context["kept_commits"]
+    notes = [e.payload for e in engine.journal(hotfix.id) if e.kind == "note"]
+    assert any("kept as they are" in str(n.get("message")) for n in notes)
+
+
+def test_a_commit_plus_uncommitted_changes_keeps_the_commit_and_adds_the_tools_own(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
+    engine.drive(hotfix.id)
+    world.write("app.py", "def check(token):\n    return bool(token)\n")
+    mine = _commit_as(world, "Grace Hopper", "grace@example.org", "Refuse empty tokens")
+    world.write("config.txt", "timeout=20\n")  # left uncommitted: the tool commits it
+    assert engine.drive(hotfix.id).state == "pushed"
+    context = engine.get(hotfix.id).context
+    fix = context["fix_sha"]
+    assert fix != mine
+    assert git(world.work, "rev-parse", f"{fix}^") == mine  # on top, the person's commit intact
+    assert fix_commits_on_remote(world, context["branch"]) == [fix, mine]
+    assert git(world.work, "show", "--name-only", "--format=", fix) == "config.txt"
+    trailers = git(world.work, "log", "-1", "--format=%(trailers:key=Hotfix-Id,valueonly)", fix)
+    assert trailers.strip() == hotfix.id
+    commits = context["fix_commits"]
+    assert [c["sha"] for c in commits] == [mine, fix]
+    assert commits[0]["author"] == "Grace Hopper <grace@example.org>"
+    assert not commits[0].get("by_tool")
+    assert commits[1]["by_tool"] is True
+    assert commits[1]["author"] == git(world.work, "log", "-1", "--format=%an <%ae>", fix)
+    assert [c["sha"] for c in context["kept_commits"]] == [mine]
+    text = postmortem_markdown(engine.get(hotfix.id), engine.journal(hotfix.id))
+    assert f"`{mine[:12]}` Refuse empty tokens — by Grace Hopper <grace@example.org>" in text
+    assert f"`{fix[:12]}` HOTFIX(INC-1): Fix token expiry check — made by hotfix_fsm" in text
 
 
 def test_cherry_pick_from_main(world: GitWorld, engine: HotfixEngine) -> None:
@@ -357,3 +404,19 @@ def test_the_tools_own_config_never_counts_as_the_fix(
     files = git(world.work, "show", "--name-only", "--format=", sha).splitlines()
     assert sorted(files) == ["app.py", "hotfix-notes.toml"]
     assert world.work_status() == ("" if ignored else "?? hotfix.toml")
+
+
+def test_an_approval_comment_is_journaled_checked_and_masked(
+    world: GitWorld, engine: HotfixEngine
+) -> None:
+    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
+    assert engine.drive(hotfix.id).paused_gate == "fix"
+    with pytest.raises(InvalidInput, match="too long"):
+        engine.approve(hotfix.id, "fix", by="alice", comment="x" * 5000)
+    assert not [e for e in engine.journal(hotfix.id) if e.kind == "approval"]
+    token = "ghp_" + "A1b2C3d4E5f6" * 3
+    entry = engine.approve(hotfix.id, "fix", by="alice", comment=f"paired with bob {token}")
+    assert entry.payload["comment"].startswith("paired with bob ")
+    assert token not in entry.payload["comment"]
+    blank = engine.approve(hotfix.id, "fix", by="alice", comment="   ")
+    assert "comment" not in blank.payload

@@ -222,3 +222,37 @@ def test_adopt_refuses_what_it_cannot_rebuild(team: Team, tmp_path: Path) -> Non
         adopt(other, repo_path=team.work, branch=branch)
     assert rolled.value.hint
     assert other.list(include_finished=True) == []
+
+
+def test_adopt_finds_a_fix_made_only_of_the_engineers_own_commits(
+    team: Team, tmp_path: Path
+) -> None:
+    """No Hotfix-Id trailer anywhere (the tool made no commit): the pushed branch is the fix."""
+    db = tmp_path / "laptop.db"
+    engine = team.engine(db)
+    hotfix = engine.start("INC-8", "Fix token expiry check", repo=team.work, yes=True)
+    assert engine.drive(hotfix.id).state == "awaiting_fix"
+    fixed = git(team.info.origin, "show", f"{team.info.fix_sha}:app.py")
+    (team.work / "app.py").write_text(fixed + "\n", encoding="utf-8")
+    git(team.work, "commit", "-q", "--author=Ada Lovelace <ada@example.org>", "-am", "Fix it")
+    mine = git(team.work, "rev-parse", "HEAD")
+    stop_after("after_done", "merge")
+    with pytest.raises(Stop):
+        engine.drive(hotfix.id)
+    failpoints.set_hook(None)
+    lost = engine.get(hotfix.id).context
+    assert lost["fix_sha"] == mine
+    lose_database(engine, db)
+    clone = tmp_path / "colleague"
+    git(tmp_path, "clone", "-q", team.info.origin, str(clone))
+    colleague = team.engine(tmp_path / "colleague.db")
+    adopted = adopt(colleague, repo_path=clone, issue="INC-8", yes=True)
+    assert adopted.id == hotfix.id
+    assert adopted.state == "merged"
+    assert adopted.context["fix_sha"] == mine
+    assert adopted.context["base_sha"] == lost["base_sha"]
+    commits = adopted.context["fix_commits"]
+    assert [(c["sha"], c["author"]) for c in commits] == [(mine, "Ada Lovelace <ada@example.org>")]
+    check_adopted(colleague, hotfix.id, lost)
+    assert colleague.drive(hotfix.id).state == "done"
+    team.assert_effects_once(lost["branch"])
