@@ -63,6 +63,44 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _next_link(headers: Any) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header, if any."""
+    value = (headers or {}).get("link") or (headers or {}).get("Link") or ""
+    for part in str(value).split(","):
+        url, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", ""):
+            return url.strip().strip("<>")
+    return None
+
+
+def _expect_list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise GitHubUnavailable(
+            f"GitHub answered {_kind(value)} to {what}, not the expected list",
+            hint="a proxy or GitHub itself may be misbehaving; `hotfix resume` asks again",
+        )
+    return value
+
+
+def _expect_dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise GitHubUnavailable(
+            f"GitHub answered {_kind(value)} to {what}, not the expected JSON object",
+            hint="a proxy or GitHub itself may be misbehaving; `hotfix resume` asks again",
+        )
+    return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str | bytes):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        head = " ".join(text.split())[:60]
+        return f"text ({head!r})" if head else "an empty body"
+    if value is None:
+        return "nothing"
+    return f"a JSON {type(value).__name__}"
+
+
 # Building a GhApi parses GitHub's whole OpenAPI description (a few hundred ms), so a
 # closed client's GhApi is kept for the next client of the same repository and token in
 # this process (tooling that drives many hotfixes, the tests). Connections are not kept.
@@ -282,6 +320,20 @@ class GitHubClient:
                 clock=self._clock,
             ) from None
 
+    def _pages(
+        self, what: str, op: Callable[..., Any], *args: Any, limit: int = 50, **kwargs: Any
+    ) -> list[Any]:
+        """Every item of a list operation, following GitHub's ``Link: rel="next"`` headers."""
+        items: list[Any] = []
+        got = self._call(what, op, *args, **kwargs)
+        for _ in range(limit):
+            items.extend(_expect_list(got, what))
+            following = _next_link(self.api.recv_hdrs)
+            if following is None:
+                return items
+            got = self._call(what, self.api, following)
+        return items
+
     # -- repository and refs ---------------------------------------------------------------
 
     def repository(self) -> dict[str, Any]:
@@ -292,6 +344,35 @@ class GitHubClient:
             f"reading branch {branch}", self.api.repos.get_branch, branch, missing_ok=True
         )
         return dict(found) if found else None
+
+    def branch_protection(self, branch: str) -> dict[str, Any] | None:
+        """The branch's protection rules; None when it has none *or the token may not read
+        them* (GitHub answers 404 or 403 to tokens without admin rights): the merge's 405
+        then says what is missing."""
+        try:
+            found = self._call(
+                f"reading the protection of branch {branch}",
+                self.api.repos.get_branch_protection,
+                branch,
+                missing_ok=True,
+            )
+        except GitHubAPIError as exc:
+            if exc.status == 403:
+                return None
+            raise
+        return _expect_dict(found, f"the protection of branch {branch}") if found else None
+
+    def pull_reviews(self, number: int) -> list[dict[str, Any]]:
+        """Every review of PR ``number``, oldest first (all pages)."""
+        return [
+            dict(r)
+            for r in self._pages(
+                f"reading the reviews of pull request #{number}",
+                self.api.pulls.list_reviews,
+                number,
+                per_page=100,
+            )
+        ]
 
     def get_ref(self, ref: str) -> dict[str, Any] | None:
         """``ref`` like ``heads/main`` or ``tags/v1.0.0``; None when it does not exist."""
