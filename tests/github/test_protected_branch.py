@@ -7,7 +7,7 @@ from typing import Any
 
 from hotfix_fsm.adapters.github import GitHubClient
 from hotfix_fsm.durable import failpoints
-from tests.github.conftest import World
+from tests.github.conftest import World, git
 from tests.github.test_crash_resume import POINTS
 
 
@@ -127,3 +127,37 @@ def test_a_crash_at_every_boundary_of_the_review_wait_merges_once(world: World) 
     assert crashes == [("waiting", "before_effect")] + [("approved", p) for p in POINTS]
     assert len(world.gh.effects()["merges"]) == 1
     assert len(world.gh.effects()["reviews"]) == 1
+
+
+def test_a_back_merge_probed_after_a_crash_reads_mergeability_from_the_pr_itself(
+    world: World,
+) -> None:
+    """GitHub's PR list items carry no ``mergeable``: the probe reads the single PR, so a
+    conflicting back-merge found after a crash is recorded as a conflict, not "pending"."""
+    world.push_fix(name="app.txt", content="line 1 fixed\nline 2\n")
+    git(world.work, "checkout", "-q", "main")
+    (world.work / "app.txt").write_text("line 1 rewritten on main\nline 2\n")
+    git(world.work, "commit", "-q", "-am", "conflicting change on main")
+    git(world.work, "push", "-q", "origin", "main")
+    crashed: list[str] = []
+
+    def hook(name: str, point: str) -> None:
+        if (name, point) == ("backport", "after_effect") and not crashed:
+            crashed.append(point)
+            raise Crash("backport:after_effect")
+
+    failpoints.set_hook(hook)
+    engine = world.engine()
+    hotfix_id = world.start(engine)
+    try:
+        engine.drive(hotfix_id)
+    except Crash:
+        engine.close()
+    finally:
+        failpoints.set_hook(None)
+    assert crashed == ["after_effect"]
+    outcome = world.engine().drive(hotfix_id, take_over=True)
+    assert outcome.state == "done", outcome.error
+    facts = world.facts(hotfix_id)
+    assert facts["backport_status"] == "conflict"
+    assert len(world.gh.effects()["pull_requests"]) == 2
