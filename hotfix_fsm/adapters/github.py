@@ -702,6 +702,35 @@ class GitHubClient:
         )
         return [dict(r) for r in got.get("workflow_runs", [])]
 
+    def pending_deployments(self, run_id: int) -> list[dict[str, Any]]:
+        """The environments run ``run_id`` waits on for a reviewer, with their reviewers."""
+        what = f"reading the pending deployments of workflow run {run_id}"
+        found = self._call(
+            what,
+            self.api.actions.get_pending_deployments_for_run,
+            run_id,
+            expect=_expect_list,
+            not_found=f"workflow run {run_id} was not found in {self.full_name}",
+        )
+        return [_typed(item, what, {"environment": dict}) for item in found]
+
+    def approve_pending_deployments(
+        self, run_id: int, environment_ids: list[int], comment: str
+    ) -> list[dict[str, Any]]:
+        """Approve run ``run_id``'s pending deployments (the token's user must be a reviewer)."""
+        found = self._call(
+            f"approving the pending deployments of workflow run {run_id}",
+            self.api.actions.review_pending_deployments_for_run,
+            run_id,
+            environment_ids=environment_ids,
+            state="approved",
+            comment=comment,
+            write=True,
+            detectable=True,
+            expect=_expect_list,
+        )
+        return [dict(d) for d in found]
+
     def get_run(self, run_id: int) -> dict[str, Any]:
         return dict(
             self._call(

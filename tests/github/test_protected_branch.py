@@ -161,3 +161,23 @@ def test_a_back_merge_probed_after_a_crash_reads_mergeability_from_the_pr_itself
     facts = world.facts(hotfix_id)
     assert facts["backport_status"] == "conflict"
     assert len(world.gh.effects()["pull_requests"]) == 2
+
+
+def test_a_deploy_waiting_on_environment_reviewers_pauses_naming_them(world: World) -> None:
+    world.gh.set_environment("production", reviewers=["alice", "bob"])
+    world.config_sections = {"deploy": {"timeout": 1.0}}
+    hotfix_id, outcome = world.run()
+    assert outcome.paused_reason is not None, outcome.error
+    assert "waits for a reviewer of environment production (alice, bob)" in (outcome.paused_reason)
+    assert "/acme/shop/actions/runs/" in outcome.paused_reason
+    dispatches = world.gh.effects()["dispatches"]
+    assert len(dispatches) == 1
+    assert world.gh.effects()["deploys"] == []
+
+    world.gh.approve_deployment(dispatches[0]["run_id"], "bob")
+    done = world.engine().drive(hotfix_id)
+    assert done.state == "done", done.error or done.paused_reason
+    effects = world.gh.effects()
+    assert len(effects["dispatches"]) == 1  # the waiting run was followed, not replaced
+    assert len(effects["deploys"]) == 1
+    assert [r["user"] for r in effects["deployment_reviews"]] == ["bob"]
