@@ -714,23 +714,6 @@ class GitHubClient:
         )
         return [_typed(item, what, {"environment": dict}) for item in found]
 
-    def approve_pending_deployments(
-        self, run_id: int, environment_ids: list[int], comment: str
-    ) -> list[dict[str, Any]]:
-        """Approve run ``run_id``'s pending deployments (the token's user must be a reviewer)."""
-        found = self._call(
-            f"approving the pending deployments of workflow run {run_id}",
-            self.api.actions.review_pending_deployments_for_run,
-            run_id,
-            environment_ids=environment_ids,
-            state="approved",
-            comment=comment,
-            write=True,
-            detectable=True,
-            expect=_expect_list,
-        )
-        return [dict(d) for d in found]
-
     def get_run(self, run_id: int) -> dict[str, Any]:
         return dict(
             self._call(
