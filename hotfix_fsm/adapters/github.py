@@ -63,6 +63,93 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _next_link(headers: Any) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header, if any."""
+    value = (headers or {}).get("link") or (headers or {}).get("Link") or ""
+    for part in str(value).split(","):
+        url, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", ""):
+            return url.strip().strip("<>")
+    return None
+
+
+def _expect_list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise GitHubUnavailable(
+            f"GitHub answered {_kind(value)} to {what}, not the expected list",
+            hint="a proxy or GitHub itself may be misbehaving; `hotfix resume` asks again",
+        )
+    return value
+
+
+def _expect_dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise GitHubUnavailable(
+            f"GitHub answered {_kind(value)} to {what}, not the expected JSON object",
+            hint="a proxy or GitHub itself may be misbehaving; `hotfix resume` asks again",
+        )
+    return value
+
+
+def _typed(value: Any, what: str, fields: Mapping[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    obj = _expect_dict(value, what)
+    for name, kind in fields.items():
+        got = obj.get(name)
+        if not isinstance(got, kind) or (kind is int and isinstance(got, bool)):
+            raise GitHubUnavailable(
+                f"GitHub answered an object whose {name!r} is {_kind(got)} to {what}",
+                hint="a proxy or GitHub itself may be misbehaving; `hotfix resume` asks again",
+            )
+    return obj
+
+
+def _pull(value: Any, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = _typed(
+        value, what, {"number": int, "state": str, "head": dict, "base": dict}
+    )
+    return out
+
+
+def _pulls(value: Any, what: str) -> list[dict[str, Any]]:
+    return [_pull(item, what) for item in _expect_list(value, what)]
+
+
+def _run(value: Any, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = _typed(value, what, {"id": int, "status": str})
+    return out
+
+
+def _runs(value: Any, what: str) -> dict[str, Any]:
+    obj = _typed(value, what, {"workflow_runs": list})
+    obj["workflow_runs"] = [_run(r, what) for r in obj["workflow_runs"]]
+    return obj
+
+
+def _check_runs(value: Any, what: str) -> dict[str, Any]:
+    obj = _typed(value, what, {"check_runs": list, "total_count": int})
+    obj["check_runs"] = [_typed(r, what, {"name": str, "status": str}) for r in obj["check_runs"]]
+    return obj
+
+
+def _combined(value: Any, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = _typed(value, what, {"state": str, "statuses": list})
+    return out
+
+
+def _labels(value: Any, what: str) -> list[dict[str, Any]]:
+    return [_typed(item, what, {"name": str}) for item in _expect_list(value, what)]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str | bytes):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        head = " ".join(text.split())[:60]
+        return f"text ({head!r})" if head else "an empty body"
+    if value is None:
+        return "nothing"
+    return f"a JSON {type(value).__name__}"
+
+
 # Building a GhApi parses GitHub's whole OpenAPI description (a few hundred ms), so a
 # closed client's GhApi is kept for the next client of the same repository and token in
 # this process (tooling that drives many hotfixes, the tests). Connections are not kept.
@@ -258,9 +345,15 @@ class GitHubClient:
         detectable: bool = False,
         missing_ok: bool = False,
         not_found: str | None = None,
+        expect: Callable[[Any, str], Any] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Run one ghapi operation; translate its failure into the engine's errors."""
+        """Run one ghapi operation; translate its failure into the engine's errors.
+
+        ``expect`` checks the shape of a 200 answer: one that is not the JSON the caller
+        parses (an HTML page from a proxy, a truncated or mistyped body) is a transient
+        fault saying what GitHub answered — ambiguous for a write, which may have happened.
+        """
         from ghapi.core import APIError
 
         from hotfix_fsm.adapters.github_retry import duplicate_detectable
@@ -268,7 +361,22 @@ class GitHubClient:
         guard = duplicate_detectable() if detectable else contextlib.nullcontext()
         try:
             with guard:
-                return _plain(op(*args, **kwargs))
+                value = _plain(op(*args, **kwargs))
+            return expect(value, what) if expect is not None else value
+        except (ValueError, RecursionError, GitHubUnavailable) as exc:
+            if isinstance(exc, GitHubUnavailable) and (not write or detectable):
+                raise
+            detail = (
+                exc.message
+                if isinstance(exc, GitHubUnavailable)
+                else (f"GitHub answered a body that is not JSON ({type(exc).__name__}) to {what}")
+            )
+            cls = AmbiguousWrite if write and not detectable else GitHubUnavailable
+            tail = " — it may or may not have taken effect" if cls is AmbiguousWrite else ""
+            raise cls(
+                f"{detail}{tail}",
+                hint="a proxy or GitHub itself may be misbehaving; the phase asks again",
+            ) from None
         except APIError as exc:
             if missing_ok and exc.status_code == 404:
                 return None
@@ -282,20 +390,72 @@ class GitHubClient:
                 clock=self._clock,
             ) from None
 
+    def _pages(
+        self, what: str, op: Callable[..., Any], *args: Any, limit: int = 50, **kwargs: Any
+    ) -> list[Any]:
+        """Every item of a list operation, following GitHub's ``Link: rel="next"`` headers."""
+        items: list[Any] = []
+        got = self._call(what, op, *args, **kwargs)
+        for _ in range(limit):
+            items.extend(_expect_list(got, what))
+            following = _next_link(self.api.recv_hdrs)
+            if following is None:
+                return items
+            got = self._call(what, self.api, following)
+        return items
+
     # -- repository and refs ---------------------------------------------------------------
 
     def repository(self) -> dict[str, Any]:
-        return dict(self._call("reading the repository", self.api.repos.get))
+        return dict(self._call("reading the repository", self.api.repos.get, expect=_expect_dict))
 
     def get_branch(self, branch: str) -> dict[str, Any] | None:
         found = self._call(
-            f"reading branch {branch}", self.api.repos.get_branch, branch, missing_ok=True
+            f"reading branch {branch}",
+            self.api.repos.get_branch,
+            branch,
+            missing_ok=True,
+            expect=_expect_dict,
         )
         return dict(found) if found else None
 
+    def branch_protection(self, branch: str) -> dict[str, Any] | None:
+        """The branch's protection rules; None when it has none *or the token may not read
+        them* (GitHub answers 404 or 403 to tokens without admin rights): the merge's 405
+        then says what is missing."""
+        try:
+            found = self._call(
+                f"reading the protection of branch {branch}",
+                self.api.repos.get_branch_protection,
+                branch,
+                missing_ok=True,
+                expect=_expect_dict,
+            )
+        except GitHubAPIError as exc:
+            if exc.status == 403:
+                return None
+            raise
+        return dict(found) if found else None
+
+    def pull_reviews(self, number: int) -> list[dict[str, Any]]:
+        """Every review of PR ``number``, oldest first (all pages)."""
+        what = f"reading the reviews of pull request #{number}"
+        return [
+            _typed(r, what, {"state": str})
+            for r in self._pages(
+                what,
+                self.api.pulls.list_reviews,
+                number,
+                per_page=100,
+                not_found=f"pull request #{number} does not exist in {self.full_name}",
+            )
+        ]
+
     def get_ref(self, ref: str) -> dict[str, Any] | None:
         """``ref`` like ``heads/main`` or ``tags/v1.0.0``; None when it does not exist."""
-        found = self._call(f"reading ref {ref}", self.api.git.get_ref, ref, missing_ok=True)
+        found = self._call(
+            f"reading ref {ref}", self.api.git.get_ref, ref, missing_ok=True, expect=_expect_dict
+        )
         return dict(found) if found else None
 
     def delete_branch(self, branch: str) -> bool:
@@ -323,7 +483,9 @@ class GitHubClient:
         kwargs: dict[str, Any] = {"head": f"{self.owner}:{head}", "state": state, "per_page": 30}
         if base:
             kwargs["base"] = base
-        pulls = self._call(f"looking up pull requests from {head}", self.api.pulls.list, **kwargs)
+        pulls = self._call(
+            f"looking up pull requests from {head}", self.api.pulls.list, expect=_pulls, **kwargs
+        )
         for pr in pulls or []:
             if pr.get("head", {}).get("ref") == head and (
                 not base or pr.get("base", {}).get("ref") == base
@@ -342,6 +504,7 @@ class GitHubClient:
                 body=body,
                 write=True,
                 detectable=True,
+                expect=_pull,
             )
         )
 
@@ -370,6 +533,7 @@ class GitHubClient:
                 self.api.pulls.get,
                 number,
                 not_found=f"pull request #{number} does not exist in {self.full_name}",
+                expect=_pull,
             )
         )
 
@@ -384,6 +548,7 @@ class GitHubClient:
                 write=True,
                 detectable=True,
                 not_found=f"pull request #{number} does not exist in {self.full_name}",
+                expect=_pull,
             )
         )
 
@@ -398,15 +563,23 @@ class GitHubClient:
                 f"merging pull request #{number}",
                 self.api.pulls.merge,
                 number,
+                not_found=f"pull request #{number} does not exist in {self.full_name}",
                 write=True,
                 detectable=True,
                 **kwargs,
+                expect=_expect_dict,
             )
         )
 
     def ensure_label(self, name: str, color: str, description: str = "") -> bool:
         """Create the label when the repository lacks it; True when created."""
-        if self._call(f"reading label {name}", self.api.issues.get_label, name, missing_ok=True):
+        if self._call(
+            f"reading label {name}",
+            self.api.issues.get_label,
+            name,
+            missing_ok=True,
+            expect=_expect_dict,
+        ):
             return False
         try:
             self._call(
@@ -432,6 +605,7 @@ class GitHubClient:
             labels=labels,
             write=True,
             detectable=True,
+            expect=_labels,
         )
         return [str(label.get("name")) for label in found or []]
 
@@ -446,8 +620,10 @@ class GitHubClient:
                 f"reading check runs of {sha[:12]}",
                 self.api.checks.list_for_ref,
                 sha,
+                not_found=f"commit {sha[:12]} (its check runs) is not in {self.full_name}",
                 per_page=100,
                 page=page,
+                expect=_check_runs,
             )
             batch = list(got.get("check_runs", []))
             runs.extend(batch)
@@ -461,7 +637,9 @@ class GitHubClient:
                 f"reading commit statuses of {sha[:12]}",
                 self.api.repos.get_combined_status_for_ref,
                 sha,
+                not_found=f"commit {sha[:12]} (its combined status) is not in {self.full_name}",
                 per_page=100,
+                expect=_combined,
             )
         )
 
@@ -520,10 +698,30 @@ class GitHubClient:
             self.api.actions.list_workflow_runs,
             workflow,
             **kwargs,
+            expect=_runs,
         )
         return [dict(r) for r in got.get("workflow_runs", [])]
 
+    def pending_deployments(self, run_id: int) -> list[dict[str, Any]]:
+        """The environments run ``run_id`` waits on for a reviewer, with their reviewers."""
+        what = f"reading the pending deployments of workflow run {run_id}"
+        found = self._call(
+            what,
+            self.api.actions.get_pending_deployments_for_run,
+            run_id,
+            expect=_expect_list,
+            not_found=f"workflow run {run_id} was not found in {self.full_name}",
+        )
+        return [_typed(item, what, {"environment": dict}) for item in found]
+
     def get_run(self, run_id: int) -> dict[str, Any]:
         return dict(
-            self._call(f"reading workflow run {run_id}", self.api.actions.get_workflow_run, run_id)
+            self._call(
+                f"reading workflow run {run_id}",
+                self.api.actions.get_workflow_run,
+                run_id,
+                expect=_run,
+                not_found=f"workflow run {run_id} was not found in {self.full_name} (deleted, "
+                "or the token cannot see Actions)",
+            )
         )

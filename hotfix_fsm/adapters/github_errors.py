@@ -116,13 +116,28 @@ def translate(
         )
     if status == 403:
         have = headers.get("x-oauth-scopes")
+        if have is None:
+            # Fine-grained and app tokens have permissions, not scopes: GitHub sends no
+            # X-OAuth-Scopes, so no scope can be said to be missing.
+            permission = (
+                "Actions: write"
+                if "workflow" in what or "dispatch" in what or "run" in what
+                else "Contents and Pull requests: write"
+            )
+            return GitHubAPIError(
+                f"GitHub refused {what} on {full_name} (403 {gh_message}): the token may "
+                f"not do this (a fine-grained token needs {permission} on {full_name})",
+                status=status,
+                gh_message=gh_message,
+                hint=f"grant the token {permission} on {full_name}, or use another token",
+            )
         need = headers.get("x-accepted-oauth-scopes") or (
             "workflow" if "workflow" in what or "dispatch" in what else "repo"
         )
-        scopes = f"; the token has scopes [{have}]" if have is not None else ""
         return GitHubAPIError(
             f"GitHub refused {what} on {full_name} (403 {gh_message}): the token "
-            f"needs the `{need}` scope or write access to the repository{scopes}",
+            f"needs the `{need}` scope or write access to the repository; the token has "
+            f"scopes [{have}]",
             status=status,
             gh_message=gh_message,
             hint=f"grant the token `{need}` (and push access to {full_name}), or use another token",

@@ -134,6 +134,88 @@ def sandbox_effects(
         sys.stdout.write(f"{key:<24} {len(effects[key])}\n")
 
 
+@sandbox_app.command("approve-pr")
+def sandbox_approve_pr(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `sandbox init`.")],
+    number: Annotated[int, typer.Argument(help="The pull request to review.")],
+    reviewer: Annotated[
+        str, typer.Option("--reviewer", help="Who reviews (a login with write access).")
+    ] = "reviewer",
+    changes: Annotated[
+        bool, typer.Option("--request-changes", help="Request changes instead of approving.")
+    ] = False,
+) -> None:
+    """Review a PR in the served sandbox as a reviewer would on github.com (drills)."""
+    from hotfix_fsm.sandbox.serve import control
+
+    state = "CHANGES_REQUESTED" if changes else "APPROVED"
+    review = control(directory, "reviews", {"pr": number, "reviewer": reviewer, "state": state})
+    sys.stdout.write(f"{reviewer} reviewed PR #{number}: {review['state']}\n")
+
+
+@sandbox_app.command("protect")
+def sandbox_protect(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `sandbox init`.")],
+    branch: Annotated[str, typer.Option("--branch", help="The branch to protect.")] = (
+        "production"
+    ),
+    reviews: Annotated[
+        int, typer.Option("--reviews", help="Required approving reviews (0 for none).")
+    ] = 1,
+    check: Annotated[
+        list[str] | None, typer.Option("--check", help="A required status check (repeatable).")
+    ] = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", help="An allowed merge method (repeatable; default all)."),
+    ] = None,
+    off: Annotated[bool, typer.Option("--off", help="Remove the protection.")] = False,
+) -> None:
+    """Protect a branch of the served sandbox: required reviews, checks, merge methods."""
+    from hotfix_fsm.sandbox.serve import control
+
+    control(
+        directory,
+        "protection",
+        {
+            "branch": branch,
+            "required_approving_review_count": reviews,
+            "required_status_checks": list(check or []),
+            "allowed_merge_methods": list(method) if method else None,
+            "enabled": not off,
+        },
+    )
+    sys.stdout.write(f"{branch}: {'unprotected' if off else 'protected'}\n")
+
+
+@sandbox_app.command("environment")
+def sandbox_environment(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `sandbox init`.")],
+    reviewer: Annotated[
+        list[str], typer.Option("--reviewer", help="A required reviewer (repeatable).")
+    ],
+    name: Annotated[str, typer.Option("--name", help="The environment.")] = "production",
+) -> None:
+    """Deploy runs wait in the environment until one of its reviewers approves."""
+    from hotfix_fsm.sandbox.serve import control
+
+    control(directory, "environments", {"name": name, "reviewers": list(reviewer)})
+    sys.stdout.write(f"environment {name}: reviewers {', '.join(reviewer)}\n")
+
+
+@sandbox_app.command("approve-deployment")
+def sandbox_approve_deployment(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `sandbox init`.")],
+    run_id: Annotated[int, typer.Argument(help="The waiting workflow run.")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="One of its reviewers.")],
+) -> None:
+    """Approve a deploy run's pending deployment as one of the environment's reviewers."""
+    from hotfix_fsm.sandbox.serve import control
+
+    control(directory, "deployment_reviews", {"run_id": run_id, "reviewer": reviewer})
+    sys.stdout.write(f"{reviewer} approved the deployment of run {run_id}\n")
+
+
 def demo(
     scenario: Annotated[
         str,

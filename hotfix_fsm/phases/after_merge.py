@@ -74,6 +74,9 @@ class Backport(BasePhase):
         require(ctx, "branch")
         with github(ctx) as gh:
             pr = gh.find_pull(_head(ctx), base=_base(ctx))
+            if pr is not None and pr.get("state") == "open":
+                # Mergeability is only in the single PR's answer, never in a list item.
+                pr = gh.get_pull(int(pr["number"]))
         if pr is None:
             return Probe.not_done(f"no pull request from {_head(ctx)} into {_base(ctx)}")
         return Probe.done(self._facts(ctx, pr, self._status(pr)))
@@ -84,6 +87,7 @@ class Backport(BasePhase):
             return "merged"
         if pr.get("state") != "open":
             return "closed"
+        # null: GitHub has not computed it yet (always the case in a list item).
         mergeable = pr.get("mergeable")
         return "pending" if mergeable is None else "open" if mergeable else "conflict"
 

@@ -60,6 +60,7 @@ __all__ = [
     "PushFacts",
     "ReportedName",
     "RevertResult",
+    "ReviewRecord",
     "RollbackFacts",
     "RollbackTarget",
     "TagFacts",
@@ -349,12 +350,23 @@ class MonitorFacts(TypedDict, total=False):
     monitor: MonitorSummary  # the verdict (saved before a failure is raised too)
 
 
+class ReviewRecord(TypedDict):
+    """One review of the production PR, as GitHub lists it."""
+
+    user: str  # the reviewer's login
+    state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED
+    commit_id: str  # the PR head the review was given on
+    submitted_at: str  # when (GitHub's ISO time)
+
+
 class MergeFacts(TypedDict, total=False):
     """``merge``."""
 
     merge_sha: str | None  # the merge commit on production (None: GitHub did not say)
     merge_method: str  # squash | merge | rebase
     merged_head_sha: str | None  # the PR head that was merged (the fix)
+    merge_reviews: list[ReviewRecord]  # the PR's reviews read from GitHub before the merge
+    merge_required_reviews: int  # approving reviews the branch protection required
 
 
 class TagFacts(TypedDict, total=False):
@@ -462,6 +474,8 @@ FactKey = Literal[
     "gates",
     "kept_commits",
     "merge_method",
+    "merge_required_reviews",
+    "merge_reviews",
     "merge_sha",
     "merged_head_sha",
     "monitor",

@@ -20,6 +20,16 @@ from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.ci_phase import WaitForCI
 from hotfix_fsm.phases.deploy_phase import Deploy, require, require_pr_number
 from hotfix_fsm.phases.facts import MergeFacts, PullRequestFacts, TagFacts
+from hotfix_fsm.phases.merge_requirements import (
+    approvers,
+    awaiting_checks,
+    awaiting_review,
+    check_states,
+    required_checks,
+    required_reviews,
+    review_records,
+    wait_from_refusal,
+)
 from hotfix_fsm.phases.pr_body import build_body, pr_title
 from hotfix_fsm.phases.release_names import bump_until_free, next_patch, semver
 from hotfix_fsm.phases.workflow_runs import (
@@ -28,6 +38,7 @@ from hotfix_fsm.phases.workflow_runs import (
     find_run_by_correlation,
     github,
     new_correlation_id,
+    poll,
     probe_dispatch,
     run_failed,
     wait_for_run,
@@ -35,6 +46,7 @@ from hotfix_fsm.phases.workflow_runs import (
 
 if TYPE_CHECKING:
     from hotfix_fsm.adapters.git import GitRepo
+    from hotfix_fsm.adapters.github import GitHubClient
 
 LABEL_COLORS = {"hotfix": "d73a4a", "urgent": "b60205"}
 
@@ -113,6 +125,52 @@ class Merge(BasePhase):
             "merged_head_sha": (pr.get("head") or {}).get("sha"),
         }
 
+    def _requirements(self, ctx: PhaseContext, gh: GitHubClient, pr: dict[str, Any]) -> None:
+        """Wait (durably) while the protected base lacks approving reviews or green checks.
+
+        The reviews are read from GitHub and recorded as facts, whatever the protection.
+        """
+        number = int(pr["number"])
+        url = pr.get("html_url")
+        base = str((pr.get("base") or {}).get("ref") or ctx.config.production_branch)
+        rules = gh.branch_protection(base)
+        reviews = review_records(gh.pull_reviews(number))
+        need = required_reviews(rules)
+        ctx.save(merge_reviews=reviews, merge_required_reviews=need)
+        given = approvers(reviews)
+        if len(given) < need:
+            ctx.progress(
+                f"awaiting an approving review of PR #{number} ({need} required, "
+                f"{len(given)} given)",
+                pr=number,
+                url=url,
+            )
+            raise awaiting_review(ctx.hotfix.id, number, url, need, given)
+        names = required_checks(rules)
+        if not names:
+            return
+        head = str((pr.get("head") or {}).get("sha") or "")
+
+        def green() -> bool | None:
+            states = check_states(names, gh.check_runs(head), gh.combined_status(head))
+            if all(state == "success" for state in states.values()):
+                return True
+            if any(state == "failure" for state in states.values()):
+                raise awaiting_checks(ctx.hotfix.id, number, url, states)
+            return None
+
+        # Pending required checks usually finish soon: wait for them within the CI budget.
+        if poll(
+            ctx,
+            green,
+            timeout=ctx.config.ci.timeout,
+            interval=ctx.config.ci.poll_interval,
+            what=f"required status checks {', '.join(names)} on PR #{number}",
+        ):
+            return
+        states = check_states(names, gh.check_runs(head), gh.combined_status(head))
+        raise awaiting_checks(ctx.hotfix.id, number, url, states)
+
     def run(self, ctx: PhaseContext) -> dict[str, Any]:
         from hotfix_fsm.adapters.github import GitHubAPIError
 
@@ -128,6 +186,7 @@ class Merge(BasePhase):
                     f"PR #{number} ({pr.get('html_url')}) was closed without being merged",
                     hint=f"reopen it and `hotfix resume {ctx.hotfix.id}`, or merge by hand",
                 )
+            self._requirements(ctx, gh, pr)
             try:
                 result = gh.merge_pull(number, sha=sha, method=method)
             except GitHubAPIError as exc:
@@ -143,11 +202,16 @@ class Merge(BasePhase):
                         "deployed commit and `hotfix resume`, or merge by hand",
                     ) from exc
                 if exc.status == 405:
+                    wait = wait_from_refusal(
+                        ctx.hotfix.id, number, again.get("html_url"), exc.gh_message
+                    )
+                    if wait is not None:
+                        raise wait from exc
                     raise PermanentError(
                         f"PR #{number} cannot be merged ({method}): GitHub says "
                         f"{exc.gh_message!r} ({again.get('html_url')})",
-                        hint="resolve conflicts, reviews or required checks on the PR (or "
-                        "allow this merge method), then `hotfix resume`",
+                        hint="resolve conflicts on the PR (or allow this merge method, "
+                        "merge.method in hotfix.toml), then `hotfix resume`",
                     ) from exc
                 raise
         facts: MergeFacts = {

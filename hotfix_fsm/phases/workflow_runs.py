@@ -137,20 +137,53 @@ def find_run_by_correlation(
     )
 
 
+def waiting_for(pending: list[dict[str, Any]]) -> str:
+    """Who a run's pending deployments wait for: "environment production (alice, bob)"."""
+    parts = []
+    for item in pending:
+        env = (item.get("environment") or {}).get("name") or "?"
+        names = [
+            str((r.get("reviewer") or {}).get("login") or (r.get("reviewer") or {}).get("name"))
+            for r in item.get("reviewers") or []
+            if isinstance(r, dict)
+        ]
+        parts.append(f"environment {env} ({', '.join(names) or 'no reviewer listed'})")
+    return "; ".join(parts) or "an environment's reviewers"
+
+
 def wait_for_run(
     ctx: PhaseContext, run_id: int, *, timeout: float, interval: float, what: str
 ) -> dict[str, Any]:
-    """Poll the run until it completes; returns it. A deadline raises TransientError."""
+    """Poll the run until it completes; returns it. A deadline raises TransientError, or
+    ``NeedsHuman`` naming the reviewers when the run waits on a protected environment."""
+    from hotfix_fsm.errors import TransientError
+
     gh = ctx.services.github
     latest: dict[str, Any] = {}
+    reviewers: list[str] = []
 
     def check() -> tuple[bool, str]:
         run = gh.get_run(run_id)
         latest.clear()
         latest.update(run)
+        reviewers.clear()
+        if run.get("status") == "waiting":
+            # A protected environment holds the run until one of its reviewers approves.
+            reviewers.append(waiting_for(gh.pending_deployments(run_id)))
+            return False, f"waiting for a reviewer of {reviewers[0]} ({run.get('html_url')})"
         return run.get("status") == "completed", f"{run.get('status')} ({run.get('html_url')})"
 
-    ctx.wait_until(check, timeout=timeout, interval=interval, what=what)
+    try:
+        ctx.wait_until(check, timeout=timeout, interval=interval, what=what)
+    except TransientError:
+        if not reviewers:
+            raise
+        raise NeedsHuman(
+            f"{what} {run_id} waits for a reviewer of {reviewers[0]} to approve its "
+            f"deployment — {latest.get('html_url')}",
+            hint="one of them approves it on GitHub (Review deployments), then "
+            f"`hotfix resume {ctx.hotfix.id}` follows the run",
+        ) from None
     return latest
 
 

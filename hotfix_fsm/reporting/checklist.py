@@ -241,12 +241,42 @@ def _gate(gate: str) -> Check:
     return check
 
 
+def _github_reviews(journal: Sequence[JournalEntry]) -> JournalEntry | None:
+    """The latest row recording the PR's reviews as the merge read them from GitHub."""
+    found = None
+    for entry in journal:
+        if (
+            entry.kind in ("note", "done")
+            and entry.phase == "merge"
+            and isinstance(_facts(entry).get("merge_reviews"), list)
+            and not is_inferred(entry)
+        ):
+            found = entry
+    return found
+
+
 def _fix_reviewed(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Found:
     row = done_row(journal, "commit_fix")
     if row is None:
         return Found(False, "no record: the fix was never committed")
     sha = _facts(row).get("fix_sha") or facts_of(hotfix).get("fix_sha")
-    reviews = [
+    recorded = _github_reviews(journal)
+    if recorded is not None:
+        reviews = _facts(recorded).get("merge_reviews") or []
+        latest: dict[str, str] = {}
+        for review in reviews:
+            if review.get("state") in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+                latest[str(review.get("user"))] = str(review.get("state"))
+        approved = sorted(user for user, state in latest.items() if state == "APPROVED")
+        if approved:
+            pr = facts_of(hotfix).get("pr_number")
+            return Found(
+                True,
+                f"fix {str(sha)[:12]} reviewed on PR #{pr}: approved by {', '.join(approved)} "
+                "(GitHub reviews)",
+                [row.seq, recorded.seq],
+            )
+    approvals = [
         e
         for e in journal
         if e.kind == "approval"
@@ -254,21 +284,19 @@ def _fix_reviewed(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Found:
         and e.payload.get("gate") in ("fix", "deploy")
         and e.payload.get("sha") == sha
     ]
-    if not reviews:
+    if not approvals:
         return Found(
             False,
             f"fix {str(sha)[:12]} committed "
-            "but no person approved it (deploy approved by --yes/policy "
-            "or not at all)",
+            "but no approving review on the PR and no person approved it (deploy approved "
+            "by --yes/policy or not at all)",
             [row.seq],
         )
-    # An approval row is a person letting the fix through, not a review of its code: only an
-    # approving review read from GitHub ticks this line.
-    who = ", ".join(sorted({str(e.payload.get("by")) for e in reviews}))
+    who = ", ".join(sorted({str(e.payload.get("by")) for e in approvals}))
     return Found(
         False,
-        f"fix {str(sha)[:12]} committed; approved by {who} (not a review)",
-        [row.seq, reviews[0].seq],
+        f"fix {str(sha)[:12]} approved by {who} (not a review: no approving review on the PR)",
+        [row.seq, approvals[0].seq],
     )
 
 
@@ -503,7 +531,7 @@ CHECKLIST: tuple[tuple[str, tuple[Line, ...]], ...] = (
             Line("Root cause identified", PERSON, _for_a_person),
             Line(
                 "Fix implemented and code reviewed",
-                "an approving review of the PR read from GitHub (an approval is not one)",
+                "an approving review of the PR, read from GitHub by the merge",
                 _fix_reviewed,
             ),
             Line(

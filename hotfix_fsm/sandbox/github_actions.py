@@ -7,6 +7,7 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 
+from hotfix_fsm.sandbox.github_protection import environment_for
 from hotfix_fsm.sandbox.github_state import (
     JSON,
     ApiError,
@@ -220,6 +221,8 @@ class ActionsMixin(WorldBase):
             "planned_conclusion": self.data["workflow_conclusions"].get(file, "success"),
             "inputs": dict(inputs),
             "notified": False,
+            "environment": environment_for(self.data, file),
+            "approved_at": None,
         }
         self.data["runs"][str(run_id)] = run
         self._effect(
@@ -236,6 +239,12 @@ class ActionsMixin(WorldBase):
 
     def _run_status(self, run: JSON) -> tuple[str, str | None, float]:
         started = float(run["created_at"]) + float(run["queued_seconds"])
+        if run.get("environment") is not None:
+            # A protected environment holds the run until a reviewer approves it.
+            approved = run.get("approved_at")
+            if approved is None:
+                return "waiting", None, float(run["created_at"])
+            started = max(started, float(approved))
         done = started + float(run["run_seconds"])
         now = time.time()
         if now < started:

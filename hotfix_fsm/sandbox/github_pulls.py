@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from hotfix_fsm.sandbox.github_git import valid_ref_name
+from hotfix_fsm.sandbox.github_protection import ProtectionMixin
 from hotfix_fsm.sandbox.github_state import (
     JSON,
     ApiError,
-    WorldBase,
     iso,
     not_found,
     page,
@@ -19,8 +19,8 @@ from hotfix_fsm.sandbox.github_state import (
 )
 
 
-class PullsMixin(WorldBase):
-    """PRs with real merges, labels, refs and branches."""
+class PullsMixin(ProtectionMixin):
+    """PRs with real merges, labels, refs and branches; merges obey branch protection."""
 
     # -- pull requests -----------------------------------------------------------------------
 
@@ -60,8 +60,16 @@ class PullsMixin(WorldBase):
             return None, "unknown"
         if pr["state"] != "open":
             return None, "unknown"
+        # GitHub computes mergeability in the background: the first read after the PR
+        # or its head or base changed answers null, a later one the result.
+        key = f"{pr['base_sha']}:{pr['head_sha']}"
+        if pr.get("mergeable_key") != key:
+            pr["mergeable_key"] = key
+            return None, "unknown"
         clean, _ = self.repo.merge_tree(pr["base_sha"], pr["head_sha"])
-        return (True, "clean") if clean else (False, "dirty")
+        if not clean:
+            return False, "dirty"
+        return True, "blocked" if self.blocked(pr) else "clean"
 
     def _label_json(self, label: JSON) -> JSON:
         return {
@@ -74,16 +82,16 @@ class PullsMixin(WorldBase):
             "default": False,
         }
 
-    def render_pull(self, pr: JSON) -> JSON:
-        """A pull request object as the API returns it."""
-        mergeable, mergeable_state = self._mergeable(pr)
+    def render_pull(self, pr: JSON, *, listing: bool = False) -> JSON:
+        """A pull request as the API returns it; ``listing``: a list item, which has no
+        ``merged``, ``mergeable`` or ``mergeable_state`` (GitHub's pull-request-simple)."""
         number = pr["number"]
         labels = [
             self._label_json(self.data["labels"][key])
             for key in pr["labels"]
             if key in self.data["labels"]
         ]
-        return {
+        out: JSON = {
             "id": 1000 + number,
             "node_id": f"PR_{number}",
             "number": number,
@@ -108,15 +116,23 @@ class PullsMixin(WorldBase):
                 "sha": pr["base_sha"],
                 "repo": {"full_name": self.full_name, "name": self.name},
             },
-            "merged": pr["merged"],
             "merged_at": iso(pr["merged_at"]),
             "merge_commit_sha": pr["merge_commit_sha"],
-            "mergeable": mergeable,
-            "mergeable_state": mergeable_state,
+            "auto_merge": pr.get("auto_merge"),
             "created_at": iso(pr["created_at"]),
             "updated_at": iso(pr["updated_at"]),
             "closed_at": iso(pr["closed_at"]),
         }
+        if listing:
+            return out
+        mergeable, mergeable_state = self._mergeable(pr)
+        out.update(
+            merged=pr["merged"],
+            mergeable=mergeable,
+            mergeable_state=mergeable_state,
+            merged_by={"login": "rehearsal-bot", "id": 1, "type": "User"} if pr["merged"] else None,
+        )
+        return out
 
     def list_pulls(self, query: Mapping[str, str]) -> list[JSON]:
         """GET /pulls with ``state``, ``head`` and ``base`` filters, newest first."""
@@ -139,7 +155,7 @@ class PullsMixin(WorldBase):
                 continue
             if base is not None and pr["base"] != base:
                 continue
-            found.append(self.render_pull(pr))
+            found.append(self.render_pull(pr, listing=True))
         return page(found, query)
 
     def create_pull(self, body: JSON) -> JSON:
@@ -273,6 +289,9 @@ class PullsMixin(WorldBase):
         expected = body.get("sha")
         if expected is not None and expected != pr["head_sha"]:
             raise ApiError(409, "Head branch was modified. Review and try the merge again.")
+        violation = self.protection_violation(pr, method)
+        if violation is not None:
+            raise ApiError(405, violation)
         base_sha, head_sha = pr["base_sha"], pr["head_sha"]
         clean, tree = self.repo.merge_tree(base_sha, head_sha)
         if not clean:
@@ -411,6 +430,6 @@ class PullsMixin(WorldBase):
         return {
             "name": name,
             "commit": commit,
-            "protected": False,
+            "protected": name in self.data.get("protection", {}),
             "_links": {"self": f"{self.api}/branches/{name}", "html": f"{self.web}/tree/{name}"},
         }

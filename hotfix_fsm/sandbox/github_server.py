@@ -18,17 +18,25 @@ import socket
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from hotfix_fsm.sandbox.github_actions import ActionsMixin
 from hotfix_fsm.sandbox.github_git import BareRepo
 from hotfix_fsm.sandbox.github_pulls import PullsMixin
-from hotfix_fsm.sandbox.github_state import JSON, ApiError, DeployHook, StateFile, workflow_name
+from hotfix_fsm.sandbox.github_state import (
+    JSON,
+    ApiError,
+    DeployHook,
+    Page,
+    StateFile,
+    workflow_name,
+)
 from hotfix_fsm.sandbox.refhook import install_ref_log, read_ref_log
 from hotfix_fsm.sandbox.serving import BackgroundServer, ServedApp, TrackedHandler
 
@@ -81,6 +89,11 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", _REPO + "/pulls/{number}", lambda w, p, q, b: w.get_pull(p["number"])),
     _r("PATCH", _REPO + "/pulls/{number}", lambda w, p, q, b: w.update_pull(p["number"], b)),
     _r("GET", _REPO + "/pulls/{number}/commits", lambda w, p, q, b: w.pull_commits(p["number"])),
+    _r(
+        "GET",
+        _REPO + "/pulls/{number}/reviews",
+        lambda w, p, q, b: w.list_reviews(p["number"], q),
+    ),
     _r("PUT", _REPO + "/pulls/{number}/merge", lambda w, p, q, b: w.merge_pull(p["number"], b)),
     _r("GET", _REPO + "/pulls/{number}/merge", lambda w, p, q, b: _merged(w, p["number"])),
     _r("GET", _REPO + "/labels/{name}", lambda w, p, q, b: w.get_label(p["name"])),
@@ -114,8 +127,23 @@ ROUTES: tuple[Route, ...] = (
     ),
     _r("GET", _REPO + "/actions/runs", lambda w, p, q, b: w.list_runs(q)),
     _r("GET", _REPO + "/actions/runs/{run_id}", lambda w, p, q, b: w.get_run(p["run_id"])),
+    _r(
+        "GET",
+        _REPO + "/actions/runs/{run_id}/pending_deployments",
+        lambda w, p, q, b: w.pending_deployments(p["run_id"]),
+    ),
+    _r(
+        "POST",
+        _REPO + "/actions/runs/{run_id}/pending_deployments",
+        lambda w, p, q, b: w.review_deployment(p["run_id"], b),
+    ),
     _r("GET", _REPO + "/git/ref/{ref+}", lambda w, p, q, b: w.get_ref(p["ref"])),
     _r("DELETE", _REPO + "/git/refs/{ref+}", lambda w, p, q, b: w.delete_ref(p["ref"]), 204),
+    _r(
+        "GET",
+        _REPO + "/branches/{branch+}/protection",
+        lambda w, p, q, b: w.get_protection(p["branch"]),
+    ),
     _r("GET", _REPO + "/branches/{branch+}", lambda w, p, q, b: w.get_branch(p["branch"])),
 )
 
@@ -319,6 +347,35 @@ class RehearsalGitHub(ServedApp):
             self.world.set_workflow_conclusion(workflow, conclusion)
             self._state.save()
 
+    def protect_branch(self, branch: str | None = None, **rules: Any) -> None:
+        """Protect ``branch`` (the default branch): ``required_approving_review_count``,
+        ``required_status_checks``, ``strict``, ``allowed_merge_methods``, ``enabled``."""
+        with self._lock:
+            _protect(self, {"branch": branch or self.world.default_branch, **rules})
+            self._state.save()
+
+    def review_pull(self, number: int, reviewer: str, state: str = "APPROVED") -> JSON:
+        """``reviewer`` submits a review of PR ``number`` (a drill's approval)."""
+        with self._lock:
+            try:
+                return _review(self, {"pr": number, "reviewer": reviewer, "state": state})
+            finally:
+                self._state.save()
+
+    def set_environment(self, name: str, *, reviewers: Sequence[str], **more: Any) -> None:
+        """Runs of the deploy workflow (or ``workflows``) wait for one of ``reviewers``."""
+        with self._lock:
+            _environment(self, {"name": name, "reviewers": list(reviewers), **more})
+            self._state.save()
+
+    def approve_deployment(self, run_id: int, reviewer: str, state: str = "approved") -> None:
+        """``reviewer`` approves (or rejects) the pending deployment of run ``run_id``."""
+        with self._lock:
+            try:
+                _approve_deployment(self, {"run_id": run_id, "reviewer": reviewer, "state": state})
+            finally:
+                self._state.save()
+
     # -- request pipeline --------------------------------------------------------------------
 
     def _count(self, key: str, field: str) -> None:
@@ -388,6 +445,19 @@ class RehearsalGitHub(ServedApp):
         self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
     ) -> Reply:
         """Answer one request (called from the HTTP handler thread)."""
+        reply = self._handle(method, target, headers, raw_body)
+        if not reply.drop:
+            # GitHub names every answer, errors included, for its support staff.
+            request_id = uuid.uuid4().hex.upper()
+            reply.headers = {
+                **(reply.headers or {}),
+                "x-github-request-id": f"{request_id[:4]}:{request_id[4:10]}:{request_id[10:18]}",
+            }
+        return reply
+
+    def _handle(
+        self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
+    ) -> Reply:
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
         if path.startswith("/_sandbox/"):
@@ -460,45 +530,70 @@ class RehearsalGitHub(ServedApp):
             # As on GitHub, asking for the rate limit does not count against it.
             headers_out = {**auth_headers, **self._rate_headers(who, consume=False)}
             return Reply(200, _json_bytes(self._rate_limit_body(who)), headers_out)
-        status, body = self._call(req)
+        status, body, extra = self._call(req)
         if status == 200 and req.method == "GET" and body is not None:
-            etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+            # GitHub's ETags on API answers are weak ones.
+            etag = 'W/"' + hashlib.sha256(body).hexdigest()[:40] + '"'
             if _etag_matches(req.headers.get("if-none-match"), etag):
                 self._count(req.key, "not_modified")
                 rate = self._rate_headers(who, consume=False)
                 return Reply(304, None, {**auth_headers, **rate, "ETag": etag})
             auth_headers["ETag"] = etag
-        return Reply(status, body, {**auth_headers, **self._rate_headers(who, consume=True)})
+        return Reply(
+            status, body, {**auth_headers, **extra, **self._rate_headers(who, consume=True)}
+        )
 
-    def _call(self, req: _Request) -> tuple[int, bytes | None]:
+    def _links(self, req: _Request, result: Any) -> dict[str, str]:
+        found = result if isinstance(result, Page) else None
+        if isinstance(result, dict):
+            found = next((v for v in result.values() if isinstance(v, Page)), None)
+        if found is None or found.last <= 1:
+            return {}
+        rels = []
+        for rel, number in (
+            ("prev", found.number - 1),
+            ("next", found.number + 1),
+            ("last", found.last),
+            ("first", 1),
+        ):
+            if 1 <= number <= found.last and (rel in ("last", "first") or number != found.number):
+                query = urlencode({**req.query, "page": str(number)})
+                rels.append(f'<{self.base_url}{req.path}?{query}>; rel="{rel}"')
+        return {"Link": ", ".join(rels)}
+
+    def _call(self, req: _Request) -> tuple[int, bytes | None, dict[str, str]]:
         route, params, world = req.route, req.params, self.world
         if route is None:
-            return 404, _error("Not Found")
+            return 404, _error("Not Found"), {}
         if "owner" in params and (
             params["owner"].lower() != world.owner.lower()
             or params["repo"].lower() != world.name.lower()
         ):
-            return 404, _error("Not Found")
+            return 404, _error("Not Found"), {}
         body: Any = {}
         if req.raw_body.strip():
             try:
                 body = json.loads(req.raw_body)
             except ValueError:
-                return 400, _error("Problems parsing JSON")
+                return 400, _error("Problems parsing JSON"), {}
         # Only the add-labels endpoint accepts a bare JSON array.
         if not isinstance(body, dict) and not (
             isinstance(body, list) and route.template.endswith("/labels")
         ):
-            return 400, _error("Problems parsing JSON")
+            return 400, _error("Problems parsing JSON"), {}
         try:
             result = route.handler(world, params, req.query, body)
         except ApiError as exc:
-            return exc.status, _json_bytes(exc.body())
+            return exc.status, _json_bytes(exc.body()), {}
         if route.template.endswith("/dispatches") and isinstance(body, dict):
-            return self._dispatch_reply(body, result)
+            status, out = self._dispatch_reply(body, result)
+            return status, out, {}
         if route.status == 204 or (route.template.endswith("/merge") and req.method == "GET"):
-            return 204, None
-        return route.status, _json_bytes(result)
+            return 204, None, {}
+        headers = self._links(req, result)
+        if route.status == 201 and isinstance(result, dict) and result.get("url"):
+            headers["Location"] = str(result["url"])
+        return route.status, _json_bytes(result), headers
 
     def _dispatch_reply(self, body: JSON, run: JSON) -> tuple[int, bytes | None]:
         if self.supports_run_details and body.get("return_run_details") is True:
@@ -534,6 +629,16 @@ class RehearsalGitHub(ServedApp):
             except TypeError as exc:
                 return Reply(422, _error(str(exc)))
             return Reply(204)
+        if method == "POST" and path in _CONTROLS:
+            try:
+                with self._lock:
+                    result = _CONTROLS[path](self, body)
+                    self._state.save()
+            except TypeError as exc:
+                return Reply(422, _error(str(exc)))
+            except ApiError as exc:
+                return Reply(exc.status, _json_bytes(exc.body()))
+            return Reply(200, _json_bytes(result)) if result is not None else Reply(204)
         if method == "POST" and path == "/_sandbox/workflow_conclusion":
             if not {"workflow", "conclusion"} <= body.keys():
                 return Reply(422, _error("workflow and conclusion are required"))
@@ -543,10 +648,48 @@ class RehearsalGitHub(ServedApp):
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
+    # If-None-Match compares weakly: W/"x" matches "x".
     if not header:
         return False
     wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in wanted or etag in wanted
+    return "*" in wanted or etag.removeprefix("W/") in wanted
+
+
+def _protect(app: RehearsalGitHub, body: JSON) -> None:
+    branch = str(body.pop("branch", app.world.default_branch))
+    app.world.set_protection(branch, **body)
+
+
+def _review(app: RehearsalGitHub, body: JSON) -> JSON:
+    if "pr" not in body or "reviewer" not in body:
+        raise ApiError(422, "pr and reviewer are required")
+    return app.world.review_pull(
+        body["pr"], str(body["reviewer"]), str(body.get("state", "APPROVED"))
+    )
+
+
+def _environment(app: RehearsalGitHub, body: JSON) -> None:
+    name = str(body.pop("name", "production"))
+    app.world.set_environment(name, **body)
+
+
+def _approve_deployment(app: RehearsalGitHub, body: JSON) -> list[JSON]:
+    run_id = str(body.get("run_id", ""))
+    run = app.world.data["runs"].get(run_id)
+    env = (run or {}).get("environment") or {}
+    return app.world.review_deployment(
+        run_id,
+        {"environment_ids": [env.get("id")], "state": str(body.get("state", "approved"))},
+        reviewer=str(body.get("reviewer", "")),
+    )
+
+
+_CONTROLS: dict[str, Callable[[RehearsalGitHub, JSON], Any]] = {
+    "/_sandbox/protection": _protect,
+    "/_sandbox/reviews": _review,
+    "/_sandbox/environments": _environment,
+    "/_sandbox/deployment_reviews": _approve_deployment,
+}
 
 
 def _match(method: str, path: str) -> tuple[Route | None, dict[str, str]]:

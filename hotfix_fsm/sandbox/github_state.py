@@ -29,6 +29,8 @@ EFFECT_KEYS = (
     "merges",
     "refs_deleted_via_api",
     "deploys",
+    "reviews",
+    "deployment_reviews",
 )
 _SUCCESSFUL = {"success", "neutral", "skipped"}
 
@@ -242,11 +244,27 @@ class WorldBase:
         }
 
 
-def page(items: list[JSON], query: Mapping[str, str]) -> list[JSON]:
+class Page(list[JSON]):
+    """One page of a list answer; the server turns it into a ``Link`` header."""
+
+    def __init__(self, items: list[JSON], *, number: int, per_page: int, total: int) -> None:
+        super().__init__(items)
+        self.number = number
+        self.per_page = per_page
+        self.total = total
+
+    @property
+    def last(self) -> int:
+        """The number of the last page (1 for an empty list)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def page(items: list[JSON], query: Mapping[str, str]) -> Page:
+    """The page ``query`` asks for (``per_page`` ≤ 100, 30 by default), as GitHub pages."""
     try:
         per_page = max(1, min(100, int(query.get("per_page", "30"))))
-        page = max(1, int(query.get("page", "1")))
+        number = max(1, int(query.get("page", "1")))
     except ValueError:
-        per_page, page = 30, 1
-    start = (page - 1) * per_page
-    return items[start : start + per_page]
+        per_page, number = 30, 1
+    start = (number - 1) * per_page
+    return Page(items[start : start + per_page], number=number, per_page=per_page, total=len(items))

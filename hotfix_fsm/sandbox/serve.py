@@ -21,6 +21,7 @@ import os
 import socket
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -297,6 +298,43 @@ def effects_of(root: str | os.PathLike[str], *, timeout: float = 3.0) -> dict[st
     return out
 
 
+def control(
+    root: str | os.PathLike[str], what: str, body: dict[str, Any], *, timeout: float = 5.0
+) -> Any:
+    """POST ``body`` to the running sandbox's GitHub control ``/_sandbox/<what>``.
+
+    Raises ``UsageError`` when no ``hotfix sandbox serve`` answers, or with GitHub's
+    message when the control refuses (an unknown PR, a reviewer who may not approve).
+    """
+    info = load_info(root)
+    url = f"{info.github_url}/_sandbox/{what}"
+    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        raise UsageError(f"{url} is not a local sandbox URL")
+    request = urllib.request.Request(  # noqa: S310 - local URL
+        url,
+        data=json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+            raw = resp.read()
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read().decode("utf-8")).get("message")
+        except ValueError:
+            message = None
+        raise UsageError(
+            f"the sandbox refused {what}: {message or exc.reason} (HTTP {exc.code})"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"no sandbox is serving {info.root} ({exc})",
+            hint=f"start it with `hotfix sandbox serve {info.root}`",
+        ) from None
+    return json.loads(raw) if raw.strip() else None
+
+
 def _get_json(url: str, timeout: float) -> dict[str, Any]:
     if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
         raise ValueError("not a local sandbox URL")
@@ -312,6 +350,7 @@ __all__ = [
     "LOCK_FILE",
     "RunningSandbox",
     "ServeLock",
+    "control",
     "effects_of",
     "serve_sandbox",
     "temporary_sandbox",

@@ -91,9 +91,9 @@ def test_pause_at_deploy_gate_lease_held_then_approve_and_finish(
     report = cli("report", hotfix_id)
     assert report.code == 0
     text = report.out
-    # An approval is not a review: the line says who approved and stays unticked.
-    assert "- [ ] Fix implemented and code reviewed" in text
-    assert "(not a review)" in text
+    # A person approved this sha, but nobody reviewed the PR on GitHub.
+    assert "- [ ] Fix implemented and code reviewed — fix " in text
+    assert "(not a review: no approving review on the PR)" in text
     assert "- [x] Critical tests passing" in text
     assert "- [x] Production deployment triggered" in text
     assert "- [ ] Root cause identified — (for a person)" in text

@@ -154,17 +154,30 @@ def test_every_tick_cites_a_journal_row_and_people_items_stay_unticked() -> None
     ].ticked
 
 
-def test_an_approval_of_the_fix_sha_is_shown_but_is_not_a_review() -> None:
+def test_only_an_approving_github_review_ticks_code_reviewed() -> None:
     journal = _happy()
     journal.add("approval", "deploy", {"gate": "deploy", "by": "bo", "sha": "c" * 40})
-    item = _items(_hotfix(), journal)["Fix implemented and code reviewed"]
-    assert not item.ticked
-    assert "bo" not in item.evidence  # an approval of another commit is not shown
+    assert "bo" not in _items(_hotfix(), journal)["Fix implemented and code reviewed"].evidence
     seq = journal.add("approval", "deploy", {"gate": "deploy", "by": "bo", "sha": SHA})
     item = _items(_hotfix(), journal)["Fix implemented and code reviewed"]
-    assert not item.ticked  # a person letting the fix through did not review its code
+    assert not item.ticked  # a deploy approval is not a code review
     assert seq in item.seqs
-    assert "approved by bo (not a review)" in item.evidence
+    assert "approved by bo (not a review" in item.evidence
+
+    def review(user: str, state: str) -> dict[str, str]:
+        return {"user": user, "state": state, "commit_id": SHA, "submitted_at": "2026-01-01"}
+
+    journal.add("note", "merge", {"facts": {"merge_reviews": [review("al", "COMMENTED")]}})
+    assert not _items(_hotfix(), journal)["Fix implemented and code reviewed"].ticked
+    noted = journal.add(
+        "note",
+        "merge",
+        {"facts": {"merge_reviews": [review("al", "APPROVED"), review("cy", "APPROVED")]}},
+    )
+    item = _items(_hotfix(), journal)["Fix implemented and code reviewed"]
+    assert item.ticked
+    assert noted in item.seqs
+    assert "approved by al, cy (GitHub reviews)" in item.evidence
 
 
 def test_failed_or_foreign_or_skipped_gates_leave_boxes_unticked() -> None:

@@ -325,3 +325,38 @@ def test_writes_are_sent_one_at_a_time(world: World) -> None:
     assert counter.peak["write"] == 1
     assert counter.peak["read"] > 1
     assert len(world.gh.effects()["labels_created"]) == 4
+
+
+def test_a_403_without_scopes_does_not_claim_a_missing_scope() -> None:
+    """Fine-grained tokens send no X-OAuth-Scopes: name the permission, not a scope."""
+    exc = SimpleNamespace(
+        status_code=403,
+        message="Resource not accessible",
+        raw={"message": "Resource not accessible by personal access token"},
+        response=httpx2.Response(403, headers={}),
+        error_type="",
+    )
+    err = translate(
+        exc,
+        "dispatching workflow deploy.yml on main",
+        full_name="acme/shop",
+        api_url="https://api.github.com",
+        write=True,
+        not_found=None,
+    )
+    assert isinstance(err, GitHubAPIError)
+    assert "scope" not in str(err)
+    assert "Actions: write on acme/shop" in str(err)
+
+
+def test_404s_name_what_was_not_found(world: World, client: GitHubClient) -> None:
+    sha = world.push_fix()
+    with pytest.raises(GitHubAPIError, match="workflow run 424242 was not found in acme/shop"):
+        client.get_run(424242)
+    with pytest.raises(GitHubAPIError, match="pull request #77 does not exist in acme/shop"):
+        client.pull_reviews(77)
+    with pytest.raises(GitHubAPIError) as err:
+        client.get_run(424243)
+    assert "repository" not in err.value.message
+    assert client.branch_protection("production") is None
+    assert client.check_runs(sha) is not None

@@ -152,11 +152,16 @@ def test_pull_request_create_list_and_duplicate(world: World) -> None:
     }
     assert pr["base"]["ref"] == "production"
     assert pr["state"] == "open"
-    assert pr["mergeable"] is True
+    # As on GitHub, mergeability is computed in the background: unknown on the first read.
+    assert pr["mergeable"] is None
+    assert pr["mergeable_state"] == "unknown"
+    assert world.get(REPO + "/pulls/1").json()["mergeable"] is True
     assert pr["html_url"].endswith("/acme/shop/pull/1")
 
     listed = world.get(REPO + "/pulls", params={"head": "acme:hotfix/ISSUE-1", "state": "all"})
     assert [p["number"] for p in listed.json()] == [1]
+    # List items are GitHub's pull-request-simple: no mergeability, no ``merged``.
+    assert not {"mergeable", "mergeable_state", "merged"} & set(listed.json()[0])
     assert world.get(REPO + "/pulls", params={"head": "acme:hotfix/other"}).json() == []
     assert world.get(REPO + "/pulls", params={"head": "evil:hotfix/ISSUE-1"}).json() == []
 
@@ -276,7 +281,8 @@ def test_conflicting_pull_request_is_not_mergeable(world: World) -> None:
     (world.work / "app.txt").write_text("someone else\n")
     git(world.work, "commit", "-q", "-am", "conflicting")
     git(world.work, "push", "-q", "origin", "HEAD:production")
-    pr = world.open_pr()
+    world.open_pr()
+    pr = world.get(REPO + "/pulls/1").json()
     assert pr["mergeable"] is False
     assert pr["mergeable_state"] == "dirty"
     resp = world.http.put(

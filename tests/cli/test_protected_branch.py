@@ -1,0 +1,49 @@
+"""A drill against a protected production branch with the ``hotfix`` command: the merge
+waits for a review, a reviewer approves with ``hotfix sandbox approve-pr``, resume merges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hotfix_fsm.errors import ExitCode
+from hotfix_fsm.sandbox.serve import RunningSandbox
+from tests.cli.conftest import Cli, assert_clean_error
+
+ISSUE = "INC-14"
+
+
+def test_review_gate_then_sandbox_approval_then_done(cli: Cli, served: RunningSandbox) -> None:
+    info = served.info
+    work = Path(info.work)
+    root = str(info.root)
+    protected = cli("sandbox", "protect", root, "--reviews", "1", "--method", "squash")
+    assert protected.code == 0, protected
+    assert "production: protected" in protected.out
+
+    started = cli(
+        "start", ISSUE, "Fix token expiry check", "--cherry-pick", info.fix_sha, "--yes", cwd=work
+    )
+    assert started.code == ExitCode.PAUSED, started
+    assert_clean_error(started)
+    text = started.out + started.err
+    assert "awaiting an approving review of PR #1 (1 required, 0 given)" in text, text
+    assert served.github.effects()["merges"] == []
+
+    unknown = cli("sandbox", "approve-pr", root, "9", "--reviewer", "alice")
+    assert unknown.code == ExitCode.USAGE, unknown
+    assert "the sandbox refused reviews" in unknown.err
+    assert_clean_error(unknown)
+
+    approved = cli("sandbox", "approve-pr", root, "1", "--reviewer", "alice")
+    assert approved.code == 0, approved
+    assert "alice reviewed PR #1: APPROVED" in approved.out
+
+    resumed = cli("resume", ISSUE)
+    assert resumed.code == ExitCode.OK, resumed
+    assert ": done" in resumed.out
+    assert [m["method"] for m in served.github.effects()["merges"]] == ["squash"]
+
+    report = cli("report", ISSUE)
+    assert report.code == 0, report
+    assert "- [x] Fix implemented and code reviewed — fix " in report.out
+    assert "approved by alice (GitHub reviews)" in report.out
