@@ -516,11 +516,13 @@ def check(
 
 def _register_groups() -> None:
     """The sandbox/demo commands and ``adopt`` live in their own (light) modules."""
+    from hotfix_fsm.cli import dashboard as cli_dashboard
     from hotfix_fsm.cli import sandbox as cli_sandbox
     from hotfix_fsm.cli import team as cli_team
 
     cli_sandbox.register(app)
     cli_team.register(app)
+    cli_dashboard.register(app)
 
 
 _register_groups()
