@@ -7,7 +7,6 @@ import http.client
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -108,8 +107,9 @@ def hostile_hotfix(store: Store, writer: JournalWriter) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "dashboard.db"))
+def store(store_url: str) -> Iterator[Store]:
+    """A fresh store on each backend (SQLite file; PostgreSQL when the tests have one)."""
+    s = open_store(store_url)
     try:
         yield s
     finally:
