@@ -151,6 +151,11 @@ class AlertsConfig:
     slack_webhook_env: str = ""
     webhook_url: str = ""
     webhook_url_env: str = ""
+    # PagerDuty Events API v2: an incident per hotfix (dedup key = hotfix id), triggered on
+    # pause, failure and rollback, resolved when the hotfix ends.
+    pagerduty_routing_key: str = ""
+    pagerduty_routing_key_env: str = ""
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
     events: list[str] = field(
         default_factory=lambda: [
             "paused",
@@ -159,6 +164,7 @@ class AlertsConfig:
             "rollback_finished",
             "time_target_breached",
             "completed",
+            "cancelled",
         ]
     )
     timeout: float = 5.0
@@ -225,6 +231,7 @@ class Config:
             self.secret(self.github.token, self.github.token_env),
             self.secret(self.alerts.slack_webhook, self.alerts.slack_webhook_env),
             self.secret(self.alerts.webhook_url, self.alerts.webhook_url_env),
+            self.secret(self.alerts.pagerduty_routing_key, self.alerts.pagerduty_routing_key_env),
         ]
         return [s for s in found if s]
 

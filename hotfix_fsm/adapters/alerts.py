@@ -1,11 +1,17 @@
-"""Alerts: a Slack incoming-webhook message and a generic JSON webhook.
+"""Alerts: a Slack incoming-webhook message, a generic JSON webhook and PagerDuty incidents.
 
 The runner calls ``Alerter.send`` when a hotfix waits for a human, fails, starts or ends a
 rollback, breaches the time target, and completes. Delivery is best effort: ``send`` never
 raises; a target that cannot be reached is logged and reported in the returned dict, which
 the runner journals. Webhook URLs are secrets: they are registered with the redactor, and
 neither they nor error texts that could contain them leave this module — targets are named
-``slack`` and ``webhook`` only.
+``slack``, ``webhook`` and ``pagerduty`` only.
+
+PagerDuty (Events API v2) is an incident, not a message: the hotfix id is the ``dedup_key``,
+so every trigger of one hotfix (a pause, then a failure, a re-sent alert after a crash)
+lands on the same incident, and it is resolved when the hotfix ends (done, rolled back,
+cancelled) — whatever ``alerts.events`` says, so no incident is left open. The routing key
+is a secret like the webhook URLs.
 """
 
 from __future__ import annotations
@@ -34,7 +40,12 @@ EVENTS: tuple[str, ...] = (
     "rollback_finished",
     "time_target_breached",
     "completed",
+    "cancelled",
 )
+# PagerDuty: the events that open (or update) the hotfix's incident, and those that close it.
+PAGERDUTY_TRIGGER: frozenset[str] = frozenset({"paused", "failed", "rollback_started"})
+PAGERDUTY_RESOLVE: frozenset[str] = frozenset({"completed", "rollback_finished", "cancelled"})
+PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 SEVERITY: dict[str, str] = {
     "failed": "critical",
     "rollback_started": "critical",
@@ -42,6 +53,7 @@ SEVERITY: dict[str, str] = {
     "time_target_breached": "warning",
     "rollback_finished": "warning",
     "completed": "info",
+    "cancelled": "info",
 }
 EMOJI = {"critical": "🚨", "warning": "⚠️", "info": "✅"}
 COLOR = {"critical": "danger", "warning": "warning", "info": "good"}
@@ -52,6 +64,7 @@ TITLES: dict[str, str] = {
     "rollback_finished": "Rollback finished",
     "time_target_breached": "Time target breached",
     "completed": "Hotfix completed",
+    "cancelled": "Hotfix cancelled",
 }
 # Metric fields shown when known: label, keys looked up (alert fields, then monitor values).
 METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -63,10 +76,12 @@ METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 @dataclass(frozen=True)
 class Target:
-    """One destination: its public name (``slack``/``webhook``) and its secret URL."""
+    """One destination: its public name (``slack``/``webhook``/``pagerduty``), its URL (a
+    secret for webhooks) and, for PagerDuty, the secret routing key."""
 
     name: str
     url: str
+    routing_key: str = ""
 
 
 class Alerter:
@@ -85,7 +100,8 @@ class Alerter:
         self.events = frozenset(events)
         self.timeout = timeout
         for target in self.targets:
-            register_secret(target.url)
+            # PagerDuty's URL is public; its routing key is the secret.
+            register_secret(target.routing_key if target.name == "pagerduty" else target.url)
 
     @classmethod
     def from_config(cls, config: Config, http_session: requests.Session) -> Alerter:
@@ -97,6 +113,10 @@ class Alerter:
         hook = config.secret(alerts.webhook_url, alerts.webhook_url_env)
         if hook:
             targets.append(Target("webhook", hook))
+        routing_key = config.secret(alerts.pagerduty_routing_key, alerts.pagerduty_routing_key_env)
+        if routing_key:
+            url = alerts.pagerduty_url.strip() or PAGERDUTY_URL
+            targets.append(Target("pagerduty", url, routing_key))
         return cls(
             targets,
             http_session,
@@ -113,13 +133,19 @@ class Alerter:
     ) -> dict[str, Any] | None:
         """Deliver ``event`` to every target; None when nothing is configured for it."""
         try:
-            if not self.targets or event not in self.events:
+            wanted = [t for t in self.targets if self._wants(t, event)]
+            if not wanted:
                 return None
             alert = build_alert(event, hotfix, message, dict(fields or {}))
             delivered: list[str] = []
             failed: list[dict[str, str]] = []
-            for target in self.targets:
-                payload = slack_payload(alert) if target.name == "slack" else webhook_payload(alert)
+            for target in wanted:
+                if target.name == "pagerduty":
+                    payload = pagerduty_payload(alert, target.routing_key)
+                elif target.name == "slack":
+                    payload = slack_payload(alert)
+                else:
+                    payload = webhook_payload(alert)
                 error = self._post(target, payload)
                 if error is None:
                     delivered.append(target.name)
@@ -137,6 +163,14 @@ class Alerter:
             error = f"{type(exc).__name__}: {redact(str(exc))}"[:300]
             log.warning("alert_crashed", alert_event=event, error=error)
             return {"delivered": [], "failed": [{"target": "alerter", "error": error}]}
+
+    def _wants(self, target: Target, event: str) -> bool:
+        """Whether ``target`` hears ``event``: PagerDuty always hears the end of a hotfix."""
+        if target.name == "pagerduty":
+            if event in PAGERDUTY_RESOLVE:
+                return True
+            return event in PAGERDUTY_TRIGGER and event in self.events
+        return event in self.events
 
     def _post(self, target: Target, payload: dict[str, Any]) -> str | None:
         """POST the payload; None on success, else an error text without the URL."""
@@ -287,4 +321,47 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
         "links": {k: v for k, v in alert.links.items() if k in ("pr", "run")},
         "fields": alert.fields,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(alert.at)),
+    }
+
+
+PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
+
+
+def pagerduty_payload(alert: Alert, routing_key: str) -> dict[str, Any]:
+    """An Events API v2 event: trigger (or update) or resolve the hotfix's incident.
+
+    ``dedup_key`` is the hotfix id, so one hotfix is never more than one incident.
+    """
+    base: dict[str, Any] = {
+        "routing_key": routing_key,
+        "dedup_key": alert.hotfix_id,
+        "client": "hotfix_fsm",
+    }
+    if alert.event in PAGERDUTY_RESOLVE:
+        return {**base, "event_action": "resolve"}
+    summary = f"{alert.title}: {alert.hotfix_id} ({alert.issue}) — {alert.message}"
+    links = []
+    if "pr" in alert.links:
+        links.append({"href": alert.links["pr"], "text": alert.links.get("pr_label", "PR")})
+    if "run" in alert.links:
+        links.append({"href": alert.links["run"], "text": "workflow run"})
+    return {
+        **base,
+        "event_action": "trigger",
+        "payload": {
+            "summary": summary[:1024],
+            "source": "hotfix_fsm",
+            "severity": PAGERDUTY_SEVERITY.get(alert.severity, "warning"),
+            "component": alert.phase or None,
+            "group": alert.issue,
+            "class": alert.event,
+            "custom_details": {
+                "hotfix": alert.hotfix_id,
+                "description": alert.description,
+                "state": alert.state,
+                "metrics": alert.metrics,
+                **{k: v for k, v in alert.fields.items() if isinstance(v, str | int | float)},
+            },
+        },
+        "links": links,
     }

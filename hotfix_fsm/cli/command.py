@@ -513,14 +513,20 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the markdown to this file.")
     ] = None,
+    as_html: Annotated[
+        bool,
+        typer.Option("--html", help="One self-contained HTML file (pictures as SVG, no script)."),
+    ] = False,
 ) -> None:
     """The post-mortem (markdown), its checklist ticked only from journaled evidence."""
     from hotfix_fsm.cli.render import echo
+    from hotfix_fsm.reporting.html_report import render_html
     from hotfix_fsm.reporting.postmortem import postmortem_markdown
 
     with _g(ctx).engine() as engine:
         found = engine.get(hotfix)
-        text = postmortem_markdown(found, engine.store.journal(found.id))
+        render = render_html if as_html else postmortem_markdown
+        text = render(found, engine.store.journal(found.id))
     if output is not None:
         try:
             output.write_text(text, encoding="utf-8")
@@ -567,11 +573,13 @@ def check(
 
 def _register_groups() -> None:
     """The sandbox/demo commands and ``adopt`` live in their own (light) modules."""
+    from hotfix_fsm.cli import dashboard as cli_dashboard
     from hotfix_fsm.cli import sandbox as cli_sandbox
     from hotfix_fsm.cli import team as cli_team
 
     cli_sandbox.register(app)
     cli_team.register(app)
+    cli_dashboard.register(app)
 
 
 _register_groups()

@@ -133,6 +133,7 @@ workflow = "rollback.yml"         # dispatched with inputs correlation_id, hotfi
 [alerts]
 slack_webhook_env = ""            # name of the variable holding a Slack webhook URL
 webhook_url_env = ""              # name of the variable holding a generic webhook URL
+pagerduty_routing_key_env = ""    # name of the variable holding a PagerDuty routing key
 
 [merge]
 method = "squash"                 # squash | merge | rebase

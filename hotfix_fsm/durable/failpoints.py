@@ -2,8 +2,9 @@
 
 Set ``HOTFIX_FSM_FAILPOINTS`` to a comma-separated list of ``<phase>:<point>[@<n>][=<action>]``,
 where point is ``before_effect``, ``after_effect`` or ``after_done`` (``*`` matches any phase
-or point), ``n`` picks the n-th time the boundary is reached in this process (default 1), and
-action is what happens there:
+or point; an alert's boundaries ``alert:<event>:before_effect``/``after_effect``
+only matches when named), ``n`` picks the n-th time the boundary is reached in this process
+(default 1), and action is what happens there:
 
 * ``kill`` (the default): the process sends itself SIGKILL — no cleanup, no flush, exactly
   what a dead laptop does;
@@ -59,6 +60,8 @@ def parse(spec: str) -> tuple[str, str, int, str]:
 def _action(spec: str, phase: str, point: str, count: int) -> str | None:
     """The action of ``spec`` when it matches this boundary, else None."""
     want_phase, want_point, nth, action = parse(spec)
+    if want_phase == "*" and phase.startswith("alert:"):
+        return None  # an alert's boundary (alert:<event>) is only ever named explicitly
     if want_phase not in ("*", phase) or want_point not in ("*", point):
         return None
     return action if count == nth else None

@@ -21,6 +21,7 @@ from hotfix_fsm.core.machine import Graph
 from hotfix_fsm.core.outcome import Event, Outcome, next_action
 from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.core.retry import RetryPolicy
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.durable.gates import gate_results, run_gates
 from hotfix_fsm.durable.journal import JournalWriter
 from hotfix_fsm.durable.lease import LeaseGuard
@@ -49,6 +50,12 @@ from hotfix_fsm.store import Entry, Hotfix, Store, new_owner
 
 log = get_logger(__name__)
 
+# The alert each terminal state owes (sent again on resume when a crash swallowed it).
+END_ALERTS: dict[str, str] = {
+    "done": "completed",
+    "rolled_back": "rollback_finished",
+    "cancelled": "cancelled",
+}
 # Event, Outcome and next_action live in core.outcome; they stay importable from here.
 __all__ = ["END_KINDS", "Event", "Outcome", "Runner", "next_action"]
 
@@ -161,7 +168,10 @@ class Runner:
             state = hotfix.state
             if self._requested_rollback(driver, hotfix):
                 continue
-            if state in machine.TERMINAL or state in machine.STOPPED or hotfix.paused_reason:
+            if state in machine.TERMINAL:
+                self._owed_end_alert(driver, hotfix)
+                return _outcome(hotfix)
+            if state in machine.STOPPED or hotfix.paused_reason:
                 return _outcome(hotfix)
             if state == "gating":
                 self._gates(driver)
@@ -407,6 +417,22 @@ class Runner:
         rows = self.store.journal(hotfix.id, kinds=("approval",), newest_first=True)
         return any(r.payload.get("gate") == gate for r in rows)
 
+    def _owed_end_alert(self, driver: Driver, hotfix: Hotfix) -> None:
+        """Send the end-of-hotfix alert a crash may have swallowed (after the transition,
+        before the alert's row): PagerDuty resolves its incident on it, so none stays open."""
+        event = END_ALERTS.get(hotfix.state)
+        if event is None:
+            return
+        rows = self.store.journal(hotfix.id, kinds=("alert",), newest_first=True)
+        if any(r.payload.get("event") == event for r in rows):
+            return
+        message = {
+            "completed": "hotfix completed",
+            "rollback_finished": "rollback finished: production runs the rollback target",
+            "cancelled": "hotfix cancelled",
+        }[event]
+        self.alert(driver, event, f"{message} (sent again after an interruption)", {})
+
     def alert(self, driver: Driver, event: str, message: str, fields: dict[str, Any]) -> None:
         """Send an alert; a failed delivery is journaled and never fails the hotfix."""
         try:
@@ -417,7 +443,9 @@ class Runner:
         driver.guard.check()  # a driver that lost the hotfix does not speak for it
         hotfix = driver.hotfix()
         # A custom alerter receives masked text too, not only the built-in ones.
+        failpoints.reach(f"alert:{event}", "before_effect")  # the state is written, not sent
         result = alerter.send(event, hotfix, redact(message), redact_obj(fields))
+        failpoints.reach(f"alert:{event}", "after_effect")  # sent, not yet journaled
         if result:
             driver.write(hotfix, [Entry("alert", None, 0, None, {"event": event, **result})])
 

@@ -207,6 +207,7 @@ class MonitorWindow(TypedDict, total=False):
     id: Required[str]  # tags the window's measurement rows
     started_at: float  # epoch seconds
     after_seq: int  # journal sequence the window opened after
+    rules: dict[str, dict[str, str]]  # metric -> {"success": "< 5", "failure": ">= 10"}
 
 
 class MonitorWindowSummary(TypedDict, total=False):

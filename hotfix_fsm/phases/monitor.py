@@ -103,6 +103,11 @@ class Monitor(BasePhase):
             "id": secrets.token_hex(4),
             "started_at": time.time(),
             "after_seq": ctx.hotfix.last_seq,
+            # The thresholds the window is judged with, for the report's charts.
+            "rules": {
+                m.name: {"success": redact(m.success), "failure": redact(m.failure)}
+                for m in ctx.config.monitor.metrics
+            },
         }
         ctx.save(monitor_window=state)
         return state

@@ -99,11 +99,13 @@ def abort_hotfix(runner: Runner, hotfix: Hotfix, *, reason: str, clean_up: bool)
             paused_reason=None,
             paused_gate=None,
         )
-        if clean_up:
-            config = runner.config_for(hotfix)
-            services = runner.services_for(hotfix)
-            try:
-                driver = runner.driver(guard, config, services)
+        config = runner.config_for(hotfix)
+        services = runner.services_for(hotfix)
+        try:
+            driver = runner.driver(guard, config, services)
+            # The hotfix has ended: alert targets hear it (PagerDuty resolves its incident).
+            runner.alert(driver, "cancelled", f"hotfix cancelled: {reason}", {"reason": reason})
+            if clean_up:
 
                 def complete(latest: Hotfix, rows: list[Entry], _data: dict[str, Any]) -> None:
                     facts = rows[-1].payload.get("facts", {})
@@ -118,8 +120,8 @@ def abort_hotfix(runner: Runner, hotfix: Hotfix, *, reason: str, clean_up: bool)
                     key=f"{hotfix.id}:abort_cleanup",
                     writes_context=False,
                 )
-            finally:
-                services.close()
+        finally:
+            services.close()
     finally:
         runner.release(guard)
 

@@ -12,6 +12,14 @@ from typing import Any
 
 from hotfix_fsm.core.redact import redact
 from hotfix_fsm.phases.facts import facts_of
+from hotfix_fsm.reporting.charts import (
+    gantt_mermaid,
+    mermaid_text,
+    metric_note,
+    metric_series,
+    phase_spans,
+    xychart_mermaid,
+)
 from hotfix_fsm.reporting.checklist import (
     ChecklistItem,
     ChecklistSection,
@@ -117,6 +125,45 @@ def build_report(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> Report:
         time_to_production=ttp,
         timeline=timeline(journal),
     )
+
+
+def _no_backtick(text: str) -> str:
+    return text.replace("`", "'")
+
+
+def _fence(mermaid: str) -> list[str]:
+    return ["```mermaid", *mermaid.splitlines(), "```"]
+
+
+def _chart_section(journal: Sequence[JournalEntry]) -> list[str]:
+    """Each monitored metric of each monitoring window as a chart with its thresholds."""
+    series = metric_series(journal)
+    out = ["", "## Monitoring charts", ""]
+    if not series:
+        return [*out, "- no monitoring window was measured"]
+    for s in series:
+        name, window = _md_escape(mermaid_text(s.metric)), _md_escape(mermaid_text(s.window))
+        out.append(f"### {name} (window {window})")
+        out.append("")
+        if s.numeric:
+            out += _fence(xychart_mermaid(s))
+            out.append("")
+            out.append(
+                "The first line is the measured value; the flat lines are the thresholds ("
+                + ", ".join(
+                    f"{name} `{_no_backtick(cond)}`"
+                    for name, cond in (("success", s.success), ("failure", s.failure))
+                    if cond
+                )
+                + ")."
+                if s.success or s.failure
+                else "No thresholds were recorded for this window."
+            )
+        note = metric_note(s)
+        if note:
+            out.append(f"- {note}")
+        out.append("")
+    return out[:-1]
 
 
 def _md_escape(text: str) -> str:
@@ -241,6 +288,7 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
             )
     else:
         out.append("- no measurement was recorded")
+    out += _chart_section(journal)
     out += ["", "## Approvals", ""]
     if rep.approvals:
         for a in rep.approvals:
@@ -273,7 +321,9 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
         out += [f"  - #{r['seq']} {r['at']} {_md_escape(r['summary'])}" for r in rep.rollback]
     else:
         out.append("- No rollback was needed or started")
-    out += ["", "## Timeline", "", "| # | Time (UTC) | Event |", "|---|---|---|"]
+    out += ["", "## Timeline", ""]
+    out += _fence(gantt_mermaid(phase_spans(journal), f"{hotfix.id} phases"))
+    out += ["", "| # | Time (UTC) | Event |", "|---|---|---|"]
     out += [f"| {t['seq']} | {t['at']} | {_md_escape(t['summary'])} |" for t in rep.timeline]
     out.append("")
     return redact("\n".join(out))

@@ -1,5 +1,8 @@
 """A local stand-in for the production service: health, Prometheus metrics, controllable modes.
 
+It also stands in for PagerDuty's Events API v2 (``POST /v2/enqueue``): every accepted event
+is recorded (without its routing key) so a drill shows the incidents it opened and closed.
+
 The running version is set by the rehearsal GitHub server when a deploy run succeeds, and a
 mode can be pinned to a version ("the fix is broken"), so deploying that version makes health
 fail and rolling back makes it healthy again.
@@ -86,6 +89,7 @@ class ProductionApp(ServedApp):
             "flap": 0,
             "counters": {},
             "versions_seen": [version] if version else [],
+            "pagerduty_events": [],
         }
         if self._path.exists():
             self._state.update(json.loads(self._path.read_text(encoding="utf-8")))
@@ -246,6 +250,46 @@ class ProductionApp(ServedApp):
             },
         }
 
+    def pagerduty_event(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """POST /v2/enqueue: validate as PagerDuty does, record, answer 202 with the dedup key."""
+        if not isinstance(body, dict):
+            return 400, {"status": "invalid event", "message": "Event object is invalid"}
+        action = body.get("event_action")
+        errors = []
+        if not body.get("routing_key"):
+            errors.append("'routing_key' is missing or blank")
+        if action not in ("trigger", "acknowledge", "resolve"):
+            errors.append("'event_action' is invalid")
+        payload = body.get("payload")
+        if action == "trigger":
+            if not isinstance(payload, dict):
+                errors.append("'payload' is missing")
+            else:
+                for key in ("summary", "source", "severity"):
+                    if not payload.get(key):
+                        errors.append(f"'payload.{key}' is missing or blank")
+        elif not body.get("dedup_key"):
+            errors.append("'dedup_key' is missing or blank")
+        if errors:
+            return 400, {
+                "status": "invalid event",
+                "message": "Event object is invalid",
+                "errors": errors,
+            }
+        dedup = str(body.get("dedup_key") or f"sandbox-{time.time_ns()}")
+        event = {
+            "event_action": action,
+            "dedup_key": dedup,
+            "at": time.time(),
+            "summary": str(payload.get("summary", "")) if isinstance(payload, dict) else "",
+            "severity": str(payload.get("severity", "")) if isinstance(payload, dict) else "",
+            "class": str(payload.get("class", "")) if isinstance(payload, dict) else "",
+        }
+        with self._lock:
+            self._state.setdefault("pagerduty_events", []).append(event)
+            self._save()
+        return 202, {"status": "success", "message": "Event processed", "dedup_key": dedup}
+
     def control(self, body: dict[str, Any]) -> None:
         """POST /_control: ``{mode, version?, for_version?, slow_seconds?}``."""
         if "version" in body and body["version"] is not None:
@@ -301,6 +345,14 @@ def _make_handler(app: ProductionApp, srv: BackgroundServer) -> type[BaseHTTPReq
             if path == "/api/v1/query":
                 form = dict(parse_qsl(raw.decode("utf-8", "replace")))
                 self._json(*app.query(form.get("query", "")))
+                return
+            if path == "/v2/enqueue":
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    self._json(400, {"status": "invalid event", "message": "not JSON"})
+                    return
+                self._json(*app.pagerduty_event(event))
                 return
             if path != "/_control":
                 self._json(404, {"error": "not found"})

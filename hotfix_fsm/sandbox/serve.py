@@ -160,6 +160,7 @@ class RunningSandbox:
         out: dict[str, Any] = dict(self.github.effects())
         snap = self.production.snapshot()
         out["production_versions"] = [{"version": v} for v in snap.get("versions_seen", [])]
+        out["pagerduty_events"] = list(snap.get("pagerduty_events", []))
         return out
 
     def stop(self) -> None:
@@ -295,6 +296,7 @@ def effects_of(root: str | os.PathLike[str], *, timeout: float = 3.0) -> dict[st
         prod = json.loads(prod_path.read_text(encoding="utf-8")) if prod_path.exists() else {}
     out: dict[str, Any] = dict(github)
     out["production_versions"] = [{"version": v} for v in prod.get("versions_seen", [])]
+    out["pagerduty_events"] = list(prod.get("pagerduty_events", []))
     return out
 
 

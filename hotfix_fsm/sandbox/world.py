@@ -17,6 +17,7 @@ gate. Nothing here needs the network.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -256,7 +257,18 @@ interval = 0.5
 [rollback]
 policy = "automatic"
 workflow = "rollback.yml"
+
+[alerts]
+# PagerDuty's Events API, played by the sandbox's production app: drills show the incidents
+# in `hotfix sandbox effects`. The routing key is the sandbox's own (handled as a secret).
+pagerduty_url = "{info.production_url}/v2/enqueue"
+pagerduty_routing_key = "{pagerduty_key(info)}"
 '''
+
+
+def pagerduty_key(info: SandboxInfo) -> str:
+    """The sandbox's PagerDuty routing key (32 characters, derived from its token)."""
+    return hashlib.sha256(f"pagerduty:{info.token}".encode()).hexdigest()[:32]
 
 
 def write_config(info: SandboxInfo) -> Path:
@@ -277,6 +289,8 @@ OWNED_KEYS: tuple[tuple[str, str], ...] = (
     ("github", "api_url"),
     ("github", "token"),
     ("verify", "url"),
+    ("alerts", "pagerduty_url"),
+    ("alerts", "pagerduty_routing_key"),
 )
 _HEADER = re.compile(r"^\s*\[(?!\[)\s*([^\]]*?)\s*\]\s*(?:#.*)?$")
 
@@ -289,6 +303,8 @@ def owned_values(info: SandboxInfo) -> dict[tuple[str, str], str]:
         ("github", "api_url"): info.github_url,
         ("github", "token"): info.token,
         ("verify", "url"): info.health_url,
+        ("alerts", "pagerduty_url"): f"{info.production_url}/v2/enqueue",
+        ("alerts", "pagerduty_routing_key"): pagerduty_key(info),
     }
     return {key: values[key] for key in OWNED_KEYS}
 

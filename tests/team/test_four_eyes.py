@@ -55,4 +55,4 @@ def test_a_starters_approval_never_counts_and_a_second_persons_comment_is_kept(
     (line,) = [ln for ln in text.splitlines() if "Fix implemented and code reviewed" in ln]
     assert line.startswith("- [ ]"), line
     assert "bob" in line, line
-    assert "(not a review)" in line, line
+    assert "(not a review" in line, line

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hotfix_fsm.core import machine
 from hotfix_fsm.store import Hotfix, JournalEntry
 from tests.torture.sandbox import Sandbox
 
@@ -123,6 +124,24 @@ def check_journal(journal: list[JournalEntry], hotfix: Hotfix) -> None:
             ), f"gate {gate} passed without a done row for {fix}"
 
 
+def incidents(effects: dict[str, Any]) -> dict[str, list[str]]:
+    """PagerDuty events the rehearsal world received: dedup key -> actions, in order."""
+    out: dict[str, list[str]] = {}
+    for event in effects.get("pagerduty_events", []):
+        out.setdefault(str(event["dedup_key"]), []).append(str(event["event_action"]))
+    return out
+
+
+def check_incidents(effects: dict[str, Any], hotfix: Hotfix) -> None:
+    """One hotfix is at most one PagerDuty incident, and an ended hotfix leaves none open."""
+    found = incidents(effects)
+    assert set(found) <= {hotfix.id}, f"incidents of other keys (duplicates): {found}"
+    if hotfix.state in machine.TERMINAL:
+        assert found.get(hotfix.id, ["resolve"])[-1] == "resolve", (
+            f"{hotfix.id} ended {hotfix.state} but its incident is open: {found}"
+        )
+
+
 def check_world(sb: Sandbox, hotfix: Hotfix) -> None:
     """The journal's facts are what the world shows, nothing was done twice, the tree is clean."""
     effects = sb.effects()
@@ -149,6 +168,7 @@ def check_world(sb: Sandbox, hotfix: Hotfix) -> None:
             d["run_id"] for d in effects["dispatches"] if d["workflow"] == "deploy-production.yml"
         ]
         assert runs == [facts["deploy_run_id"]], (runs, facts["deploy_run_id"])
+    check_incidents(effects, hotfix)
     status = sb.git("status", "--porcelain", "--untracked-files=all")
     assert status == "", f"the work tree is not clean:\n{status}"
     trees = [

@@ -1,0 +1,195 @@
+"""The post-mortem's pictures: a Mermaid gantt and xychart per metric; `--html` draws them as SVG.
+
+Hostile text (quotes, Mermaid comment and statement separators, HTML) goes through every
+label; the Mermaid lines must keep their grammar and the HTML must show it as text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from hotfix_fsm.config import load_config
+from hotfix_fsm.core.analysis import parse_condition
+from hotfix_fsm.errors import ExitCode
+from hotfix_fsm.reporting.charts import metric_series
+from hotfix_fsm.reporting.html_report import render_html
+from hotfix_fsm.reporting.postmortem import render_markdown
+from hotfix_fsm.sandbox.serve import RunningSandbox
+from hotfix_fsm.store import JournalEntry
+from tests.cli.conftest import Cli
+from tests.cli.test_report import Journal, _happy, _hotfix
+
+HOSTILE = 'x"]; click a call alert(1) %%\n<img src=x onerror=alert(1)>#:;`|{}\x07'
+SUCCESS, FAILURE = "< 5", ">= 10"
+VALUES = [0.5, 2.0, None, 7.5]
+
+# A Mermaid label may hold none of these (they end or open a token, or start a comment).
+_BREAKERS = set('"`:;#%<>[]{}|\\&') | {chr(c) for c in range(32)}
+_GANTT_TASK = re.compile(r"^    ([^:;#%\"<>]+) :(done|active|crit), p\d+, (\d+), (\d+)$")
+
+
+def _mermaid_blocks(markdown: str) -> list[list[str]]:
+    blocks, current = [], None
+    for line in markdown.splitlines():
+        if line == "```mermaid":
+            current = []
+        elif line == "```" and current is not None:
+            blocks.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def _numbers(line: str) -> list[float]:
+    inner = line.split("[", 1)[1].rsplit("]", 1)[0]
+    return [float(x) for x in inner.split(",")]
+
+
+def _monitored(metric: str) -> Journal:
+    j = _happy()
+    done = j.rows.pop()  # the monitor's done row: re-added after the rounds
+    start = j.rows[-2].at
+    j.add(
+        "note",
+        "monitor",
+        {
+            "facts": {
+                "monitor_window": {
+                    "id": "w2",
+                    "started_at": start,
+                    "rules": {metric: {"success": SUCCESS, "failure": FAILURE}},
+                }
+            }
+        },
+    )
+    for k, value in enumerate(VALUES):
+        j.add(
+            "measurement",
+            "monitor",
+            {
+                "window": "w2",
+                "round": k,
+                "at": start + k,
+                "values": {metric: value},
+                "verdicts": {metric: "success" if value is not None else "error"},
+            },
+        )
+    j.rows.append(
+        JournalEntry(done.hotfix_id, len(j.rows) + 1, done.at, done.kind, done.phase, 1, None, {})
+    )
+    return j
+
+
+def test_markdown_has_a_gantt_and_a_chart_per_metric_with_thresholds_and_escaped_labels() -> None:
+    metric = "latency " + HOSTILE
+    hotfix = replace(_hotfix(), description="Fix " + HOSTILE)
+    journal = _monitored(metric)
+    text = render_markdown(hotfix, journal.rows)
+    blocks = _mermaid_blocks(text)
+    charts = [b for b in blocks if b[0] == "xychart-beta"]
+    gantts = [b for b in blocks if b[0] == "gantt"]
+    assert len(gantts) == 1
+    # One chart per (window, metric) with numeric values: w (error_rate) and w2 (the hostile one).
+    assert len(charts) == len([s for s in metric_series(journal.rows) if s.numeric]) == 2
+    hostile_chart = next(c for c in charts if "latency" in c[1])
+    for block in blocks:
+        for line in block[1:]:
+            if line.lstrip().startswith(("title", "y-axis")):
+                label = line.split('"')[1] if '"' in line else line.split("title", 1)[1]
+                assert not set(label) & _BREAKERS, line
+                assert line.count('"') in (0, 2), line
+    lines = [line.strip() for line in hostile_chart]
+    series_lines = [line for line in lines if line.startswith("line [")]
+    measured = [v for v in VALUES if v is not None]
+    assert _numbers(series_lines[0]) == measured
+    limits = {_numbers(line)[0] for line in series_lines[1:]}
+    expected = set()
+    for text_cond in (SUCCESS, FAILURE):
+        cond = parse_condition(text_cond)
+        assert cond is not None
+        expected.add(float(cond.value))
+    assert limits == expected
+    assert all(len(_numbers(line)) == len(measured) for line in series_lines)
+    assert "1 of 4 rounds had no numeric value" in text
+    tasks = gantts[0][5:]
+    assert tasks
+    assert all(_GANTT_TASK.match(t) for t in tasks), tasks
+    for task in tasks:
+        m = _GANTT_TASK.match(task)
+        assert m is not None
+        assert int(m.group(3)) < int(m.group(4))
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, Any]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_html_report_draws_the_same_pictures_as_svg_and_shows_hostile_text_as_text() -> None:
+    metric = "latency " + HOSTILE
+    hotfix = replace(_hotfix(), description="Fix " + HOSTILE)
+    journal = _monitored(metric)
+    page = render_html(hotfix, journal.rows)
+    parser = _Tags()
+    parser.feed(page)
+    tags = [t for t, _ in parser.tags]
+    assert "script" not in tags
+    assert "img" not in tags
+    assert not any(k.startswith("on") for _, attrs in parser.tags for k in attrs)
+    svgs = [a for t, a in parser.tags if t == "svg"]
+    numeric = [s for s in metric_series(journal.rows) if s.numeric]
+    assert len(svgs) == len(numeric) + 1
+    assert any("<img src=x" in str(a.get("data-metric")) for a in svgs)  # an attribute value
+    thresholds = [a for t, a in parser.tags if t == "g" and "data-threshold" in a]
+    assert {a["data-threshold"] for a in thresholds} == {"success", "failure"}
+    assert "<img src=x" in "".join(parser.text)  # shown as text, not as an element
+    assert "```" not in page
+
+
+def test_sandbox_hotfix_report_charts_every_configured_metric(
+    cli: Cli, served: RunningSandbox, tmp_path: Path
+) -> None:
+    info = served.info
+    work = Path(info.work)
+    description = 'Fix <b>bold</b> "quotes" ; %% comment'
+    started = cli("start", "INC-17", description, "--cherry-pick", info.fix_sha, "--yes", cwd=work)
+    assert started.code == ExitCode.OK, started
+    config = load_config(work)
+    report = cli("report", "INC-17", cwd=work)
+    assert report.code == 0, report
+    charts = [b for b in _mermaid_blocks(report.out) if b[0] == "xychart-beta"]
+    assert len(charts) == len(config.monitor.metrics)
+    for metric in config.monitor.metrics:
+        chart = next(c for c in charts if f'title "{metric.name} ' in c[1])
+        wanted = set()
+        for cond_text in (metric.success, metric.failure):
+            cond = parse_condition(cond_text)
+            if cond is not None and isinstance(cond.value, float):
+                wanted.add(cond.value)
+        assert wanted, metric  # the sandbox's metrics all have numeric thresholds
+        flat = [_numbers(line) for line in chart if line.strip().startswith("line [")][1:]
+        assert {values[0] for values in flat} == wanted, chart
+    out = tmp_path / "postmortem.html"
+    written = cli("report", "INC-17", "--html", "--output", str(out), cwd=work)
+    assert written.code == 0, written
+    parser = _Tags()
+    parser.feed(out.read_text(encoding="utf-8"))
+    assert "b" not in [t for t, _ in parser.tags]
+    svgs = [a for t, a in parser.tags if t == "svg"]
+    assert {a.get("data-metric") for a in svgs if a.get("data-metric")} == {
+        m.name for m in config.monitor.metrics
+    }
+    assert any("gantt" in str(a.get("class")) for a in svgs)

@@ -1,0 +1,138 @@
+"""The dashboard in a real headless Chromium (Debian's package): it lists a sandbox hotfix and
+follows it live through its phases (server-sent events, no reload), shows the charts, and
+every XSS attempt through a user field renders as text. Screenshots are kept as artefacts
+under the test's tmp dir."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hotfix_fsm.dashboard.server import Dashboard
+from hotfix_fsm.sandbox.serve import RunningSandbox
+from hotfix_fsm.store import open_store
+from tests.cli.conftest import cli_env, world  # noqa: F401 - fixtures
+from tests.cli.conftest import served as sandbox  # noqa: F401 - a fixture
+from tests.dashboard.browser import DevTools, chromium, run_once
+from tests.dashboard.conftest import HOTFIX_ID, XSS, Served
+from tests.dashboard.test_server import Page, assert_nothing_injected
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_dumped_dom_lists_the_hotfix_charts_and_no_injected_element(
+    served: Served, tmp_path: Path
+) -> None:
+    dom = run_once(served.url + "/", "--dump-dom")
+    page = Page(dom)
+    assert_nothing_injected(page)
+    sections = [a for t, a in page.tags if t == "section"]
+    assert [a.get("data-hotfix") for a in sections] == [HOTFIX_ID]
+    text = page.all_text()
+    for field in ("description", "branch", "reason", "started_by"):
+        assert XSS[field] in text, field
+    assert [a.get("data-metric") for t, a in page.tags if t == "svg" and a.get("data-metric")] == [
+        XSS["metric"]
+    ]
+    shot = tmp_path / "dashboard.png"
+    run_once(served.url + "/", f"--screenshot={shot}", "--window-size=1200,1800")
+    assert shot.read_bytes().startswith(PNG)
+
+
+def test_no_script_of_a_user_field_ever_runs(served: Served, tmp_path: Path) -> None:
+    browser = DevTools(tmp_path / "profile")
+    try:
+        browser.open(served.url + "/")
+        assert browser.wait_for("document.querySelectorAll('section.hotfix').length") == 1
+        # The live script did run (CSP allows our own file), the injected ones did not.
+        assert browser.wait_for("document.getElementById('live').textContent === 'live'")
+        assert browser.evaluate("typeof window.__pwned") == "undefined"
+        assert browser.evaluate("document.querySelectorAll('iframe, img, b, style').length") == 0
+        description = browser.evaluate("document.querySelector('.description').textContent")
+        assert description == XSS["description"]
+        browser.screenshot(tmp_path / "dashboard-xss.png")
+        assert (tmp_path / "dashboard-xss.png").read_bytes().startswith(PNG)
+    finally:
+        browser.close()
+
+
+PROBE = """JSON.stringify({
+  marker: window.__marker || null,
+  state: (document.querySelector('section.hotfix') || {dataset: {}}).dataset.state || null,
+  charts: document.querySelectorAll('section.hotfix svg[data-metric]').length,
+  gantt: document.querySelectorAll('section.hotfix svg.gantt g.span').length,
+  recent: Array.from(document.querySelectorAll('tr[data-hotfix] td:nth-child(2)'))
+    .map(function (td) { return td.textContent; }),
+  description: (document.querySelector('section.hotfix .description') || {}).textContent || null
+})"""
+
+
+def test_the_page_follows_a_sandbox_hotfix_live_through_its_phases(
+    sandbox: RunningSandbox,  # noqa: F811 - the fixture imported above
+    cli_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    chromium()  # skip early, before starting anything, when there is no browser
+    store = open_store(cli_env["HOTFIX_FSM_DB"])
+    dashboard = Dashboard(store, port=0, interval=0.2)
+    url = dashboard.start()
+    browser = DevTools(tmp_path / "profile")
+    description = "Fix <img src=x onerror=window.__pwned=1> expiry"
+    proc = None
+    try:
+        browser.open(url + "/")
+        assert browser.wait_for("document.getElementById('live').textContent === 'live'")
+        browser.evaluate("window.__marker = 42")  # survives only if the page never reloads
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hotfix_fsm.cli",
+                "start",
+                "INC-5",
+                description,
+                "--cherry-pick",
+                sandbox.info.fix_sha,
+                "--yes",
+            ],
+            cwd=sandbox.info.work,
+            env=cli_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 600  # generous: a busy machine is slow, not wrong
+        while time.monotonic() < deadline:
+            look = json.loads(browser.evaluate(PROBE))
+            if not seen or look != seen[-1]:
+                seen.append(look)
+            if "done" in look["recent"]:
+                break
+            code = proc.poll()
+            assert code in (None, 0), (code, proc.stderr.read() if proc.stderr else "")
+            time.sleep(0.05)  # the poll interval of this observer, not a synchronisation
+        states = [s["state"] for s in seen if s["state"]]
+        distinct = list(dict.fromkeys(states))
+        assert len(distinct) >= 3, seen  # followed through phases, not just start and end
+        assert max(s["charts"] for s in seen) >= 1, seen  # the monitor's metrics were drawn
+        assert max(s["gantt"] for s in seen) >= 3, seen
+        assert all(s["marker"] == 42 for s in seen), seen  # live by events, not by reloads
+        assert description in [s["description"] for s in seen], seen
+        assert browser.evaluate("typeof window.__pwned") == "undefined"
+        browser.screenshot(tmp_path / "dashboard-live.png")
+        assert (tmp_path / "dashboard-live.png").read_bytes().startswith(PNG)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+            if proc.stderr is not None:
+                proc.stderr.close()
+        browser.close()
+        dashboard.stop()
+        store.engine.dispose()

@@ -1,0 +1,213 @@
+"""The dashboard over a real SQLite store: what it shows, that it escapes and redacts it, its
+headers, its change stream and its token (no browser here; see test_browser)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from hotfix_fsm.core.redact import register_secret
+from hotfix_fsm.dashboard.server import Dashboard
+from hotfix_fsm.store import Entry, Store
+from tests.dashboard.conftest import (
+    FAILURE,
+    HOTFIX_ID,
+    PR_URL,
+    RUN_URL,
+    SUCCESS,
+    XSS,
+    Served,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Page(HTMLParser):
+    """Every start tag with its attributes, and the text, of a page."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def all_text(self) -> str:
+        return "".join(self.text)
+
+
+def assert_nothing_injected(page: Page) -> None:
+    """Only the dashboard's own elements: one external script, no handler, no foreign tag."""
+    names = [t for t, _ in page.tags]
+    assert [a.get("src") for t, a in page.tags if t == "script"] == ["/static/live.js"]
+    for tag in ("iframe", "img", "b", "object", "embed", "form"):
+        assert tag not in names, tag
+    assert names.count("style") == 0
+    handlers = [(t, k) for t, a in page.tags for k in a if k.lower().startswith("on")]
+    assert not handlers, handlers
+    hrefs = [str(a.get("href")) for t, a in page.tags if t == "a"]
+    assert not [h for h in hrefs if not h.startswith(("/", "http://", "https://"))], hrefs
+
+
+def test_the_page_shows_the_hotfix_with_every_user_field_as_text(served: Served) -> None:
+    status, _, body = served.get("/")
+    assert status == 200
+    page = Page(body)
+    assert_nothing_injected(page)
+    text = page.all_text()
+    for field, value in XSS.items():
+        assert value in text or field == "metric", field  # the metric name is in the SVG below
+    sections = [a for t, a in page.tags if t == "section"]
+    assert [a.get("data-hotfix") for a in sections] == [HOTFIX_ID]
+    assert sections[0].get("data-state") == "created"
+    assert "Waiting for a human (gate monitor) since" in text
+    # javascript: is shown, never linked; the run URL is a link, its quote kept inside href.
+    assert PR_URL in text
+    links = [a.get("href") for t, a in page.tags if t == "a"]
+    assert RUN_URL in links
+    # The metric chart with its two thresholds.
+    charts = [a for t, a in page.tags if t == "svg" and a.get("data-metric")]
+    assert [a.get("data-metric") for a in charts] == [XSS["metric"]]
+    limits = {a.get("data-threshold") for t, a in page.tags if t == "g" and "data-threshold" in a}
+    assert limits == {"success", "failure"}
+    assert f"success {SUCCESS}" in text
+    assert f"failure {FAILURE}" in text
+    detail_status, _, detail = served.get(f"/hotfix/{HOTFIX_ID}")
+    assert detail_status == 200
+    assert_nothing_injected(Page(detail))
+
+
+def test_strict_headers_and_read_only(served: Served) -> None:
+    _, headers, _ = served.get("/")
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    for path in ("/static/live.js", "/static/dashboard.css", "/nope", "/hotfix/nope"):
+        code, h, _ = served.get(path)
+        assert code in (200, 404), path
+        assert h["Content-Security-Policy"] == csp
+    parts = urlsplit(served.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    conn.request("POST", "/", body=b"x")
+    assert conn.getresponse().status == 405
+    conn.close()
+
+
+def test_a_secret_known_only_to_the_reader_is_masked_on_the_page(served: Served) -> None:
+    secret = "ghp_" + "Z9" * 18  # registered after it was written: the page must mask it
+    hotfix = served.store.get(HOTFIX_ID)
+    served.writer.write(hotfix, [Entry("note", None, 0, None, {"x": 1})], error=f"boom {secret}")
+    register_secret(secret)
+    _, _, body = served.get("/")
+    assert secret not in body
+
+
+def test_the_event_stream_announces_a_store_change(served: Served) -> None:
+    parts = urlsplit(served.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+    conn.request("GET", "/events")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert resp.getheader("Content-Type", "").startswith("text/event-stream")
+    assert resp.readline().startswith(b"retry:")
+    before = served.dashboard.watcher.polls
+    hotfix = served.store.get(HOTFIX_ID)
+    served.writer.write(hotfix, [Entry("note", None, 0, None, {"hello": "watchers"})])
+    lines = []
+    while not lines or lines[-1] != b"event: change":  # the socket's timeout is the deadline
+        lines.append(resp.readline().strip())
+    sqlite = served.store.engine.url.get_backend_name() == "sqlite"
+    assert served.dashboard.watcher.signal == (
+        "sqlite data_version" if sqlite else "row fingerprint"
+    )
+    assert served.dashboard.watcher.polls > before
+    conn.close()
+
+
+def test_off_loopback_a_bearer_token_is_required(store: Store) -> None:
+    with pytest.raises(ValueError, match="token"):
+        Dashboard(store, host="0.0.0.0", port=0)  # noqa: S104 - the refusal is the test
+    token = "t0k3n-" + "q" * 30
+    dash = Dashboard(store, host="0.0.0.0", port=0, token=token)  # noqa: S104
+    url = dash.start()
+    port = urlsplit(url).port
+    try:
+
+        def get(path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            return resp
+
+        assert get("/", {}).status == 401
+        assert get("/", {"Authorization": "Bearer wrong"}).status == 401
+        assert get("/", {"Authorization": f"Bearer {token}"}).status == 200
+        login = get(f"/login?token={token}", {})
+        assert login.status == 303
+        cookie = (login.getheader("Set-Cookie") or "").split(";")[0]
+        assert "HttpOnly" in (login.getheader("Set-Cookie") or "")
+        assert get("/", {"Cookie": cookie}).status == 200
+        assert get("/login?token=wrong", {}).status == 401
+    finally:
+        dash.stop()
+
+
+def test_the_command_prints_a_generated_token_once_and_requires_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HOTFIX_DASHBOARD_TOKEN"}
+    env["HOTFIX_FSM_DB"] = str(tmp_path / "empty.db")
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotfix_fsm.cli", "dashboard", "--host", "0.0.0.0", "--port", "0"],  # noqa: S104
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        lines: list[str] = []
+        while not any("http://" in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, f"the command ended: {lines}"
+            lines.append(line)
+        token = lines[1].strip()
+        assert len(token) >= 32, lines
+        port = int(lines[-1].split("http://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
+
+        def status(headers: dict[str, str]) -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/", headers=headers)
+            code = conn.getresponse().status
+            conn.close()
+            return code
+
+        assert status({}) == 401
+        assert status({"Authorization": f"Bearer {token}"}) == 200
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.stderr is not None
+    rest = proc.stderr.read()
+    proc.stderr.close()
+    if proc.stdout is not None:
+        proc.stdout.close()
+    assert token not in rest  # printed once, never again (no log line carries it)
+    assert sum(line.count(token) for line in lines) == 1
