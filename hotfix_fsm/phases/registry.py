@@ -50,6 +50,8 @@ class PlanInputs:
 
 
 PlanLine = Callable[[PlanInputs], str]
+# (the evidence ``hotfix adopt`` gathered — ``recovery.adopt_evidence.Evidence`` —, config)
+AdoptEvidence = Callable[[Any, "Config"], "bool | None"]
 Evidence = Callable[[Mapping[str, Any]], "str | None"]
 
 
@@ -70,6 +72,11 @@ class PhaseSpec:
             never ticked). Its text is journaled with the done row, so any reader of the
             store shows the line, with or without this registry loaded.
         facts: the ``TypedDict`` of the facts the phase records (documentation and types).
+        adopt: what ``hotfix adopt`` reads from the world to prove the phase happened, given
+            the gathered evidence and the configuration: True (it did), False (it did not),
+            None (it leaves no trace, or is switched off).
+        adopt_hard: when the world shows the phase did *not* happen, no later phase can have
+            (adopt stops there).
     """
 
     name: str
@@ -81,6 +88,8 @@ class PhaseSpec:
     checklist: str | None = None
     evidence: Evidence | None = None
     facts: type | None = None
+    adopt: AdoptEvidence | None = None
+    adopt_hard: bool = False
 
 
 class Registry:
@@ -163,6 +172,20 @@ def _backport_line(p: PlanInputs) -> str:
     return f"open a back-merge PR into {p.config.backport.base or p.config.main_branch}"
 
 
+def _pr_opened(ev: Any, _c: Config) -> bool:
+    pr = ev.pr
+    return bool(pr and (pr.get("state") == "open" or pr.get("merged_at")) and ev.pushed)
+
+
+def _deployed(ev: Any, _c: Config) -> bool:
+    runs = ev.deploy_runs
+    return (
+        bool(runs)
+        and runs[-1].get("status") == "completed"
+        and (runs[-1].get("conclusion") == "success")
+    )
+
+
 def _standard_specs() -> list[PhaseSpec]:
     from hotfix_fsm.phases import facts
     from hotfix_fsm.phases.approval import ApproveDeploy
@@ -192,22 +215,35 @@ def _standard_specs() -> list[PhaseSpec]:
     return [
         PhaseSpec(
             "branch",
+            adopt=lambda ev, _c: bool(ev.local_sha or ev.remote_sha or ev.pr or ev.fix_sha),
+            adopt_hard=True,
             facts=facts.BranchFacts,
             make=Branch,
             plan=lambda p: f"create {p.branch} from {p.config.remote}/{p.config.production_branch}",
         ),
-        PhaseSpec("commit_fix", facts=facts.FixFacts, make=CommitFix, plan=lambda p: p.fix),
+        PhaseSpec(
+            "commit_fix",
+            adopt=lambda ev, _c: bool(ev.fix_sha),
+            adopt_hard=True,
+            facts=facts.FixFacts,
+            make=CommitFix,
+            plan=lambda p: p.fix,
+        ),
         gate("tests"),
         gate("build"),
         gate("audit"),
         PhaseSpec(
             "push",
+            adopt=lambda ev, _c: bool(ev.pushed),
+            adopt_hard=True,
             facts=facts.PushFacts,
             make=Push,
             plan=lambda p: f"push {p.branch} to {p.config.remote} (never forced)",
         ),
         PhaseSpec(
             "open_pr",
+            adopt=_pr_opened,
+            adopt_hard=True,
             facts=facts.PullRequestFacts,
             make=OpenPullRequest,
             plan=lambda p: (
@@ -217,6 +253,7 @@ def _standard_specs() -> list[PhaseSpec]:
         ),
         PhaseSpec(
             "wait_ci",
+            adopt=lambda ev, c: bool(ev.ci and ev.ci["verdict"] == "passed") or not c.ci.enabled,
             facts=facts.CIFacts,
             make=WaitForCI,
             plan=lambda p: (
@@ -225,12 +262,14 @@ def _standard_specs() -> list[PhaseSpec]:
         ),
         PhaseSpec(
             "approve_deploy",
+            adopt=lambda ev, _c: bool(ev.deploy_runs),
             facts=facts.DeployApprovalFacts,
             make=ApproveDeploy,
             plan=lambda p: p.approval,
         ),
         PhaseSpec(
             "deploy",
+            adopt=_deployed,
             facts=facts.DeployFacts,
             make=Deploy,
             plan=lambda p: f"dispatch {p.config.deploy.workflow} with a correlation id",
@@ -256,12 +295,16 @@ def _standard_specs() -> list[PhaseSpec]:
         ),
         PhaseSpec(
             "merge",
+            adopt=lambda ev, _c: bool(ev.merge_sha),
+            adopt_hard=True,
             facts=facts.MergeFacts,
             make=Merge,
             plan=lambda p: f"{p.config.merge.method}-merge the PR",
         ),
         PhaseSpec(
             "tag",
+            adopt=lambda ev, c: bool(ev.tag) if c.tag.enabled else None,
+            adopt_hard=True,
             facts=facts.TagFacts,
             make=Tag,
             plan=lambda p: (
@@ -270,12 +313,15 @@ def _standard_specs() -> list[PhaseSpec]:
         ),
         PhaseSpec(
             "backport",
+            adopt=lambda ev, c: bool(ev.backport_pr) if c.backport.enabled else None,
             facts=facts.BackportFacts,
             make=Backport,
             plan=_backport_line,
         ),
         PhaseSpec(
             "cleanup",
+            adopt=lambda ev, _c: bool(ev.merge_sha) and ev.remote_sha is None,
+            adopt_hard=True,
             facts=facts.CleanupFacts,
             make=Cleanup,
             plan=lambda _p: "delete the hotfix branch",

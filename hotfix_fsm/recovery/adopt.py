@@ -53,6 +53,7 @@ from hotfix_fsm.core.outcome import next_action_for
 from hotfix_fsm.core.validate import validate_issue, validate_ref
 from hotfix_fsm.errors import IllegalTransition, UsageError
 from hotfix_fsm.phases.facts import Facts, GateResult
+from hotfix_fsm.phases.registry import Registry
 from hotfix_fsm.recovery.adopt_evidence import Evidence, find_branch, gather, rollback_evidence
 from hotfix_fsm.recovery.adopt_facts import context_facts, phase_facts_for
 from hotfix_fsm.store import Entry, Hotfix
@@ -62,9 +63,6 @@ if TYPE_CHECKING:
     from hotfix_fsm.engine import HotfixEngine
 
 __all__ = ["adopt", "decide"]
-
-HARD = frozenset({"branch", "commit_fix", "push", "open_pr", "merge", "tag", "cleanup"})
-NO_EVIDENCE = frozenset({"gate", "verify", "monitor"})
 
 
 def adopt(
@@ -127,7 +125,7 @@ def adopt(
                 hint="check production by hand and finish the rollback there (the rollback "
                 "workflow, the revert PR), then start a new hotfix if the fix is still needed",
             )
-        state, steps = decide(ev, config)
+        state, steps = decide(ev, config, engine.registry)
         context = context_facts(ev, config, git, steps, path)
     finally:
         services.close()
@@ -139,43 +137,35 @@ def adopt(
 # -- deciding --------------------------------------------------------------------------------
 
 
-def _evidence(ev: Evidence, config: Config, phase: str) -> bool | None:
-    """True/False for a phase the world can show; None for one that leaves no trace."""
-    runs = ev.deploy_runs
-    merged = bool(ev.merge_sha)
-    found: dict[str, bool | None] = {
-        "branch": bool(ev.local_sha or ev.remote_sha or ev.pr or ev.fix_sha),
-        "commit_fix": bool(ev.fix_sha),
-        "push": ev.pushed,
-        "open_pr": bool(
-            ev.pr and (ev.pr.get("state") == "open" or ev.pr.get("merged_at")) and ev.pushed
-        ),
-        "wait_ci": bool(ev.ci and ev.ci["verdict"] == "passed") or not config.ci.enabled,
-        "approve_deploy": bool(runs),
-        "deploy": bool(runs)
-        and runs[-1].get("status") == "completed"
-        and runs[-1].get("conclusion") == "success",
-        "merge": merged,
-        "tag": bool(ev.tag) if config.tag.enabled else None,
-        "backport": bool(ev.backport_pr) if config.backport.enabled else None,
-        "cleanup": merged and ev.remote_sha is None,
-    }
-    if phase.startswith("gate:") or phase in NO_EVIDENCE or phase == "finish_gates":
+def _evidence(
+    ev: Evidence, config: Config, phase: str, registry: Registry | None = None
+) -> bool | None:
+    """True/False for a phase the world can show; None for one that leaves no trace.
+
+    Each phase declares what proves it in the registry (``PhaseSpec.adopt``).
+    """
+    spec = (registry or Registry.default()).spec(phase)
+    if spec is None or spec.adopt is None:
         return None
-    return found.get(phase)
+    return spec.adopt(ev, config)
 
 
-def decide(ev: Evidence, config: Config) -> tuple[str, list[tuple[str, str, str]]]:
+def decide(
+    ev: Evidence, config: Config, registry: Registry | None = None
+) -> tuple[str, list[tuple[str, str, str]]]:
     """The adopted state and the forward steps ``(phase, source, dest)`` that lead to it."""
-    forward = [f for f in machine.FORWARD if f[0] != "finish"]
+    registry = registry or Registry.default()
+    graph = registry.graph
+    forward = [f for f in graph.forward if f[0] != "finish"]
     last = -1
     for i, (phase, _src, _dst) in enumerate(forward):
-        proof = _evidence(ev, config, phase)
-        if phase in machine.BOOKKEEPING_PHASES:
+        proof = _evidence(ev, config, phase, registry)
+        if phase in graph.bookkeeping:
             continue
+        spec = registry.spec(phase)
         if proof is True:
             last = i
-        elif proof is False and phase in HARD:
+        elif proof is False and spec is not None and spec.adopt_hard:
             break
     if last < 0:
         return "created", []
@@ -343,7 +333,7 @@ def _record(
         issue=ev.issue or "unknown",
         description=ev.description,
         repo=str(path),
-        graph_hash=machine.graph_hash(),
+        graph_hash=engine.graph.hash,
         options=recorded_options,
         context={**context},
     )

@@ -157,3 +157,42 @@ def test_every_graph_version_still_resumes_on_this_graph() -> None:
         assert state == source
         assert machine.next_state(source, phase) == dest
         state = dest
+
+
+def test_adopt_reads_an_added_phase_from_its_declared_evidence() -> None:
+    """``hotfix adopt`` decides how far a hotfix got from each phase's ``adopt`` declaration:
+    an added phase whose evidence the world shows is adopted like a built-in one."""
+    from types import SimpleNamespace
+
+    from hotfix_fsm.recovery.adopt import decide
+
+    world = World()
+    registry = Registry.default().add(
+        PhaseSpec(
+            "smoke_test",
+            make=lambda: SmokeTest(world),
+            after="verify",
+            reaches="smoke_tested",
+            adopt=lambda ev, _c: bool(ev.smoke_report),
+        )
+    )
+    run = {"status": "completed", "conclusion": "success"}
+    evidence = SimpleNamespace(
+        local_sha="a" * 40,
+        remote_sha="a" * 40,
+        fix_sha="a" * 40,
+        pushed=True,
+        pr={"state": "open"},
+        ci={"verdict": "passed"},
+        deploy_runs=[run],
+        merge_sha=None,
+        tag=None,
+        backport_pr=None,
+        smoke_report="3 passed",
+    )
+    state, steps = decide(evidence, Config(), registry)  # type: ignore[arg-type]
+    assert state == "smoke_tested"
+    assert [p for p, _, _ in steps][-2:] == ["verify", "smoke_test"]
+    evidence.smoke_report = None
+    state, _ = decide(evidence, Config(), registry)  # type: ignore[arg-type]
+    assert state == "deployed"  # verify leaves no trace; the smoke test is not proven
