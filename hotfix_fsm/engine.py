@@ -200,8 +200,11 @@ class HotfixEngine:
 
     resume = drive
 
-    def approve(self, ref: str, gate: str, *, by: str | None = None) -> JournalEntry:
-        """Record an approval for ``gate`` (fix, deploy, rollback), bound to the fix sha."""
+    def approve(
+        self, ref: str, gate: str, *, by: str | None = None, comment: str | None = None
+    ) -> JournalEntry:
+        """Record an approval for ``gate`` (fix, deploy, rollback), bound to the fix sha;
+        ``comment`` (why) is journaled in the approval row and shown in the report."""
         if gate not in GATES:
             raise InvalidInput(f"unknown gate {gate!r}; use one of {', '.join(GATES)}")
         hotfix = self.resolve(ref)
@@ -218,7 +221,9 @@ class HotfixEngine:
                 hotfix_id=hotfix.id,
                 hint=f"resume until it waits at the deploy gate: `hotfix resume {hotfix.id}`",
             )
-        payload = {"gate": gate, "by": by or _user(), "sha": sha, "at": time.time()}
+        payload: dict[str, Any] = {"gate": gate, "by": by or _user(), "sha": sha, "at": time.time()}
+        if comment:
+            payload["comment"] = comment
         clear: dict[str, Any] = {}
         if hotfix.paused_gate == gate:
             clear = {"paused_reason": None, "paused_gate": None}

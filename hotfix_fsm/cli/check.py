@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hotfix_fsm.config import Config, load_config
 from hotfix_fsm.core.redact import looks_like_secret, redact, register_secret
+from hotfix_fsm.core.sanitize import sanitize
 from hotfix_fsm.errors import ConfigError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -344,7 +345,7 @@ def print_check(repo: Path, *, config_path: Path | None, as_json: bool) -> int:
             line = f"{marks[f.status]} {f.check}: {f.detail}"
             if f.hint and f.status != OK:
                 line += f"\n    what to do: {f.hint}"
-            sys.stdout.write(redact(line) + "\n")
+            sys.stdout.write(sanitize(redact(line), keep_newlines=True) + "\n")
         sys.stdout.write("ready\n" if not failed else f"{len(failed)} problem(s) to fix\n")
     if failed and failed[0].check == "configuration":
         return 2

@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -42,7 +42,8 @@ app = typer.Typer(
     name="hotfix",
     help="Drive an emergency production hotfix as a persisted, resumable state machine.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -75,6 +76,7 @@ def _global(
         str | None,
         typer.Option(
             "--db",
+            metavar="URL",
             envvar="HOTFIX_FSM_DB",
             show_envvar=True,
             help="Store URL or SQLite path (default: the XDG state dir).",
@@ -84,6 +86,7 @@ def _global(
         Path | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="Configuration file (default: the repository's hotfix.toml or pyproject.toml).",
         ),
     ] = None,
@@ -117,6 +120,15 @@ def _register_url_password(url: str) -> None:
         return
     if password:
         register_secret(password)
+
+
+def _repo_option() -> Any:
+    """``-C DIR`` as git has it (``--repo`` kept as an alias)."""
+    return typer.Option("-C", "--repo", metavar="DIR", help="The repository (default: .).")
+
+
+def _hotfix_argument() -> Any:
+    return typer.Argument(metavar="HOTFIX", help="Hotfix id, id prefix or issue.")
 
 
 def _g(ctx: typer.Context) -> Globals:
@@ -172,16 +184,26 @@ def _interrupted(hotfix_id: str) -> NoReturn:
 @app.command()
 def start(
     ctx: typer.Context,
-    issue: Annotated[str, typer.Argument(help="The incident or issue id, e.g. INC-1234.")],
-    description: Annotated[str, typer.Argument(help="What the fix does.")],
-    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    issue: Annotated[
+        str, typer.Argument(metavar="ISSUE", help="The incident or issue id, e.g. INC-1234.")
+    ],
+    description: Annotated[str, typer.Argument(metavar="DESCRIPTION", help="What the fix does.")],
+    repo: Annotated[Path, _repo_option()] = Path("."),
     cherry_pick: Annotated[
         list[str] | None,
-        typer.Option("--cherry-pick", help="A commit to cherry-pick as the fix (repeatable)."),
+        typer.Option(
+            "--cherry-pick",
+            metavar="SHA",
+            help="A commit to cherry-pick as the fix (repeatable).",
+        ),
     ] = None,
     patch: Annotated[
-        Path | None, typer.Option("--patch", help="A patch file to apply as the fix.")
+        Path | None,
+        typer.Option("--patch", metavar="FILE", help="A patch file to apply as the fix."),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: the plan as a JSON document.")
+    ] = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Approve the human gates automatically.")
     ] = False,
@@ -195,6 +217,11 @@ def start(
 ) -> None:
     """Start a hotfix and drive it until it is done, paused at a gate, failed or rolled back."""
     g = _g(ctx)
+    if as_json and not dry_run:
+        raise UsageError(
+            "--json goes with --dry-run (the plan)",
+            hint="`hotfix status --json` describes a hotfix once started",
+        )
     if dry_run:
         from hotfix_fsm.cli.plan import print_plan
 
@@ -206,6 +233,7 @@ def start(
             cherry_pick=cherry_pick or [],
             patch=patch,
             yes=yes,
+            as_json=as_json,
         )
         return
     from hotfix_fsm.cli.render import echo
@@ -230,7 +258,8 @@ def resume(
     hotfix: Annotated[
         str | None,
         typer.Argument(
-            help="Hotfix id, id prefix or issue (default: the most recent unfinished one)."
+            metavar="[HOTFIX]",
+            help="Hotfix id, id prefix or issue (default: the most recent unfinished one).",
         ),
     ] = None,
     take_over: Annotated[
@@ -245,7 +274,9 @@ def resume(
     repo: Annotated[
         Path | None,
         typer.Option(
+            "-C",
             "--repo",
+            metavar="DIR",
             help="Continue in this work tree on this machine (a clone of the hotfix's "
             "remote, or an empty directory to clone into): the hand-off between machines.",
         ),
@@ -317,29 +348,35 @@ def _confirm_take_over(hotfix_id: str, holder: str | None) -> None:
 @app.command()
 def approve(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
-    gate: Annotated[str, typer.Argument(help="fix, deploy or rollback.")],
+    hotfix: Annotated[str, _hotfix_argument()],
+    gate: Annotated[str, typer.Argument(metavar="GATE", help="fix, deploy or rollback.")],
+    comment: Annotated[
+        str | None,
+        typer.Option("--comment", "-m", metavar="TEXT", help="Why (journaled with the approval)."),
+    ] = None,
 ) -> None:
     """Record an approval (who, when, for which commit); `hotfix resume` then continues."""
     from hotfix_fsm.cli.render import echo
     from hotfix_fsm.core.outcome import next_action_for
 
     with _g(ctx).engine() as engine:
-        entry = engine.approve(hotfix, gate)
+        entry = engine.approve(hotfix, gate, comment=comment)
         p = entry.payload
         sha = str(p.get("sha") or "")[:12] or "-"
         echo(
             f"{entry.hotfix_id}: {gate} approved by {p.get('by')} for {sha} (journal #{entry.seq})"
         )
+        if p.get("comment"):
+            echo(f"  comment: {p['comment']}")
         echo(f"  next: {next_action_for(engine.get(entry.hotfix_id))}")
 
 
 @app.command()
 def abort(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    hotfix: Annotated[str, _hotfix_argument()],
     reason: Annotated[
-        str, typer.Option("--reason", help="Why (journaled).")
+        str, typer.Option("--reason", metavar="TEXT", help="Why (journaled).")
     ] = "aborted by a person",
 ) -> None:
     """Cancel a hotfix that has not reached production."""
@@ -356,8 +393,10 @@ def abort(
 @app.command()
 def rollback(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (journaled).")] = "manual rollback",
+    hotfix: Annotated[str, _hotfix_argument()],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why (journaled).")
+    ] = "manual rollback",
     take_over: Annotated[
         bool, typer.Option("--take-over", help="Take the hotfix from a driver that is gone.")
     ] = False,
@@ -376,7 +415,7 @@ def rollback(
             action=lambda: engine.rollback(found.id, reason=reason, take_over=take_over),
         )
         # The question this command answers — does production run the target? — is yes.
-        _finish(outcome, code=0 if outcome.state == "rolled_back" else None)
+        _finish(outcome, code=ExitCode.OK if outcome.state == "rolled_back" else None)
 
 
 # -- inspection -----------------------------------------------------------------------------
@@ -388,7 +427,8 @@ def status(
     hotfix: Annotated[
         str | None,
         typer.Argument(
-            help="Hotfix id, id prefix or issue (default: the most recent unfinished one)."
+            metavar="[HOTFIX]",
+            help="Hotfix id, id prefix or issue (default: the most recent unfinished one).",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
@@ -416,14 +456,21 @@ def status(
 def list_(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include finished ones.")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", "-L", metavar="N", min=1, help="At most N hotfixes.")
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
 ) -> None:
-    """Hotfixes in progress (or all of them), most recently changed first."""
+    """Hotfixes in progress (or all of them), most recently changed first.
+
+    On a terminal, a table; in a pipe, one tab-separated line per hotfix with every value
+    whole: id, state, updated (ISO 8601 UTC), next action.
+    """
     from hotfix_fsm.cli.render import print_json, render_list
     from hotfix_fsm.reporting.report import list_document
 
     with _g(ctx).engine() as engine:
-        doc = list_document(engine.list(include_finished=all_), include_finished=all_)
+        doc = list_document(engine.list(include_finished=all_, limit=limit), include_finished=all_)
     if as_json:
         print_json(doc)
     else:
@@ -433,16 +480,27 @@ def list_(
 @app.command()
 def log(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    hotfix: Annotated[str, _hotfix_argument()],
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-L", metavar="N", min=1, help="Only the last N rows."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
 ) -> None:
-    """The journal as a timeline."""
+    """The journal as a timeline.
+
+    On a terminal, a table; in a pipe, one tab-separated line per row with every value
+    whole: seq, time (ISO 8601 UTC), kind, event.
+    """
     from hotfix_fsm.cli.render import print_json, render_log
     from hotfix_fsm.reporting.report import log_document
 
     with _g(ctx).engine() as engine:
         found = engine.get(hotfix)
-        journal = engine.store.journal(found.id)
+        if limit is None:
+            journal = engine.store.journal(found.id)
+        else:
+            journal = engine.store.journal(found.id, limit=limit, newest_first=True)[::-1]
     if as_json:
         print_json(log_document(found, journal))
     else:
@@ -452,18 +510,28 @@ def log(
 @app.command()
 def report(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    hotfix: Annotated[str, _hotfix_argument()],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the markdown to this file.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the markdown to this file."),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The post-mortem as a stable JSON document.")
+    ] = False,
 ) -> None:
     """The post-mortem (markdown), its checklist ticked only from journaled evidence."""
     from hotfix_fsm.cli.render import echo
-    from hotfix_fsm.reporting.postmortem import postmortem_markdown
+    from hotfix_fsm.reporting.postmortem import postmortem_markdown, report_document
 
     with _g(ctx).engine() as engine:
         found = engine.get(hotfix)
-        text = postmortem_markdown(found, engine.store.journal(found.id))
+        journal = engine.store.journal(found.id)
+        if as_json:
+            import json
+
+            text = json.dumps(report_document(found, journal), indent=2, sort_keys=True) + "\n"
+        else:
+            text = postmortem_markdown(found, journal)
     if output is not None:
         try:
             output.write_text(text, encoding="utf-8")
@@ -485,7 +553,7 @@ def graph() -> None:
 @app.command()
 def init(
     ctx: typer.Context,
-    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    repo: Annotated[Path, _repo_option()] = Path("."),
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing hotfix.toml.")
     ] = False,
@@ -499,7 +567,7 @@ def init(
 @app.command()
 def check(
     ctx: typer.Context,
-    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    repo: Annotated[Path, _repo_option()] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="A JSON document.")] = False,
 ) -> None:
     """Readiness before an incident: config, remote, token scopes, workflows, health URL."""

@@ -14,6 +14,7 @@ from typing import Any
 from hotfix_fsm.cli.check import last_tag, remote_heads
 from hotfix_fsm.config import load_config
 from hotfix_fsm.core.redact import redact, register_secret
+from hotfix_fsm.core.sanitize import sanitize
 from hotfix_fsm.errors import UsageError
 
 
@@ -101,6 +102,7 @@ def print_plan(
     cherry_pick: list[str],
     patch: Path | None,
     yes: bool,
+    as_json: bool = False,
 ) -> None:
     plan = build_plan(
         issue,
@@ -111,6 +113,11 @@ def print_plan(
         patch=patch,
         yes=yes,
     )
+    if as_json:
+        import json
+
+        sys.stdout.write(redact(json.dumps(plan, indent=2, sort_keys=True)) + "\n")
+        return
     target = plan["rollback_target"]
     lines = [
         f"Plan for {issue}: {description}  (dry run: nothing is changed)",
@@ -134,7 +141,7 @@ def print_plan(
         ),
         f"  rollback policy: {plan['rollback_policy']}",
     ]
-    sys.stdout.write(redact("\n".join(lines)) + "\n")
+    sys.stdout.write(sanitize(redact("\n".join(lines)), keep_newlines=True) + "\n")
 
 
 __all__ = ["build_plan", "print_plan"]

@@ -4,11 +4,18 @@ rich renders tables and the live progress line (a spinner with the current phase
 being waited for and the elapsed time) when stderr is a terminal; otherwise progress becomes
 plain, throttled log lines so CI logs and pipes stay readable. rich is imported inside the
 functions that draw, so commands that print JSON or plain text never pay for it.
+
+Output fits where it goes: on a terminal, tables sized to it; in a pipe or a file (stdout not
+a terminal), every value whole — lists as tab-separated lines, as ``gh`` prints them — and no
+escape sequences; with ``NO_COLOR`` set, no escape sequences on a terminal either. Every text
+passes ``redact`` (secrets) and ``sanitize`` (control characters shown escaped, never
+interpreted: a check-run name, a URL or a description cannot drive the terminal).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -18,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hotfix_fsm.core.redact import redact, redact_obj
+from hotfix_fsm.core.sanitize import sanitize
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,23 +39,57 @@ if TYPE_CHECKING:
 PLAIN_PROGRESS_EVERY = 10.0
 
 
-def stderr_console() -> Console:
+def no_color() -> bool:
+    """``NO_COLOR`` set to anything but the empty string (https://no-color.org)."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def _console(*, stderr: bool) -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    # No colour system: rich writes no style escapes at all (not even bold).
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        soft_wrap=True,
+        color_system=None if no_color() else "auto",
+    )
+
+
+def stderr_console() -> Console:
+    return _console(stderr=True)
 
 
 def stdout_console() -> Console:
-    from rich.console import Console
+    return _console(stderr=False)
 
-    return Console(highlight=False, soft_wrap=True)
+
+def stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def clean(text: str, *, keep_newlines: bool = True) -> str:
+    """``text`` fit for a terminal: secrets masked, control characters shown escaped."""
+    return sanitize(redact(text), keep_newlines=keep_newlines)
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
-    """Print redacted plain text to stdout (or stderr)."""
+    """Print plain text to stdout (or stderr): redacted, control characters escaped."""
     stream: TextIO = sys.stderr if err else sys.stdout
-    stream.write(redact(text) + "\n")
+    stream.write(clean(text) + "\n")
     stream.flush()
+
+
+def print_tsv(rows: Sequence[Sequence[str]]) -> None:
+    """Rows as tab-separated lines, every value whole (a tab or newline inside a value is
+    shown escaped so a row stays one line of its columns)."""
+    out = sys.stdout
+    for row in rows:
+        out.write("\t".join(clean(str(v), keep_newlines=False) for v in row) + "\n")
+    out.flush()
 
 
 def print_json(doc: Any) -> None:
@@ -58,7 +100,7 @@ def print_json(doc: Any) -> None:
 
 def error_text(exc: Exception) -> str:
     """The user-facing text of a HotfixError: what happened, where, and what to do."""
-    return redact(f"hotfix: error: {exc}")
+    return clean(f"hotfix: error: {exc}")
 
 
 # -- live progress --------------------------------------------------------------------------
@@ -95,11 +137,11 @@ class ProgressView:
         s = self.state
         elapsed = time.monotonic() - s.phase_started
         what = f" — {s.waiting}" if s.waiting else ""
-        line = redact(f"{s.hotfix_id} · {s.phase}{what} · {elapsed:.1f}s")
+        line = clean(f"{s.hotfix_id} · {s.phase}{what} · {elapsed:.1f} s", keep_newlines=False)
         return Text(line, style="none", no_wrap=True, overflow="ellipsis")
 
     def _say(self, text: str, style: str = "") -> None:
-        text = redact(text)
+        text = clean(text)
         if self._console is not None:
             from rich.text import Text
 
@@ -145,14 +187,16 @@ class ProgressView:
                 if last is None or now - last >= PLAIN_PROGRESS_EVERY:
                     self._last_plain[key] = now
                     elapsed = p.get("elapsed")
-                    suffix = f" ({elapsed}s)" if elapsed is not None else ""
+                    suffix = f" ({elapsed} s)" if elapsed is not None else ""
                     self._say(f"{event.hotfix_id}: {phase}: {message}{suffix}")
         elif event.kind == "done":
             took = now - self._phase_started.pop(phase, now)
             inferred = (
                 " (adopted after a probe: it had already happened)" if p.get("inferred") else ""
             )
-            self._say(f"✓ {phase} ({took:.1f}s){inferred}", "green")
+            from hotfix_fsm.reporting.report import fmt_duration
+
+            self._say(f"✓ {phase} ({fmt_duration(took)}){inferred}", "green")
         elif event.kind == "failed":
             self._phase_started.pop(phase, None)
             self._say(f"✗ {phase}: {p.get('error', '')}", "red")
@@ -243,48 +287,72 @@ def outcome_text(outcome: Outcome) -> str:
 
 
 def render_status(doc: dict[str, Any]) -> None:
-    from rich.table import Table
+    """The status view: a table sized to the terminal, or whole values in a pipe."""
+    from hotfix_fsm.reporting.report import fact_text, fmt_duration
 
-    from hotfix_fsm.reporting.report import fmt_duration
-
-    console = stdout_console()
-    console.print(f"[bold]{doc['id']}[/bold]  {doc['issue']} — {_esc(doc['description'])}")
-    console.print(f"state: [bold]{doc['state']}[/bold]")
-    if doc.get("paused"):
-        console.print(f"paused: {_esc(doc['paused']['reason'])}", style="yellow")
-    if doc.get("error"):
-        console.print(f"error: {_esc(doc['error'])}", style="red")
-    lease = doc.get("lease")
-    if lease and lease.get("live"):
-        console.print(f"driven by {lease['owner']} since {lease['since']}")
-    for key, value in doc.get("facts", {}).items():
-        console.print(
-            f"  {key}: {_esc(json.dumps(value) if isinstance(value, dict) else str(value))}"
-        )
-    table = Table(title="phases", show_edge=False)
-    for col in ("phase", "status", "attempts", "duration", "note"):
-        table.add_column(col)
+    rows = []
     for row in doc.get("phases", []):
         note = "adopted after probe" if row["inferred"] else (row.get("error") or "")
         if not note and row.get("skipped"):
             note = f"skipped: {row['skipped']}"
-        table.add_row(
-            row["name"],
-            row["status"],
-            str(row["attempts"]),
-            fmt_duration(row["duration_s"]),
-            _esc(note[:80]),
+        rows.append(
+            [
+                row["name"],
+                row["status"],
+                str(row["attempts"]),
+                fmt_duration(row["duration_s"]),
+                note,
+            ]
         )
+    head = [f"{doc['id']}  {doc['issue']} — {doc['description']}", f"state: {doc['state']}"]
+    paused = doc.get("paused")
+    lease = doc.get("lease")
+    if not stdout_is_terminal():
+        lines = head
+        if paused:
+            lines.append(f"paused: {paused['reason']}")
+        if doc.get("error"):
+            lines.append(f"error: {doc['error']}")
+        if lease and lease.get("live"):
+            lines.append(f"driven by {lease['owner']} since {_when(lease['since'])}")
+        lines += [f"  {k}: {fact_text(k, v)}" for k, v in doc.get("facts", {}).items()]
+        for line in lines:
+            echo(line)
+        echo("phases:")
+        print_tsv(rows)
+        echo(f"next: {doc['next_action']}")
+        return
+    from rich.table import Table
+
+    console = stdout_console()
+    console.print(f"[bold]{_esc(doc['id'])}[/bold]  {_esc(head[0].split('  ', 1)[1])}")
+    console.print(f"state: [bold]{_esc(doc['state'])}[/bold]")
+    if paused:
+        console.print(f"paused: {_esc(paused['reason'])}", style="yellow")
+    if doc.get("error"):
+        console.print(f"error: {_esc(doc['error'])}", style="red")
+    if lease and lease.get("live"):
+        console.print(f"driven by {_esc(lease['owner'])} since {_when(lease['since'])}")
+    for key, value in doc.get("facts", {}).items():
+        console.print(f"  {key}: {_esc(fact_text(key, value))}")
+    table = Table(title="phases", show_edge=False)
+    for col in ("phase", "status", "attempts", "duration", "note"):
+        table.add_column(col, overflow="fold" if col == "note" else "ellipsis")
+    for row_values in rows:
+        table.add_row(*(_esc(v) for v in row_values))
     console.print(table)
     console.print(f"next: {_esc(doc['next_action'])}", style="bold")
 
 
-def render_list(doc: dict[str, Any]) -> None:
-    from rich.table import Table
+def _when(iso_text: str | None) -> str:
+    return (iso_text or "-").replace("T", " ").replace("Z", " UTC")
 
-    console = stdout_console()
+
+def render_list(doc: dict[str, Any]) -> None:
+    """Hotfixes as a table on a terminal; tab-separated lines, values whole, in a pipe:
+    id, state, updated (ISO 8601 UTC), issue, next action."""
     if not doc["hotfixes"]:
-        console.print(
+        echo(
             "no hotfixes"
             + (
                 ""
@@ -293,9 +361,7 @@ def render_list(doc: dict[str, Any]) -> None:
             )
         )
         return
-    table = Table(show_edge=False)
-    for col in ("id", "state", "updated (UTC)", "next"):
-        table.add_column(col)
+    rows = []
     for item in doc["hotfixes"]:
         state = item["state"] + (
             f" (gate {item['paused_gate']})"
@@ -304,37 +370,57 @@ def render_list(doc: dict[str, Any]) -> None:
             if item["paused"]
             else ""
         )
-        table.add_row(item["id"], state, item["updated_at"] or "", _esc(item["next_action"]))
+        rows.append([item["id"], state, item["updated_at"] or "", item["next_action"]])
+    if not stdout_is_terminal():
+        print_tsv(rows)
+        return
+    from rich.table import Table
+
+    console = stdout_console()
+    table = Table(show_edge=False)
+    for col in ("id", "state", "updated (UTC)", "next"):
+        table.add_column(col, no_wrap=col == "id", overflow="fold")
+    for row in rows:
+        table.add_row(*(_esc(v) for v in row))
     console.print(table)
 
 
 def render_log(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> None:
-    from rich.table import Table
-
+    """The journal as a table on a terminal; tab-separated lines (seq, ISO time, kind,
+    event), values whole, in a pipe."""
     from hotfix_fsm.reporting.report import iso, summarize
 
+    rows = [[str(e.seq), iso(e.at) or "", e.kind, summarize(e)] for e in journal]
+    if not stdout_is_terminal():
+        print_tsv(rows)
+        return
+    from rich.table import Table
+
     console = stdout_console()
-    table = Table(title=f"journal of {hotfix.id}", show_edge=False)
+    table = Table(title=f"journal of {_esc(hotfix.id)}", show_edge=False)
     for col in ("#", "time (UTC)", "kind", "event"):
-        table.add_column(col)
-    for entry in journal:
-        table.add_row(str(entry.seq), iso(entry.at) or "", entry.kind, _esc(summarize(entry)))
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(_esc(v) for v in row))
     console.print(table)
 
 
 def _esc(text: str) -> str:
     from rich.markup import escape
 
-    return escape(redact(text))
+    return escape(clean(text))
 
 
 __all__ = [
     "ProgressView",
+    "clean",
     "drive_with_progress",
     "echo",
     "error_text",
+    "no_color",
     "outcome_text",
     "print_json",
+    "print_tsv",
     "render_list",
     "render_log",
     "render_status",

@@ -75,15 +75,41 @@ def short(sha: Any) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
+    """A duration with its units: ``41.7 s``, ``2 min 5 s``, ``1 h 3 min`` (``-`` if None)."""
     if seconds is None:
         return "-"
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def human_time(ts: float | None) -> str:
+    """An epoch time for a person: ``2026-11-30 01:20:45 UTC`` (``-`` if None)."""
+    text = iso(ts)
+    return text.replace("T", " ").replace("Z", " UTC") if text else "-"
+
+
+def fact_text(key: str, value: Any) -> str:
+    """A fact as a person reads it: durations with units, times in UTC, shas short."""
+    if key == "time_to_production" and isinstance(value, int | float):
+        return fmt_duration(float(value))
+    if isinstance(value, dict):
+        parts = []
+        for k, v in value.items():
+            if v in (None, "", False):
+                continue
+            if (k.endswith("_at") or k == "at") and isinstance(v, int | float):
+                parts.append(f"{k} {human_time(float(v))}")
+            elif k.endswith("_s") and isinstance(v, int | float):
+                parts.append(f"{k[:-2]} {fmt_duration(float(v))}")
+            else:
+                parts.append(f"{k} {v}")
+        return ", ".join(parts)
+    return str(value)
 
 
 # -- phases ---------------------------------------------------------------------------------
@@ -211,6 +237,8 @@ def summarize(entry: JournalEntry) -> str:
                 text += f" — {p[extra_key]}"
     elif kind == "approval":
         text = f"{p.get('by', '?')} approved {p.get('gate', '?')} for {short(p.get('sha'))}"
+        if p.get("comment"):
+            text += f": {p['comment']}"
     elif kind == "measurement":
         text = f"{phase}: measured " + measurement_text(p)
     elif kind == "alert":
