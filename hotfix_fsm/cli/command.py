@@ -5,14 +5,9 @@ exit code 2, sub-commands) and rich (tables and a live progress line) rather tha
 argparse and ANSI codes. Start-up stays fast: heavy modules (the engine's adapters, GitHub,
 git, HTTP, the sandbox, rich itself) are imported inside the commands that need them.
 
-Exit codes (also in the README)::
-
-    0  done, or the command succeeded
-    1  the hotfix failed or was rolled back (or an unexpected error; see the crash log)
-    2  usage, configuration or input error
-    3  paused at a human gate (approve, then resume)
-    4  another driver holds the hotfix
-    130 interrupted (Ctrl-C); the hotfix is checkpointed, resume it
+Exit codes are ``hotfix_fsm.errors.ExitCode``; each command's code answers that command's
+question (``rollback``: does production run the rollback target? ``start``/``resume``: is
+the hotfix done?). The README's table lists them per command.
 
 Every ``HotfixError`` is printed as what happened, where (hotfix, phase) and what to do; an
 unexpected exception prints one line and the path of a crash log with the traceback.
@@ -30,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+import typer.core
+import typer.main
 
 from hotfix_fsm import __version__
 from hotfix_fsm.errors import ExitCode, HotfixError, UsageError
@@ -66,7 +63,7 @@ class Globals:
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"hotfix {__version__}\n")
-        raise typer.Exit(0)
+        raise typer.Exit(int(ExitCode.OK))
 
 
 @app.callback()
@@ -124,7 +121,7 @@ def _register_url_password(url: str) -> None:
 
 def _repo_option() -> Any:
     """``-C DIR`` as git has it (``--repo`` kept as an alias)."""
-    return typer.Option("-C", "--repo", metavar="DIR", help="The repository (default: .).")
+    return typer.Option("-C", "--repo", metavar="DIR", help="The repository.")
 
 
 def _hotfix_argument() -> Any:
@@ -138,10 +135,17 @@ def _g(ctx: typer.Context) -> Globals:
     return obj
 
 
-def _finish(outcome: Outcome, *, code: int | None = None) -> NoReturn:
+def _finish(
+    outcome: Outcome, *, engine: HotfixEngine | None = None, code: int | None = None
+) -> NoReturn:
+    """Print where the drive ended — with the run's summary (links, time to production)
+    when it reached an end — and exit with the code that answers the command's question."""
     from hotfix_fsm.cli.render import echo, outcome_text
 
-    echo(outcome_text(outcome))
+    status = None
+    if engine is not None and outcome.state in ("done", "rolled_back", "rollback_failed"):
+        status = engine.status(outcome.hotfix_id)
+    echo(outcome_text(outcome, status))
     raise typer.Exit(int(outcome.exit_code) if code is None else code)
 
 
@@ -175,7 +179,7 @@ def _interrupted(hotfix_id: str) -> NoReturn:
         f"`hotfix resume {hotfix_id}` continues from there",
         err=True,
     )
-    raise typer.Exit(130)
+    raise typer.Exit(int(ExitCode.INTERRUPTED))
 
 
 # -- driving --------------------------------------------------------------------------------
@@ -249,7 +253,7 @@ def start(
             force=force,
         )
         echo(f"started hotfix {hotfix.id}", err=True)
-        _finish(_drive(engine, hotfix.id))
+        _finish(_drive(engine, hotfix.id), engine=engine)
 
 
 @app.command()
@@ -258,7 +262,7 @@ def resume(
     hotfix: Annotated[
         str | None,
         typer.Argument(
-            metavar="[HOTFIX]",
+            metavar="HOTFIX",
             help="Hotfix id, id prefix or issue (default: the most recent unfinished one).",
         ),
     ] = None,
@@ -293,7 +297,7 @@ def resume(
             from hotfix_fsm.recovery.handoff import prepare_work_tree
 
             found = prepare_work_tree(engine, found, repo, take_over=take_over)
-        _finish(_drive(engine, found.id, take_over=take_over))
+        _finish(_drive(engine, found.id, take_over=take_over), engine=engine)
 
 
 _ENDINGS = {
@@ -415,7 +419,11 @@ def rollback(
             action=lambda: engine.rollback(found.id, reason=reason, take_over=take_over),
         )
         # The question this command answers — does production run the target? — is yes.
-        _finish(outcome, code=ExitCode.OK if outcome.state == "rolled_back" else None)
+        _finish(
+            outcome,
+            engine=engine,
+            code=ExitCode.OK if outcome.state == "rolled_back" else None,
+        )
 
 
 # -- inspection -----------------------------------------------------------------------------
@@ -427,7 +435,7 @@ def status(
     hotfix: Annotated[
         str | None,
         typer.Argument(
-            metavar="[HOTFIX]",
+            metavar="HOTFIX",
             help="Hotfix id, id prefix or issue (default: the most recent unfinished one).",
         ),
     ] = None,
@@ -435,17 +443,16 @@ def status(
 ) -> None:
     """State, a phase table with durations, and the next action."""
     from hotfix_fsm.cli.render import echo, print_json, render_status
-    from hotfix_fsm.reporting.report import status_document
+    from hotfix_fsm.reporting.report import STATUS_SCHEMA
 
     with _g(ctx).engine() as engine:
         if hotfix is None and engine.store.latest_unfinished() is None:
             if as_json:
-                print_json({"schema": "hotfix-fsm/status@1", "id": None})
+                print_json({"schema": STATUS_SCHEMA, "id": None})
             else:
                 echo("no unfinished hotfix (`hotfix list --all` shows finished ones)")
             return
-        found = engine.resolve(hotfix)
-        doc = status_document(found, engine.store.journal(found.id))
+        doc = engine.status(hotfix).as_json()
     if as_json:
         print_json(doc)
     else:
@@ -610,14 +617,30 @@ def _crash_log(exc: BaseException) -> Path | None:
         return None
 
 
+def _conventional(command: Any) -> Any:
+    """Help as Unix tools print it: ``hotfix start [OPTIONS] ISSUE DESCRIPTION`` and
+    ``ISSUE  The incident...`` (typer would print ``{ISSUE}`` and ``ISSUE <str>``)."""
+    for param in command.params:
+        if isinstance(param, typer.core.TyperArgument):
+            name = param.metavar or (param.name or "").upper()
+            shown = name if param.required else f"[{name}]"
+            # Instance attributes: typer's help and usage read these of each argument.
+            setattr(param, "_usage_display_name", lambda shown=shown: shown)  # noqa: B010
+            setattr(param, "display_type_rich", lambda ctx=None: None)  # noqa: B010
+    if isinstance(command, typer.core.TyperGroup):
+        for sub in command.commands.values():
+            _conventional(sub)
+    return command
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: run the command and exit with its documented code."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
         sys.stdout.write(f"hotfix {__version__}\n")
-        sys.exit(0)
+        sys.exit(int(ExitCode.OK))
     try:
-        app(args=args, prog_name="hotfix")
+        _conventional(typer.main.get_command(app)).main(args=args, prog_name="hotfix")
     except HotfixError as exc:
         from hotfix_fsm.cli.render import error_text
 
@@ -628,7 +651,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             "\nhotfix: interrupted; every finished step is checkpointed — "
             "`hotfix resume` continues from there\n"
         )
-        sys.exit(130)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:  # the last line of defence: no traceback on the terminal
         path = _crash_log(exc)
         where = f"the traceback is in {path}" if path else "the crash log could not be written"
@@ -641,4 +664,4 @@ def main(argv: list[str] | None = None) -> NoReturn:
             )
         )
         sys.exit(int(ExitCode.FAILED))
-    sys.exit(0)
+    sys.exit(int(ExitCode.OK))

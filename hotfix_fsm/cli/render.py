@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from hotfix_fsm.core.outcome import Event, Outcome
     from hotfix_fsm.engine import HotfixEngine
+    from hotfix_fsm.reporting.report import HotfixStatus
     from hotfix_fsm.store import Hotfix, JournalEntry
 
 # Plain (non-terminal) progress: repeat an unchanged wait message at most this often.
@@ -273,14 +274,47 @@ def drive_with_progress(
         unsubscribe()
 
 
-def outcome_text(outcome: Outcome) -> str:
+def outcome_text(outcome: Outcome, status: HotfixStatus | None = None) -> str:
+    """Where a drive stopped; with ``status``, the run's summary: PR, deploy run, release
+    tag and back-merge PR with their URLs, the time to production against its target."""
     lines = [f"{outcome.hotfix_id}: {outcome.state}"]
     if outcome.paused_reason:
         lines.append(f"  paused: {outcome.paused_reason}")
     if outcome.error and outcome.state in ("failed", "rollback_failed", "rolled_back"):
         lines.append(f"  error: {outcome.error}")
+    if status is not None:
+        lines += summary_lines(status)
     lines.append(f"  next: {outcome.next_action}")
     return "\n".join(lines)
+
+
+def summary_lines(status: HotfixStatus) -> list[str]:
+    """The end of a run: what it made, with links, and how long production waited."""
+    from hotfix_fsm.reporting.report import fmt_duration
+
+    rows: list[tuple[str, str]] = []
+    if status.pr_url or status.pr_number:
+        number = f" (#{status.pr_number})" if status.pr_number else ""
+        rows.append(("PR", f"{status.pr_url or ''}{number}".strip()))
+    if status.deploy_run_url or status.deploy_run_id:
+        rows.append(("deploy run", str(status.deploy_run_url or status.deploy_run_id)))
+    if status.release_tag:
+        rows.append(("release tag", status.release_tag))
+    if status.backport_pr_url:
+        rows.append(("back-merge PR", status.backport_pr_url))
+    skipped = next((r.skipped for r in status.phases if r.name == "backport" and r.skipped), None)
+    if skipped and not status.backport_pr_url:
+        rows.append(("back-merge PR", f"none ({skipped})"))
+    if status.time_to_production_s is not None:
+        took = fmt_duration(status.time_to_production_s)
+        if status.time_target_s:
+            verdict = "over" if status.time_to_production_s > status.time_target_s else "within"
+            took += f" ({verdict} the {fmt_duration(status.time_target_s)} target)"
+        rows.append(("time to production", took))
+    elif status.state != "done":
+        rows.append(("time to production", "not reached (production never ran the fix verified)"))
+    width = max((len(k) for k, _ in rows), default=0)
+    return [f"  {k + ':':<{width + 1}} {v}" for k, v in rows]
 
 
 # -- tables ---------------------------------------------------------------------------------
@@ -424,4 +458,5 @@ __all__ = [
     "render_list",
     "render_log",
     "render_status",
+    "summary_lines",
 ]
