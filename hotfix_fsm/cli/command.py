@@ -440,11 +440,34 @@ def status(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Follow the hotfix (driven by another process) until it ends or pauses; "
+            "exit with its outcome's code.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval", metavar="SECONDS", min=0.05, help="With --watch: how often to look."
+        ),
+    ] = 1.0,
 ) -> None:
     """State, a phase table with durations, and the next action."""
     from hotfix_fsm.cli.render import echo, print_json, render_status
     from hotfix_fsm.reporting.report import STATUS_SCHEMA
 
+    if watch:
+        if as_json:
+            raise UsageError("--watch prints as it goes; use `hotfix status --json` after it")
+        from hotfix_fsm.cli.follow import watch as follow
+
+        with _g(ctx).engine() as engine:
+            code = follow(engine, hotfix, interval=interval)
+        raise typer.Exit(code)
     with _g(ctx).engine() as engine:
         if hotfix is None and engine.store.latest_unfinished() is None:
             if as_json:
@@ -585,9 +608,11 @@ def check(
 
 def _register_groups() -> None:
     """The sandbox/demo commands and ``adopt`` live in their own (light) modules."""
+    from hotfix_fsm.cli import follow as cli_follow
     from hotfix_fsm.cli import sandbox as cli_sandbox
     from hotfix_fsm.cli import team as cli_team
 
+    cli_follow.register(app)
     cli_sandbox.register(app)
     cli_team.register(app)
 

@@ -114,14 +114,21 @@ class _LiveState:
     waiting: str = ""
     phase_started: float = field(default_factory=time.monotonic)
     started: float = field(default_factory=time.monotonic)
+    metrics: str = ""  # the monitor's latest values against their thresholds
 
 
 class ProgressView:
     """Receives engine events; draws a spinner on a terminal, plain lines otherwise."""
 
     def __init__(
-        self, hotfix_id: str, *, live: bool | None = None, stream: TextIO | None = None
+        self,
+        hotfix_id: str,
+        *,
+        live: bool | None = None,
+        stream: TextIO | None = None,
+        thresholds: dict[str, str] | None = None,
     ) -> None:
+        self.thresholds = dict(thresholds or {})  # metric → "ok < 5, fail >= 10"
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self.state = _LiveState(hotfix_id)
@@ -138,7 +145,10 @@ class ProgressView:
         s = self.state
         elapsed = time.monotonic() - s.phase_started
         what = f" — {s.waiting}" if s.waiting else ""
-        line = clean(f"{s.hotfix_id} · {s.phase}{what} · {elapsed:.1f} s", keep_newlines=False)
+        metrics = f" · {s.metrics}" if s.metrics and s.phase == "monitor" else ""
+        line = clean(
+            f"{s.hotfix_id} · {s.phase}{what} · {elapsed:.1f} s{metrics}", keep_newlines=False
+        )
         return Text(line, style="none", no_wrap=True, overflow="ellipsis")
 
     def _say(self, text: str, style: str = "") -> None:
@@ -215,8 +225,14 @@ class ProgressView:
                 self._say(f"↺ rolling back: {p.get('reason') or ''}".rstrip(": "), "magenta")
             elif to in ("done", "rolled_back", "failed", "rollback_failed", "cancelled"):
                 self._say(f"→ {to}", "bold")
-        elif event.kind == "measurement" and not self.live:
-            self._say(f"{event.hotfix_id}: {phase}: measured {_measure(p)}")
+        elif event.kind == "measurement":
+            if isinstance(p.get("values"), dict):
+                self.state.metrics = metric_line(p, self.thresholds)
+            if not self.live and self.state.metrics and isinstance(p.get("values"), dict):
+                n = int(p.get("round", 0)) + 1
+                self._say(f"{event.hotfix_id}: {phase}: round {n}: {self.state.metrics}")
+            elif not self.live:
+                self._say(f"{event.hotfix_id}: {phase}: measured {_measure(p)}")
 
     @contextmanager
     def active(self) -> Iterator[ProgressView]:
@@ -238,6 +254,42 @@ class ProgressView:
             set_console_writer(old)
 
 
+def metric_line(payload: Any, thresholds: dict[str, str]) -> str:
+    """A monitoring round for the live line: each metric's value, its verdict and the
+    thresholds it is judged against (``error_rate 0.4 ✓ (ok < 5, fail >= 10)``)."""
+    values = payload.get("values") if isinstance(payload, dict) else None
+    if not isinstance(values, dict):
+        return ""
+    verdicts = payload.get("verdicts") if isinstance(payload.get("verdicts"), dict) else {}
+    marks = {"success": "✓", "failure": "✗", "error": "?", "inconclusive": "~"}
+    parts = []
+    for name, value in values.items():
+        mark = marks.get(str(verdicts.get(name)), "")
+        limits = thresholds.get(name)
+        parts.append(
+            f"{name} {'-' if value is None else value}"
+            + (f" {mark}" if mark else "")
+            + (f" ({limits})" if limits else "")
+        )
+    return ", ".join(parts)
+
+
+def monitor_thresholds(engine: HotfixEngine, hotfix_id: str) -> dict[str, str]:
+    """Each monitored metric's thresholds, from the hotfix's configuration ({} if unknown)."""
+    from hotfix_fsm.errors import HotfixError
+
+    try:
+        config = engine.config_for(engine.get(hotfix_id))
+    except HotfixError:
+        return {}
+    out = {}
+    for metric in config.monitor.metrics:
+        limits = [f"ok {metric.success}" if metric.success else ""]
+        limits.append(f"fail {metric.failure}" if metric.failure else "")
+        out[metric.name] = ", ".join(x for x in limits if x)
+    return out
+
+
 def _measure(p: Any) -> str:
     from hotfix_fsm.reporting.report import measurement_text
 
@@ -251,7 +303,7 @@ def drive_with_progress(
     from hotfix_fsm.log import get_logger
 
     log = get_logger("hotfix_fsm.cli")
-    view = ProgressView(hotfix_id)
+    view = ProgressView(hotfix_id, thresholds=monitor_thresholds(engine, hotfix_id))
 
     def on_event(event: Event) -> None:
         if event.kind != "progress":
@@ -451,6 +503,8 @@ __all__ = [
     "drive_with_progress",
     "echo",
     "error_text",
+    "metric_line",
+    "monitor_thresholds",
     "no_color",
     "outcome_text",
     "print_json",

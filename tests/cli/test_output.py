@@ -270,3 +270,23 @@ def test_durations_and_times_carry_units(cli: Cli, cli_env: dict[str, str]) -> N
     assert "1795993381" not in status.out
     assert f"recorded_at {human_time(1795993381.9)}" in status.out, status.out
     assert human_time(1795993381.9).endswith(" UTC")
+
+
+def test_monitoring_lines_show_values_against_thresholds() -> None:
+    thresholds = {"error_rate": "ok < 5, fail >= 10", "uptime": "ok >= 99"}
+    stream = io.StringIO()
+    view = ProgressView("INC-1-x", live=False, stream=stream, thresholds=thresholds)
+    round_ = {
+        "window": "w",
+        "round": 2,
+        "values": {"error_rate": 0.4, "uptime": 97.5},
+        "verdicts": {"error_rate": "success", "uptime": "failure"},
+    }
+    view.on_event(Event("INC-1-x", "intent", "monitor", {}))
+    view.on_event(Event("INC-1-x", "measurement", "monitor", round_))
+    line = "error_rate 0.4 ✓ (ok < 5, fail >= 10), uptime 97.5 ✗ (ok >= 99)"
+    assert f"INC-1-x: monitor: round 3: {line}" in stream.getvalue()
+    live = ProgressView("INC-1-x", live=True, stream=io.StringIO(), thresholds=thresholds)
+    live.on_event(Event("INC-1-x", "intent", "monitor", {}))
+    live.on_event(Event("INC-1-x", "measurement", "monitor", round_))
+    assert live.__rich__().plain.endswith(line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,11 @@ def test_a_run_ends_with_its_summary_and_every_document(
 
     done = cli("resume", hid)
     assert done.code == ExitCode.OK, done
+    # Off a terminal the monitoring rounds are log lines: values against their thresholds.
+    rounds = [line for line in done.err.splitlines() if ": monitor: round " in line]
+    assert rounds, done.err
+    assert "error_rate " in rounds[0], rounds
+    assert "(ok " in rounds[0], rounds
     lines = {
         line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
         for line in done.out.splitlines()
@@ -168,3 +174,42 @@ def test_a_hotfix_rolled_back_exits_1_from_resume_with_its_summary(
     assert "  deploy run:" in ended.out
     assert "  time to production: not reached" in ended.out
     assert "  next:" in ended.out
+
+
+def test_status_watch_follows_another_driver_and_open_prints_urls(
+    cli: Cli, served: RunningSandbox, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    info = served.info
+    work = Path(info.work)
+    paused = cli("start", ISSUE, "Fix token expiry", "-C", str(work), "--cherry-pick", info.fix_sha)
+    assert paused.code == ExitCode.PAUSED, paused
+    missing = cli("open", ISSUE, "tag")
+    assert missing.code == ExitCode.USAGE, missing
+    assert "no release tag is recorded" in missing.err
+    assert cli("approve", ISSUE, "deploy").code == ExitCode.OK
+    # Watch from one process while another drives the hotfix to its end.
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "hotfix_fsm.cli", "status", ISSUE, "--watch", "--interval", "0.1"],
+        env=cli_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        driven = cli("resume", ISSUE)
+        assert driven.code == ExitCode.OK, driven
+        out, err = watcher.communicate(timeout=120)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == ExitCode.OK, (out, err)
+    assert "watching" in err
+    assert "awaiting_deploy_approval → deploying" in out
+    assert "state: done" in out
+    status = _doc(cli, "status", ISSUE)
+    assert cli("open", ISSUE, "pr").out.strip() == status["links"]["pr"]
+    assert cli("open", ISSUE, "run").out.strip() == status["links"]["deploy_run"]
+    tag_url = cli("open", ISSUE, "tag").out.strip()
+    assert tag_url.endswith(f"/releases/tag/{status['links']['release_tag']}")
+    assert cli("open", ISSUE, "nonsense").code == ExitCode.USAGE
