@@ -95,14 +95,22 @@ def _global(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    from hotfix_fsm.log import configure_logging
+    from hotfix_fsm.log import configure_logging, set_console_writer
 
     if db and "://" in db:
         _register_url_password(db)
     configure_logging(verbose)
+    # Log lines on the terminal may quote outside text (a GitHub message): sanitised too.
+    set_console_writer(_log_line)
     # Absolute, because the path is stored with the hotfix and resume may run elsewhere.
     config = config.expanduser().resolve() if config is not None else None
     ctx.obj = Globals(db=db, config=config, verbose=verbose)
+
+
+def _log_line(line: str) -> None:
+    from hotfix_fsm.cli.render import echo
+
+    echo(line, err=True)
 
 
 def _register_url_password(url: str) -> None:

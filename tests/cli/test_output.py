@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -227,6 +228,31 @@ def test_configuration_values_are_shown_escaped(cli: Cli, tmp_path: Path) -> Non
             assert "\\x1b]2;PWNED\\x07\\u202e" in result.out, (args, result.out)
 
 
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=hostile)
+def test_hostile_configuration_and_description_through_check_and_plan(
+    cli: Cli, tmp_path: Path, text: str
+) -> None:
+    repo = tmp_path / f"repo-{next(_counter)}"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    _write_config(repo, f"deploy-{text}.yml")
+    for args in (
+        ("check", "-C", str(repo)),
+        ("check", "-C", str(repo), "--json"),
+        ("start", "INC-9", f"Fix {text}", "-C", str(repo), "--dry-run"),
+        ("start", "INC-9", f"Fix {text}", "-C", str(repo), "--dry-run", "--json"),
+    ):
+        result = cli(*args)
+        assert "Traceback" not in result.err, result
+        assert not _bad(result.out + result.err), (args, result)
+
+
 # -- whole values in a pipe, no escapes without a terminal or with NO_COLOR -------------------
 
 
@@ -290,3 +316,21 @@ def test_monitoring_lines_show_values_against_thresholds() -> None:
     live.on_event(Event("INC-1-x", "intent", "monitor", {}))
     live.on_event(Event("INC-1-x", "measurement", "monitor", round_))
     assert live.__rich__().plain.endswith(line)
+
+
+def test_log_lines_on_the_terminal_are_sanitised(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hotfix_fsm.cli.command import main
+    from hotfix_fsm.log import get_logger, set_console_writer
+
+    monkeypatch.setenv("HOTFIX_FSM_DB", str(tmp_path / "store.db"))
+    try:
+        with pytest.raises(SystemExit):
+            main(["list"])
+        get_logger("hotfix_fsm.cli").warning("check ci/test\x1b]2;PWNED\x07 answered 502")
+        err = capsys.readouterr().err
+    finally:
+        set_console_writer(None)
+    assert "ci/test\\x1b]2;PWNED\\x07 answered 502" in err
+    assert not _bad(err)
