@@ -476,8 +476,9 @@ def render_log(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> None:
     event), values whole, in a pipe."""
     from hotfix_fsm.reporting.report import iso, summarize
 
-    rows = [[str(e.seq), iso(e.at) or "", e.kind, summarize(e)] for e in journal]
-    if not stdout_is_terminal():
+    piped = not stdout_is_terminal()
+    rows = [[str(e.seq), iso(e.at) or "", e.kind, summarize(e, full=piped)] for e in journal]
+    if piped:
         print_tsv(rows)
         return
     from rich.table import Table

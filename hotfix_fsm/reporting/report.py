@@ -13,7 +13,7 @@ The JSON documents (``status_document``, ``list_document``, ``log_document``) ar
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -72,6 +72,11 @@ def iso(ts: float | None) -> str | None:
 
 def short(sha: Any) -> str:
     return str(sha)[:12] if sha else "-"
+
+
+def whole(sha: Any) -> str:
+    """A sha in full (``short``'s counterpart, for output where values must be whole)."""
+    return str(sha) if sha else "-"
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -193,18 +198,19 @@ def phase_rows(journal: Sequence[JournalEntry]) -> list[PhaseRow]:
 # -- timeline -------------------------------------------------------------------------------
 
 
-def _facts_summary(facts: Facts) -> str:
+def _facts_summary(facts: Facts, cut: Callable[[Any], str] = short) -> str:
     skipped = skipped_reason(facts)
     parts = [f"skipped: {skipped}"] if skipped else []
     for key in _SUMMARY_FACTS:
         value = facts.get(key)
         if value:
-            parts.append(f"{key}={short(value) if key.endswith('sha') else value}")
+            parts.append(f"{key}={cut(value) if key.endswith('sha') else value}")
     return ", ".join(parts)
 
 
-def summarize(entry: JournalEntry) -> str:
-    """One line of text for a journal row."""
+def summarize(entry: JournalEntry, *, full: bool = False) -> str:
+    """One line of text for a journal row (shas cut to 12 characters unless ``full``)."""
+    cut = whole if full else short
     p = entry.payload
     phase = entry.phase or ""
     kind = entry.kind
@@ -216,7 +222,7 @@ def summarize(entry: JournalEntry) -> str:
             text += f", key {entry.key}"
     elif kind == "done":
         facts = p.get("facts", p)
-        extra = _facts_summary(cast("Facts", facts)) if isinstance(facts, dict) else ""
+        extra = _facts_summary(cast("Facts", facts), cut) if isinstance(facts, dict) else ""
         text = f"{phase}: done"
         if p.get("inferred"):  # adopt's rows name their evidence; a probe's do not
             by_adopt = p.get("inferred_from") or p.get("evidence")
@@ -236,30 +242,30 @@ def summarize(entry: JournalEntry) -> str:
             if p.get(extra_key):
                 text += f" — {p[extra_key]}"
     elif kind == "approval":
-        text = f"{p.get('by', '?')} approved {p.get('gate', '?')} for {short(p.get('sha'))}"
+        text = f"{p.get('by', '?')} approved {p.get('gate', '?')} for {cut(p.get('sha'))}"
         if p.get("comment"):
             text += f": {p['comment']}"
     elif kind == "measurement":
-        text = f"{phase}: measured " + measurement_text(p)
+        text = f"{phase}: measured " + measurement_text(p, cut)
     elif kind == "alert":
         text = f"alert {p.get('event', '?')}: " + ", ".join(
             f"{k}={v}" for k, v in p.items() if k != "event"
         )
     elif kind == "note":
-        text = (phase + ": " if phase else "") + _note_text(p)
+        text = (phase + ": " if phase else "") + _note_text(p, cut)
     else:
         text = f"{kind} {phase} {p}"
     return redact(text)
 
 
-def _note_text(p: dict[str, Any]) -> str:
+def _note_text(p: dict[str, Any], cut: Callable[[Any], str] = short) -> str:
     facts = p.get("facts")
     if isinstance(facts, dict):
         parts = []
         for key, value in facts.items():
             if isinstance(value, dict):
                 inner = ", ".join(
-                    f"{k} {short(v) if 'sha' in k else v}"
+                    f"{k} {cut(v) if 'sha' in k else v}"
                     for k, v in value.items()
                     if k in ("sha", "tag", "branch", "id", "verdict", "reason")
                 )
@@ -267,7 +273,7 @@ def _note_text(p: dict[str, Any]) -> str:
             elif isinstance(value, list):
                 parts.append(f"{key} ({len(value)})")
             else:
-                parts.append(f"{key}={short(value) if 'sha' in key else value}")
+                parts.append(f"{key}={cut(value) if 'sha' in key else value}")
         return "recorded " + "; ".join(parts)
     if "time_to_production_s" in p:
         verdict = "over" if p.get("breached") else "within"
@@ -278,7 +284,7 @@ def _note_text(p: dict[str, Any]) -> str:
     return "note " + ", ".join(f"{k}={v}" for k, v in p.items())
 
 
-def measurement_text(p: dict[str, Any]) -> str:
+def measurement_text(p: dict[str, Any], cut: Callable[[Any], str] = short) -> str:
     if isinstance(p.get("values"), dict):  # a monitor round: every metric at once
         verdicts = p["verdicts"] if isinstance(p.get("verdicts"), dict) else {}
         parts = [f"{k}={v} ({verdicts.get(k, '?')})" for k, v in p["values"].items()]
@@ -288,7 +294,7 @@ def measurement_text(p: dict[str, Any]) -> str:
         return f"round {int(p.get('round', 0)) + 1}: " + ", ".join(parts)
     if "healthy" in p:  # a health check (verify, rollback verify)
         state = "healthy" if p.get("healthy") else f"unhealthy ({p.get('reason', '')})"
-        version = f", version {short(p['version'])}" if p.get("version") else ""
+        version = f", version {cut(p['version'])}" if p.get("version") else ""
         check = f"{p.get('check', 'health')} #{p.get('n', '?')}"
         return f"{check}: HTTP {p.get('status')} {state}{version}"
     name = p.get("metric") or p.get("name") or "?"

@@ -266,6 +266,7 @@ def test_piped_output_holds_whole_values(cli: Cli, cli_env: dict[str, str]) -> N
     assert row[0] == hid, listed.out
     assert len(row) == 4, listed.out
     logged = cli("log", hid, env=env)
+    assert f"pushed_sha={text}" in logged.out  # shas whole in a pipe
     assert "…" not in logged.out
     assert f"hotfix/{text}" in logged.out
     assert all(len(line.split("\t")) == 4 for line in logged.out.splitlines()), logged.out
