@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hotfix_fsm import HotfixEngine
 from hotfix_fsm.durable import failpoints
-from hotfix_fsm.sandbox.serve import temporary_sandbox
+from hotfix_fsm.sandbox import temporary_sandbox
 
 
 class SimulatedCrash(BaseException):

@@ -26,7 +26,7 @@ from typing import Any
 import requests
 
 from hotfix_fsm import BasePhase, HotfixEngine, PermanentError, PhaseContext, Probe, TransientError
-from hotfix_fsm.sandbox.serve import temporary_sandbox
+from hotfix_fsm.sandbox import temporary_sandbox
 
 
 class ControlApiDeployer(BasePhase):

@@ -25,7 +25,7 @@ import requests
 
 from hotfix_fsm import Event, HotfixEngine
 from hotfix_fsm.core.redact import redact_obj
-from hotfix_fsm.sandbox.serve import temporary_sandbox
+from hotfix_fsm.sandbox import temporary_sandbox
 
 RECEIVED: list[dict[str, Any]] = []
 

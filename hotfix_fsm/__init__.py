@@ -46,26 +46,28 @@ if TYPE_CHECKING:
     from hotfix_fsm.engine import HotfixEngine
     from hotfix_fsm.recovery.adopt import adopt
     from hotfix_fsm.recovery.handoff import prepare_work_tree
+    from hotfix_fsm.reporting.report import HotfixStatus
     from hotfix_fsm.store import Hotfix, JournalEntry, Store, open_store
 
 # The engine, runner and store pull in SQLAlchemy and structlog: load them on first use so
 # `hotfix --version` and tooling that only needs the errors stay fast.
 _LAZY = {
-    "adopt": ".recovery.adopt",
-    "prepare_work_tree": ".recovery.handoff",
-    "HotfixEngine": ".engine",
-    "Event": ".core.outcome",
-    "Outcome": ".core.outcome",
-    "Hotfix": ".store",
-    "JournalEntry": ".store",
-    "Store": ".store",
-    "open_store": ".store",
+    "adopt": "hotfix_fsm.recovery.adopt",
+    "prepare_work_tree": "hotfix_fsm.recovery.handoff",
+    "HotfixEngine": "hotfix_fsm.engine",
+    "HotfixStatus": "hotfix_fsm.reporting.report",
+    "Event": "hotfix_fsm.core.outcome",
+    "Outcome": "hotfix_fsm.core.outcome",
+    "Hotfix": "hotfix_fsm.store",
+    "JournalEntry": "hotfix_fsm.store",
+    "Store": "hotfix_fsm.store",
+    "open_store": "hotfix_fsm.store",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -82,6 +84,7 @@ __all__ = [
     "Hotfix",
     "HotfixEngine",
     "HotfixError",
+    "HotfixStatus",
     "IllegalTransition",
     "InvalidInput",
     "JournalEntry",

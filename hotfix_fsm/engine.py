@@ -43,6 +43,7 @@ from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Store, open_store
 
 if TYPE_CHECKING:
     from hotfix_fsm.phases.registry import Registry
+    from hotfix_fsm.reporting.report import HotfixStatus
 
 Preflight = Callable[[Services, Config, str], dict[str, Any]]
 GATES = ("fix", "deploy", "rollback")
@@ -504,6 +505,17 @@ class HotfixEngine:
 
     def get(self, ref: str) -> Hotfix:
         return self.store.find(ref)
+
+    def status(self, ref: str | None = None) -> HotfixStatus:
+        """Where a hotfix stands (the most recent unfinished one when ``ref`` is None): its
+        state, the phase it is in, why it is paused, the next action (in words and as an
+        argv), its PR, deploy run, release tag and back-merge PR, the time to production,
+        the driver holding it and when. ``.as_json()`` is the ``hotfix status --json``
+        document. Reads the store only; nothing is asked of the world."""
+        from hotfix_fsm.reporting.report import build_status
+
+        hotfix = self.resolve(ref)
+        return build_status(hotfix, self.store.journal(hotfix.id))
 
     def list(self, *, include_finished: bool = False, limit: int = 50) -> builtins.list[Hotfix]:
         return self.store.list_hotfixes(include_finished=include_finished, limit=limit)

@@ -28,13 +28,15 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Exit codes of the ``hotfix`` command, documented in the README."""
+    """Exit codes of the ``hotfix`` command: the one source of them (the README's table
+    says which each command returns and what it answers)."""
 
     OK = 0
     FAILED = 1
     USAGE = 2
     PAUSED = 3
     LEASE_HELD = 4
+    INTERRUPTED = 130
 
 
 class HotfixError(Exception):

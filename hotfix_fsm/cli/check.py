@@ -17,7 +17,8 @@ from pathlib import Path
 
 from hotfix_fsm.config import Config, ConfigLocation, git_top_level, load_config, locate_config
 from hotfix_fsm.core.redact import looks_like_secret, redact, register_secret
-from hotfix_fsm.errors import ConfigError
+from hotfix_fsm.core.sanitize import sanitize
+from hotfix_fsm.errors import ConfigError, ExitCode
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 _GITHUB_REMOTE = re.compile(r"github\.com[:/](?P<repo>[^/\s]+/[^/\s]+?)(?:\.git)?/?$")
@@ -361,11 +362,11 @@ def print_check(repo: Path, *, config_path: Path | None, as_json: bool) -> int:
             line = f"{marks[f.status]} {f.check}: {f.detail}"
             if f.hint and f.status != OK:
                 line += f"\n    what to do: {f.hint}"
-            sys.stdout.write(redact(line) + "\n")
+            sys.stdout.write(sanitize(redact(line), keep_newlines=True) + "\n")
         sys.stdout.write("ready\n" if not failed else f"{len(failed)} problem(s) to fix\n")
     if failed and failed[0].check == "configuration":
-        return 2
-    return 1 if failed else 0
+        return int(ExitCode.USAGE)
+    return int(ExitCode.FAILED if failed else ExitCode.OK)
 
 
 __all__ = [

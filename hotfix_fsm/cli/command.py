@@ -5,14 +5,9 @@ exit code 2, sub-commands) and rich (tables and a live progress line) rather tha
 argparse and ANSI codes. Start-up stays fast: heavy modules (the engine's adapters, GitHub,
 git, HTTP, the sandbox, rich itself) are imported inside the commands that need them.
 
-Exit codes (also in the README)::
-
-    0  done, or the command succeeded
-    1  the hotfix failed or was rolled back (or an unexpected error; see the crash log)
-    2  usage, configuration or input error
-    3  paused at a human gate (approve, then resume)
-    4  another driver holds the hotfix
-    130 interrupted (Ctrl-C); the hotfix is checkpointed, resume it
+Exit codes are ``hotfix_fsm.errors.ExitCode``; each command's code answers that command's
+question (``rollback``: does production run the rollback target? ``start``/``resume``: is
+the hotfix done?). The README's table lists them per command.
 
 Every ``HotfixError`` is printed as what happened, where (hotfix, phase) and what to do; an
 unexpected exception prints one line and the path of a crash log with the traceback.
@@ -27,9 +22,11 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+import typer.core
+import typer.main
 
 from hotfix_fsm import __version__
 from hotfix_fsm.errors import ExitCode, HotfixError, UsageError
@@ -44,7 +41,8 @@ app = typer.Typer(
     name="hotfix",
     help="Drive an emergency production hotfix as a persisted, resumable state machine.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -67,7 +65,7 @@ class Globals:
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"hotfix {__version__}\n")
-        raise typer.Exit(0)
+        raise typer.Exit(int(ExitCode.OK))
 
 
 @app.callback()
@@ -77,6 +75,7 @@ def _global(
         str | None,
         typer.Option(
             "--db",
+            metavar="URL",
             envvar="HOTFIX_FSM_DB",
             show_envvar=True,
             help="Store URL or SQLite path (default: the XDG state dir).",
@@ -86,6 +85,7 @@ def _global(
         Path | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="Configuration file (default: the repository's hotfix.toml or pyproject.toml).",
         ),
     ] = None,
@@ -97,14 +97,22 @@ def _global(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    from hotfix_fsm.log import configure_logging
+    from hotfix_fsm.log import configure_logging, set_console_writer
 
     if db and "://" in db:
         _register_url_password(db)
     configure_logging(verbose)
+    # Log lines on the terminal may quote outside text (a GitHub message): sanitised too.
+    set_console_writer(_log_line)
     # Absolute, because the path is stored with the hotfix and resume may run elsewhere.
     config = config.expanduser().resolve() if config is not None else None
     ctx.obj = Globals(db=db, config=config, verbose=verbose)
+
+
+def _log_line(line: str) -> None:
+    from hotfix_fsm.cli.render import echo
+
+    echo(line, err=True)
 
 
 def _register_url_password(url: str) -> None:
@@ -121,6 +129,15 @@ def _register_url_password(url: str) -> None:
         register_secret(password)
 
 
+def _repo_option() -> Any:
+    """``-C DIR`` as git has it (``--repo`` kept as an alias)."""
+    return typer.Option("-C", "--repo", metavar="DIR", help="The repository.")
+
+
+def _hotfix_argument() -> Any:
+    return typer.Argument(metavar="HOTFIX", help="Hotfix id, id prefix or issue.")
+
+
 def _g(ctx: typer.Context) -> Globals:
     obj = ctx.find_root().obj
     if not isinstance(obj, Globals):  # only when a command is invoked without the app
@@ -128,10 +145,17 @@ def _g(ctx: typer.Context) -> Globals:
     return obj
 
 
-def _finish(outcome: Outcome, *, code: int | None = None) -> NoReturn:
+def _finish(
+    outcome: Outcome, *, engine: HotfixEngine | None = None, code: int | None = None
+) -> NoReturn:
+    """Print where the drive ended — with the run's summary (links, time to production)
+    when it reached an end — and exit with the code that answers the command's question."""
     from hotfix_fsm.cli.render import echo, outcome_text
 
-    echo(outcome_text(outcome))
+    status = None
+    if engine is not None and outcome.state in ("done", "rolled_back", "rollback_failed"):
+        status = engine.status(outcome.hotfix_id)
+    echo(outcome_text(outcome, status))
     raise typer.Exit(int(outcome.exit_code) if code is None else code)
 
 
@@ -201,7 +225,7 @@ def _interrupted(hotfix_id: str) -> NoReturn:
         f"`hotfix resume {hotfix_id}` continues from there",
         err=True,
     )
-    raise typer.Exit(130)
+    raise typer.Exit(int(ExitCode.INTERRUPTED))
 
 
 # -- driving --------------------------------------------------------------------------------
@@ -210,16 +234,26 @@ def _interrupted(hotfix_id: str) -> NoReturn:
 @app.command()
 def start(
     ctx: typer.Context,
-    issue: Annotated[str, typer.Argument(help="The incident or issue id, e.g. INC-1234.")],
-    description: Annotated[str, typer.Argument(help="What the fix does.")],
-    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    issue: Annotated[
+        str, typer.Argument(metavar="ISSUE", help="The incident or issue id, e.g. INC-1234.")
+    ],
+    description: Annotated[str, typer.Argument(metavar="DESCRIPTION", help="What the fix does.")],
+    repo: Annotated[Path, _repo_option()] = Path("."),
     cherry_pick: Annotated[
         list[str] | None,
-        typer.Option("--cherry-pick", help="A commit to cherry-pick as the fix (repeatable)."),
+        typer.Option(
+            "--cherry-pick",
+            metavar="SHA",
+            help="A commit to cherry-pick as the fix (repeatable).",
+        ),
     ] = None,
     patch: Annotated[
-        Path | None, typer.Option("--patch", help="A patch file to apply as the fix.")
+        Path | None,
+        typer.Option("--patch", metavar="FILE", help="A patch file to apply as the fix."),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: the plan as a JSON document.")
+    ] = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Approve the human gates automatically.")
     ] = False,
@@ -233,6 +267,11 @@ def start(
 ) -> None:
     """Start a hotfix and drive it until it is done, paused at a gate, failed or rolled back."""
     g = _g(ctx)
+    if as_json and not dry_run:
+        raise UsageError(
+            "--json goes with --dry-run (the plan)",
+            hint="`hotfix status --json` describes a hotfix once started",
+        )
     if dry_run:
         from hotfix_fsm.cli.plan import print_plan
 
@@ -244,6 +283,7 @@ def start(
             cherry_pick=cherry_pick or [],
             patch=patch,
             yes=yes,
+            as_json=as_json,
         )
         return
     from hotfix_fsm.cli.render import echo
@@ -259,7 +299,7 @@ def start(
             force=force,
         )
         echo(f"started hotfix {hotfix.id}", err=True)
-        _finish(_drive(engine, hotfix.id))
+        _finish(_drive(engine, hotfix.id), engine=engine)
 
 
 @app.command()
@@ -268,7 +308,8 @@ def resume(
     hotfix: Annotated[
         str | None,
         typer.Argument(
-            help="Hotfix id, id prefix or issue (default: the most recent unfinished one)."
+            metavar="HOTFIX",
+            help="Hotfix id, id prefix or issue (default: the most recent unfinished one).",
         ),
     ] = None,
     take_over: Annotated[
@@ -283,7 +324,9 @@ def resume(
     repo: Annotated[
         Path | None,
         typer.Option(
+            "-C",
             "--repo",
+            metavar="DIR",
             help="Continue in this work tree on this machine (a clone of the hotfix's "
             "remote, or an empty directory to clone into): the hand-off between machines.",
         ),
@@ -316,7 +359,7 @@ def resume(
             _reloaded(found.id, engine.reload_config(found.id, take_over=take_over))
         else:
             _config_notice(engine, found)
-        _finish(_drive(engine, found.id, take_over=take_over))
+        _finish(_drive(engine, found.id, take_over=take_over), engine=engine)
 
 
 _ENDINGS = {
@@ -371,8 +414,12 @@ def _confirm_take_over(hotfix_id: str, holder: str | None) -> None:
 @app.command()
 def approve(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
-    gate: Annotated[str, typer.Argument(help="fix, deploy or rollback.")],
+    hotfix: Annotated[str, _hotfix_argument()],
+    gate: Annotated[str, typer.Argument(metavar="GATE", help="fix, deploy or rollback.")],
+    comment: Annotated[
+        str | None,
+        typer.Option("--comment", "-m", metavar="TEXT", help="Why (journaled with the approval)."),
+    ] = None,
 ) -> None:
     """Record an approval (who, when, for which commit); `hotfix resume` then continues."""
     from hotfix_fsm.cli.render import echo
@@ -380,21 +427,23 @@ def approve(
 
     with _g(ctx).engine() as engine:
         _config_notice(engine, engine.resolve(hotfix))
-        entry = engine.approve(hotfix, gate)
+        entry = engine.approve(hotfix, gate, comment=comment)
         p = entry.payload
         sha = str(p.get("sha") or "")[:12] or "-"
         echo(
             f"{entry.hotfix_id}: {gate} approved by {p.get('by')} for {sha} (journal #{entry.seq})"
         )
+        if p.get("comment"):
+            echo(f"  comment: {p['comment']}")
         echo(f"  next: {next_action_for(engine.get(entry.hotfix_id))}")
 
 
 @app.command()
 def abort(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    hotfix: Annotated[str, _hotfix_argument()],
     reason: Annotated[
-        str, typer.Option("--reason", help="Why (journaled).")
+        str, typer.Option("--reason", metavar="TEXT", help="Why (journaled).")
     ] = "aborted by a person",
 ) -> None:
     """Cancel a hotfix that has not reached production."""
@@ -412,8 +461,10 @@ def abort(
 @app.command()
 def rollback(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (journaled).")] = "manual rollback",
+    hotfix: Annotated[str, _hotfix_argument()],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why (journaled).")
+    ] = "manual rollback",
     take_over: Annotated[
         bool, typer.Option("--take-over", help="Take the hotfix from a driver that is gone.")
     ] = False,
@@ -433,7 +484,11 @@ def rollback(
             action=lambda: engine.rollback(found.id, reason=reason, take_over=take_over),
         )
         # The question this command answers — does production run the target? — is yes.
-        _finish(outcome, code=0 if outcome.state == "rolled_back" else None)
+        _finish(
+            outcome,
+            engine=engine,
+            code=ExitCode.OK if outcome.state == "rolled_back" else None,
+        )
 
 
 # -- inspection -----------------------------------------------------------------------------
@@ -445,24 +500,47 @@ def status(
     hotfix: Annotated[
         str | None,
         typer.Argument(
-            help="Hotfix id, id prefix or issue (default: the most recent unfinished one)."
+            metavar="HOTFIX",
+            help="Hotfix id, id prefix or issue (default: the most recent unfinished one).",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Follow the hotfix (driven by another process) until it ends or pauses; "
+            "exit with its outcome's code.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval", metavar="SECONDS", min=0.05, help="With --watch: how often to look."
+        ),
+    ] = 1.0,
 ) -> None:
     """State, a phase table with durations, and the next action."""
     from hotfix_fsm.cli.render import echo, print_json, render_status
-    from hotfix_fsm.reporting.report import status_document
+    from hotfix_fsm.reporting.report import STATUS_SCHEMA
 
+    if watch:
+        if as_json:
+            raise UsageError("--watch prints as it goes; use `hotfix status --json` after it")
+        from hotfix_fsm.cli.follow import watch as follow
+
+        with _g(ctx).engine() as engine:
+            code = follow(engine, hotfix, interval=interval)
+        raise typer.Exit(code)
     with _g(ctx).engine() as engine:
         if hotfix is None and engine.store.latest_unfinished() is None:
             if as_json:
-                print_json({"schema": "hotfix-fsm/status@1", "id": None})
+                print_json({"schema": STATUS_SCHEMA, "id": None})
             else:
                 echo("no unfinished hotfix (`hotfix list --all` shows finished ones)")
             return
-        found = engine.resolve(hotfix)
-        doc = status_document(found, engine.store.journal(found.id))
+        doc = engine.status(hotfix).as_json()
     if as_json:
         print_json(doc)
     else:
@@ -473,14 +551,21 @@ def status(
 def list_(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include finished ones.")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", "-L", metavar="N", min=1, help="At most N hotfixes.")
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
 ) -> None:
-    """Hotfixes in progress (or all of them), most recently changed first."""
+    """Hotfixes in progress (or all of them), most recently changed first.
+
+    On a terminal, a table; in a pipe, one tab-separated line per hotfix with every value
+    whole: id, state, updated (ISO 8601 UTC), next action.
+    """
     from hotfix_fsm.cli.render import print_json, render_list
     from hotfix_fsm.reporting.report import list_document
 
     with _g(ctx).engine() as engine:
-        doc = list_document(engine.list(include_finished=all_), include_finished=all_)
+        doc = list_document(engine.list(include_finished=all_, limit=limit), include_finished=all_)
     if as_json:
         print_json(doc)
     else:
@@ -490,16 +575,27 @@ def list_(
 @app.command()
 def log(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    hotfix: Annotated[str, _hotfix_argument()],
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-L", metavar="N", min=1, help="Only the last N rows."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A stable JSON document.")] = False,
 ) -> None:
-    """The journal as a timeline."""
+    """The journal as a timeline.
+
+    On a terminal, a table; in a pipe, one tab-separated line per row with every value
+    whole: seq, time (ISO 8601 UTC), kind, event.
+    """
     from hotfix_fsm.cli.render import print_json, render_log
     from hotfix_fsm.reporting.report import log_document
 
     with _g(ctx).engine() as engine:
         found = engine.get(hotfix)
-        journal = engine.store.journal(found.id)
+        if limit is None:
+            journal = engine.store.journal(found.id)
+        else:
+            journal = engine.store.journal(found.id, limit=limit, newest_first=True)[::-1]
     if as_json:
         print_json(log_document(found, journal))
     else:
@@ -509,24 +605,35 @@ def log(
 @app.command()
 def report(
     ctx: typer.Context,
-    hotfix: Annotated[str, typer.Argument(help="Hotfix id, id prefix or issue.")],
+    hotfix: Annotated[str, _hotfix_argument()],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the markdown to this file.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the markdown to this file."),
     ] = None,
     as_html: Annotated[
         bool,
         typer.Option("--html", help="One self-contained HTML file (pictures as SVG, no script)."),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The post-mortem as a stable JSON document.")
+    ] = False,
 ) -> None:
     """The post-mortem (markdown), its checklist ticked only from journaled evidence."""
     from hotfix_fsm.cli.render import echo
     from hotfix_fsm.reporting.html_report import render_html
-    from hotfix_fsm.reporting.postmortem import postmortem_markdown
+    from hotfix_fsm.reporting.postmortem import postmortem_markdown, report_document
 
     with _g(ctx).engine() as engine:
         found = engine.get(hotfix)
-        render = render_html if as_html else postmortem_markdown
-        text = render(found, engine.store.journal(found.id))
+        journal = engine.store.journal(found.id)
+        if as_json:
+            import json
+
+            text = json.dumps(report_document(found, journal), indent=2, sort_keys=True) + "\n"
+        elif as_html:
+            text = render_html(found, journal)
+        else:
+            text = postmortem_markdown(found, journal)
     if output is not None:
         try:
             output.write_text(text, encoding="utf-8")
@@ -548,7 +655,7 @@ def graph() -> None:
 @app.command()
 def init(
     ctx: typer.Context,
-    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    repo: Annotated[Path, _repo_option()] = Path("."),
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing hotfix.toml.")
     ] = False,
@@ -562,7 +669,7 @@ def init(
 @app.command()
 def check(
     ctx: typer.Context,
-    repo: Annotated[Path, typer.Option("--repo", help="The repository.")] = Path("."),
+    repo: Annotated[Path, _repo_option()] = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="A JSON document.")] = False,
 ) -> None:
     """Readiness before an incident: config, remote, token scopes, workflows, health URL."""
@@ -574,9 +681,11 @@ def check(
 def _register_groups() -> None:
     """The sandbox/demo commands and ``adopt`` live in their own (light) modules."""
     from hotfix_fsm.cli import dashboard as cli_dashboard
+    from hotfix_fsm.cli import follow as cli_follow
     from hotfix_fsm.cli import sandbox as cli_sandbox
     from hotfix_fsm.cli import team as cli_team
 
+    cli_follow.register(app)
     cli_sandbox.register(app)
     cli_team.register(app)
     cli_dashboard.register(app)
@@ -607,14 +716,30 @@ def _crash_log(exc: BaseException) -> Path | None:
         return None
 
 
+def _conventional(command: Any) -> Any:
+    """Help as Unix tools print it: ``hotfix start [OPTIONS] ISSUE DESCRIPTION`` and
+    ``ISSUE  The incident...`` (typer would print ``{ISSUE}`` and ``ISSUE <str>``)."""
+    for param in command.params:
+        if isinstance(param, typer.core.TyperArgument):
+            name = param.metavar or (param.name or "").upper()
+            shown = name if param.required else f"[{name}]"
+            # Instance attributes: typer's help and usage read these of each argument.
+            setattr(param, "_usage_display_name", lambda shown=shown: shown)  # noqa: B010
+            setattr(param, "display_type_rich", lambda ctx=None: None)  # noqa: B010
+    if isinstance(command, typer.core.TyperGroup):
+        for sub in command.commands.values():
+            _conventional(sub)
+    return command
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: run the command and exit with its documented code."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
         sys.stdout.write(f"hotfix {__version__}\n")
-        sys.exit(0)
+        sys.exit(int(ExitCode.OK))
     try:
-        app(args=args, prog_name="hotfix")
+        _conventional(typer.main.get_command(app)).main(args=args, prog_name="hotfix")
     except HotfixError as exc:
         from hotfix_fsm.cli.render import error_text
 
@@ -625,7 +750,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             "\nhotfix: interrupted; every finished step is checkpointed — "
             "`hotfix resume` continues from there\n"
         )
-        sys.exit(130)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:  # the last line of defence: no traceback on the terminal
         path = _crash_log(exc)
         where = f"the traceback is in {path}" if path else "the crash log could not be written"
@@ -638,4 +763,4 @@ def main(argv: list[str] | None = None) -> NoReturn:
             )
         )
         sys.exit(int(ExitCode.FAILED))
-    sys.exit(0)
+    sys.exit(int(ExitCode.OK))

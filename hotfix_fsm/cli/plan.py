@@ -17,6 +17,7 @@ from typing import Any
 from hotfix_fsm.cli.check import last_tag, remote_heads
 from hotfix_fsm.config import Config, git_top_level, load_config, locate_config
 from hotfix_fsm.core.redact import redact, register_secret
+from hotfix_fsm.core.sanitize import sanitize
 from hotfix_fsm.errors import InvalidInput, UsageError
 
 
@@ -155,6 +156,7 @@ def print_plan(
     cherry_pick: list[str],
     patch: Path | None,
     yes: bool,
+    as_json: bool = False,
 ) -> None:
     plan = build_plan(
         issue,
@@ -165,6 +167,11 @@ def print_plan(
         patch=patch,
         yes=yes,
     )
+    if as_json:
+        import json
+
+        sys.stdout.write(redact(json.dumps(plan, indent=2, sort_keys=True)) + "\n")
+        return
     target = plan["rollback_target"]
     lines = [
         f"Plan for {issue}: {description}  (dry run: nothing is changed)",
@@ -190,7 +197,7 @@ def print_plan(
         ),
         f"  rollback policy: {plan['rollback_policy']}",
     ]
-    sys.stdout.write(redact("\n".join(lines)) + "\n")
+    sys.stdout.write(sanitize(redact("\n".join(lines)), keep_newlines=True) + "\n")
 
 
 __all__ = ["build_plan", "print_plan"]

@@ -55,18 +55,29 @@ def sandbox_init(
 def sandbox_serve(
     directory: Annotated[Path, typer.Argument(help="A directory made by `sandbox init`.")],
     mode: Annotated[
-        str, typer.Option("--mode", help="Production health mode: " + ", ".join(MODES) + ".")
+        str,
+        typer.Option(
+            "--mode", metavar="MODE", help="Production health mode: " + ", ".join(MODES) + "."
+        ),
     ] = "healthy",
     ci: Annotated[
-        str, typer.Option("--ci", help="CI conclusion for new commits: success or failure.")
+        str,
+        typer.Option(
+            "--ci", metavar="CONCLUSION", help="CI conclusion for new commits: success or failure."
+        ),
     ] = "success",
     deploy: Annotated[
-        str, typer.Option("--deploy", help="Deploy workflow conclusion: success or failure.")
+        str,
+        typer.Option(
+            "--deploy", metavar="CONCLUSION", help="Deploy workflow conclusion: success or failure."
+        ),
     ] = "success",
     error_rate: Annotated[
         float,
         typer.Option(
-            "--github-error-rate", help="Share of GitHub API requests answered 502 (0-1)."
+            "--github-error-rate",
+            metavar="RATE",
+            help="Share of GitHub API requests answered 502 (0-1).",
         ),
     ] = 0.0,
 ) -> None:
@@ -220,7 +231,9 @@ def demo(
     scenario: Annotated[
         str,
         typer.Option(
-            "--scenario", help="happy, failing-tests, unhealthy-deploy or crash-and-resume."
+            "--scenario",
+            metavar="NAME",
+            help="happy, failing-tests, unhealthy-deploy or crash-and-resume.",
         ),
     ] = "happy",
 ) -> None:

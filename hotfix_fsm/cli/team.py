@@ -33,14 +33,23 @@ def adopt_command(
     ctx: typer.Context,
     branch: Annotated[
         str | None,
-        typer.Option("--branch", help="The hotfix branch, e.g. hotfix/INC-1-20250101-120000."),
+        typer.Option(
+            "--branch",
+            metavar="BRANCH",
+            help="The hotfix branch, e.g. hotfix/INC-1-20250101-120000.",
+        ),
     ] = None,
     issue: Annotated[
         str | None,
-        typer.Option("--issue", help="Adopt the most recent hotfix branch of this issue."),
+        typer.Option(
+            "--issue", metavar="ISSUE", help="Adopt the most recent hotfix branch of this issue."
+        ),
     ] = None,
     repo: Annotated[
-        Path, typer.Option("--repo", help="A clone of the repository (the work tree).")
+        Path,
+        typer.Option(
+            "-C", "--repo", metavar="DIR", help="A clone of the repository (the work tree)."
+        ),
     ] = Path("."),
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Approve the human gates automatically.")

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hotfix_fsm.core.redact import redact
+from hotfix_fsm.core.sanitize import sanitize
 from hotfix_fsm.phases.facts import facts_of
 from hotfix_fsm.reporting.charts import (
     gantt_mermaid,
@@ -40,6 +41,8 @@ from hotfix_fsm.reporting.report import (
 )
 from hotfix_fsm.store import Hotfix, JournalEntry
 
+REPORT_SCHEMA = "hotfix-fsm/report@1"
+
 
 @dataclass
 class Report:
@@ -58,7 +61,10 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return redacted_doc(
             {
+                "schema": REPORT_SCHEMA,
                 "hotfix": self.hotfix.id,
+                "issue": self.hotfix.issue,
+                "description": self.hotfix.description,
                 "state": self.hotfix.state,
                 "phases": [p.as_json() for p in self.phases],
                 "checklist": [asdict(s) for s in self.checklist],
@@ -292,10 +298,10 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
     out += ["", "## Approvals", ""]
     if rep.approvals:
         for a in rep.approvals:
-            comment = f": {_md_escape(str(a['comment']))}" if a.get("comment") else ""
             out.append(
                 f"- {a['gate']}: approved by {a['by']} at {a['at']} for "
-                f"`{short(a['sha'])}` (journal #{a['seq']}){comment}"
+                f"`{short(a['sha'])}` (journal #{a['seq']})"
+                + (f": “{_md_escape(str(a['comment']))}”" if a.get("comment") else "")
             )
     else:
         auto = facts.get("deploy_approval")
@@ -326,12 +332,20 @@ def render_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
     out += ["", "| # | Time (UTC) | Event |", "|---|---|---|"]
     out += [f"| {t['seq']} | {t['at']} | {_md_escape(t['summary'])} |" for t in rep.timeline]
     out.append("")
-    return redact("\n".join(out))
+    # Outside text (descriptions, URLs, check names, health answers) cannot drive a terminal
+    # that shows the report, nor hide text from a Markdown reader: control characters and
+    # bidi overrides are shown escaped; the report's own line breaks stay.
+    return sanitize(redact("\n".join(out)), keep_newlines=True)
 
 
-__all__ = ["Report", "build_report", "render_markdown"]
+__all__ = ["REPORT_SCHEMA", "Report", "build_report", "render_markdown", "report_document"]
 
 
 def postmortem_markdown(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
     """The ``hotfix report`` document (Markdown)."""
     return render_markdown(hotfix, journal)
+
+
+def report_document(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    """The stable ``hotfix report --json`` document (keys are only ever added)."""
+    return build_report(hotfix, journal).as_json()

@@ -13,12 +13,12 @@ The JSON documents (``status_document``, ``list_document``, ``log_document``) ar
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from hotfix_fsm.core import machine
-from hotfix_fsm.core.outcome import next_action_for
+from hotfix_fsm.core.outcome import HotfixLike, next_action_for, possible_commands
 from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.phases.facts import FactKey, Facts, facts_of
 from hotfix_fsm.store import Hotfix, JournalEntry
@@ -74,16 +74,47 @@ def short(sha: Any) -> str:
     return str(sha)[:12] if sha else "-"
 
 
+def whole(sha: Any) -> str:
+    """A sha in full (``short``'s counterpart, for output where values must be whole)."""
+    return str(sha) if sha else "-"
+
+
 def fmt_duration(seconds: float | None) -> str:
+    """A duration with its units: ``41.7 s``, ``2 min 5 s``, ``1 h 3 min`` (``-`` if None)."""
     if seconds is None:
         return "-"
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def human_time(ts: float | None) -> str:
+    """An epoch time for a person: ``2026-11-30 01:20:45 UTC`` (``-`` if None)."""
+    text = iso(ts)
+    return text.replace("T", " ").replace("Z", " UTC") if text else "-"
+
+
+def fact_text(key: str, value: Any) -> str:
+    """A fact as a person reads it: durations with units, times in UTC, shas short."""
+    if key == "time_to_production" and isinstance(value, int | float):
+        return fmt_duration(float(value))
+    if isinstance(value, dict):
+        parts = []
+        for k, v in value.items():
+            if v in (None, "", False):
+                continue
+            if (k.endswith("_at") or k == "at") and isinstance(v, int | float):
+                parts.append(f"{k} {human_time(float(v))}")
+            elif k.endswith("_s") and isinstance(v, int | float):
+                parts.append(f"{k[:-2]} {fmt_duration(float(v))}")
+            else:
+                parts.append(f"{k} {v}")
+        return ", ".join(parts)
+    return str(value)
 
 
 # -- phases ---------------------------------------------------------------------------------
@@ -167,18 +198,19 @@ def phase_rows(journal: Sequence[JournalEntry]) -> list[PhaseRow]:
 # -- timeline -------------------------------------------------------------------------------
 
 
-def _facts_summary(facts: Facts) -> str:
+def _facts_summary(facts: Facts, cut: Callable[[Any], str] = short) -> str:
     skipped = skipped_reason(facts)
     parts = [f"skipped: {skipped}"] if skipped else []
     for key in _SUMMARY_FACTS:
         value = facts.get(key)
         if value:
-            parts.append(f"{key}={short(value) if key.endswith('sha') else value}")
+            parts.append(f"{key}={cut(value) if key.endswith('sha') else value}")
     return ", ".join(parts)
 
 
-def summarize(entry: JournalEntry) -> str:
-    """One line of text for a journal row."""
+def summarize(entry: JournalEntry, *, full: bool = False) -> str:
+    """One line of text for a journal row (shas cut to 12 characters unless ``full``)."""
+    cut = whole if full else short
     p = entry.payload
     phase = entry.phase or ""
     kind = entry.kind
@@ -190,7 +222,7 @@ def summarize(entry: JournalEntry) -> str:
             text += f", key {entry.key}"
     elif kind == "done":
         facts = p.get("facts", p)
-        extra = _facts_summary(cast("Facts", facts)) if isinstance(facts, dict) else ""
+        extra = _facts_summary(cast("Facts", facts), cut) if isinstance(facts, dict) else ""
         text = f"{phase}: done"
         if p.get("inferred"):  # adopt's rows name their evidence; a probe's do not
             by_adopt = p.get("inferred_from") or p.get("evidence")
@@ -210,30 +242,30 @@ def summarize(entry: JournalEntry) -> str:
             if p.get(extra_key):
                 text += f" — {p[extra_key]}"
     elif kind == "approval":
-        text = f"{p.get('by', '?')} approved {p.get('gate', '?')} for {short(p.get('sha'))}"
+        text = f"{p.get('by', '?')} approved {p.get('gate', '?')} for {cut(p.get('sha'))}"
         if p.get("comment"):
             text += f": {p['comment']}"
     elif kind == "measurement":
-        text = f"{phase}: measured " + measurement_text(p)
+        text = f"{phase}: measured " + measurement_text(p, cut)
     elif kind == "alert":
         text = f"alert {p.get('event', '?')}: " + ", ".join(
             f"{k}={v}" for k, v in p.items() if k != "event"
         )
     elif kind == "note":
-        text = (phase + ": " if phase else "") + _note_text(p)
+        text = (phase + ": " if phase else "") + _note_text(p, cut)
     else:
         text = f"{kind} {phase} {p}"
     return redact(text)
 
 
-def _note_text(p: dict[str, Any]) -> str:
+def _note_text(p: dict[str, Any], cut: Callable[[Any], str] = short) -> str:
     facts = p.get("facts")
     if isinstance(facts, dict):
         parts = []
         for key, value in facts.items():
             if isinstance(value, dict):
                 inner = ", ".join(
-                    f"{k} {short(v) if 'sha' in k else v}"
+                    f"{k} {cut(v) if 'sha' in k else v}"
                     for k, v in value.items()
                     if k in ("sha", "tag", "branch", "id", "verdict", "reason")
                 )
@@ -241,7 +273,7 @@ def _note_text(p: dict[str, Any]) -> str:
             elif isinstance(value, list):
                 parts.append(f"{key} ({len(value)})")
             else:
-                parts.append(f"{key}={short(value) if 'sha' in key else value}")
+                parts.append(f"{key}={cut(value) if 'sha' in key else value}")
         return "recorded " + "; ".join(parts)
     if "time_to_production_s" in p:
         verdict = "over" if p.get("breached") else "within"
@@ -252,7 +284,7 @@ def _note_text(p: dict[str, Any]) -> str:
     return "note " + ", ".join(f"{k}={v}" for k, v in p.items())
 
 
-def measurement_text(p: dict[str, Any]) -> str:
+def measurement_text(p: dict[str, Any], cut: Callable[[Any], str] = short) -> str:
     if isinstance(p.get("values"), dict):  # a monitor round: every metric at once
         verdicts = p["verdicts"] if isinstance(p.get("verdicts"), dict) else {}
         parts = [f"{k}={v} ({verdicts.get(k, '?')})" for k, v in p["values"].items()]
@@ -262,7 +294,7 @@ def measurement_text(p: dict[str, Any]) -> str:
         return f"round {int(p.get('round', 0)) + 1}: " + ", ".join(parts)
     if "healthy" in p:  # a health check (verify, rollback verify)
         state = "healthy" if p.get("healthy") else f"unhealthy ({p.get('reason', '')})"
-        version = f", version {short(p['version'])}" if p.get("version") else ""
+        version = f", version {cut(p['version'])}" if p.get("version") else ""
         check = f"{p.get('check', 'health')} #{p.get('n', '?')}"
         return f"{check}: HTTP {p.get('status')} {state}{version}"
     name = p.get("metric") or p.get("name") or "?"
@@ -279,17 +311,6 @@ def timeline(journal: Sequence[JournalEntry]) -> list[dict[str, Any]]:
 # -- documents ------------------------------------------------------------------------------
 
 
-def _lease(hotfix: Hotfix) -> dict[str, Any] | None:
-    if not hotfix.lease_owner:
-        return None
-    return {
-        "owner": hotfix.lease_owner,
-        "since": iso(hotfix.lease_acquired_at),
-        "expires_at": iso(hotfix.lease_expires_at),
-        "live": hotfix.lease_live(),
-    }
-
-
 def key_facts(hotfix: Hotfix) -> dict[str, Any]:
     facts = facts_of(hotfix)
     return {k: facts[k] for k in KEY_FACTS if facts.get(k) not in (None, "")}
@@ -299,30 +320,164 @@ def hotfix_next_action(hotfix: Hotfix) -> str:
     return next_action_for(hotfix)
 
 
+def next_command(hotfix: HotfixLike) -> tuple[str, ...] | None:
+    """The command of ``next_action`` as an argv (``("hotfix", "approve", ID, "deploy")``),
+    or None when nothing is to be run (a finished hotfix, or a fix a person must edit first:
+    then ``resume`` is the command once they have)."""
+    ok = possible_commands(
+        hotfix.state,
+        hotfix.paused_gate,
+        failed_from=hotfix.failed_from,
+        rollback_target="rollback_target" in hotfix.context,
+    )
+    if not ok["resume"]:
+        return None
+    if hotfix.paused_gate and hotfix.paused_gate != "fix" and ok["approve"]:
+        return ("hotfix", "approve", hotfix.id, hotfix.paused_gate)
+    return ("hotfix", "resume", hotfix.id)
+
+
+@dataclass(frozen=True)
+class HotfixStatus:
+    """Where a hotfix stands: what ``HotfixEngine.status`` returns and ``hotfix status --json``
+    prints (``as_json``). Times are epoch seconds (the JSON document: ISO 8601 UTC)."""
+
+    id: str
+    issue: str
+    description: str
+    repo: str
+    state: str
+    terminal: bool  # done, rolled back or cancelled: nothing more will happen
+    phase: str | None  # the phase running or paused now, else the last one that ran
+    paused: bool
+    paused_gate: str | None  # fix, deploy, rollback (what ``approve`` takes) or None
+    paused_reason: str | None
+    error: str | None
+    failed_from: str | None  # the state a failed hotfix stopped in
+    next_action: str  # what a person should do, in words with the command
+    next_command: tuple[str, ...] | None  # that command as an argv, or None
+    pr_number: int | None
+    pr_url: str | None
+    deploy_run_id: int | None
+    deploy_run_url: str | None
+    release_tag: str | None
+    backport_pr_url: str | None
+    time_to_production_s: float | None  # from start to production verified healthy
+    time_target_s: float | None  # the target it was measured against
+    lease_holder: str | None  # the driver holding the hotfix (host:pid:id), if any
+    lease_live: bool  # whether that driver's lease is still valid
+    lease_since: float | None
+    lease_expires_at: float | None
+    created_at: float
+    updated_at: float
+    facts: dict[str, Any]  # the key facts (KEY_FACTS), redacted
+    phases: tuple[PhaseRow, ...]
+    journal_length: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The stable ``hotfix status --json`` document (keys are only ever added)."""
+        lease = None
+        if self.lease_holder:
+            lease = {
+                "owner": self.lease_holder,
+                "since": iso(self.lease_since),
+                "expires_at": iso(self.lease_expires_at),
+                "live": self.lease_live,
+            }
+        doc = {
+            "schema": STATUS_SCHEMA,
+            "id": self.id,
+            "issue": self.issue,
+            "description": self.description,
+            "repo": self.repo,
+            "state": self.state,
+            "terminal": self.terminal,
+            "phase": self.phase,
+            "paused": {"reason": self.paused_reason, "gate": self.paused_gate}
+            if self.paused_reason
+            else None,
+            "error": self.error,
+            "failed_from": self.failed_from,
+            "next_action": self.next_action,
+            "next_command": list(self.next_command) if self.next_command else None,
+            "links": {
+                "pr": self.pr_url,
+                "deploy_run": self.deploy_run_url,
+                "release_tag": self.release_tag,
+                "backport_pr": self.backport_pr_url,
+            },
+            "time_to_production_s": self.time_to_production_s,
+            "time_target_s": self.time_target_s,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "lease": lease,
+            "facts": self.facts,
+            "phases": [row.as_json() for row in self.phases],
+            "journal_length": self.journal_length,
+        }
+        return redacted_doc(doc)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return redact(str(value)) if value not in (None, "") else None
+
+
+def build_status(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> HotfixStatus:
+    """A hotfix's ``HotfixStatus`` from its row and journal (nothing is asked of the world)."""
+    facts = facts_of(hotfix)
+    rows = tuple(phase_rows(journal))
+    current = next((r.name for r in reversed(rows) if r.status != "done"), None)
+    phase = current or (rows[-1].name if rows else None)
+    target = None
+    for entry in journal:
+        if entry.kind == "note" and "target_s" in entry.payload:
+            target = entry.payload.get("target_s")
+    ttp = facts.get("time_to_production")
+    return HotfixStatus(
+        id=hotfix.id,
+        issue=hotfix.issue,
+        description=redact(hotfix.description),
+        repo=hotfix.repo,
+        state=hotfix.state,
+        terminal=hotfix.state in machine.TERMINAL,
+        phase=phase,
+        paused=bool(hotfix.paused_reason),
+        paused_gate=hotfix.paused_gate,
+        paused_reason=_text(hotfix.paused_reason),
+        error=_text(hotfix.error),
+        failed_from=hotfix.failed_from,
+        next_action=hotfix_next_action(hotfix),
+        next_command=next_command(hotfix),
+        pr_number=_int(facts.get("pr_number")),
+        pr_url=_text(facts.get("pr_url")),
+        deploy_run_id=_int(facts.get("deploy_run_id")),
+        deploy_run_url=_text(facts.get("deploy_run_url")),
+        release_tag=_text(facts.get("release_tag")),
+        backport_pr_url=_text(facts.get("backport_pr_url")),
+        time_to_production_s=float(ttp) if isinstance(ttp, int | float) else None,
+        time_target_s=float(target) if isinstance(target, int | float) else None,
+        lease_holder=hotfix.lease_owner or None,
+        lease_live=bool(hotfix.lease_owner) and hotfix.lease_live(),
+        lease_since=hotfix.lease_acquired_at,
+        lease_expires_at=hotfix.lease_expires_at,
+        created_at=hotfix.created_at,
+        updated_at=hotfix.updated_at,
+        facts=redacted_doc(key_facts(hotfix)),
+        phases=rows,
+        journal_length=hotfix.last_seq,
+    )
+
+
 def status_document(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> dict[str, Any]:
-    """The stable ``hotfix status --json`` document."""
-    doc = {
-        "schema": STATUS_SCHEMA,
-        "id": hotfix.id,
-        "issue": hotfix.issue,
-        "description": hotfix.description,
-        "repo": hotfix.repo,
-        "state": hotfix.state,
-        "terminal": hotfix.state in machine.TERMINAL,
-        "paused": {"reason": hotfix.paused_reason, "gate": hotfix.paused_gate}
-        if hotfix.paused_reason
-        else None,
-        "error": hotfix.error,
-        "failed_from": hotfix.failed_from,
-        "next_action": hotfix_next_action(hotfix),
-        "created_at": iso(hotfix.created_at),
-        "updated_at": iso(hotfix.updated_at),
-        "lease": _lease(hotfix),
-        "facts": key_facts(hotfix),
-        "phases": [row.as_json() for row in phase_rows(journal)],
-        "journal_length": hotfix.last_seq,
-    }
-    return redacted_doc(doc)
+    """The stable ``hotfix status --json`` document (``build_status(...).as_json()``)."""
+    return build_status(hotfix, journal).as_json()
 
 
 def list_item(hotfix: Hotfix) -> dict[str, Any]:
@@ -378,11 +533,16 @@ __all__ = [
     "LIST_SCHEMA",
     "LOG_SCHEMA",
     "STATUS_SCHEMA",
+    "HotfixStatus",
     "PhaseRow",
+    "build_status",
+    "fact_text",
     "fmt_duration",
+    "human_time",
     "iso",
     "list_document",
     "log_document",
+    "next_command",
     "phase_rows",
     "status_document",
     "summarize",

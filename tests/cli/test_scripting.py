@@ -1,0 +1,215 @@
+"""The command as scripts use it: a run's summary with links the rehearsal GitHub has,
+``--json`` on every reading command (each with its schema), ``--limit``, ``approve
+--comment``, ``-C DIR``, conventional help, and the library's status API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from hotfix_fsm.engine import HotfixEngine
+from hotfix_fsm.errors import ExitCode
+from hotfix_fsm.reporting.report import HotfixStatus
+from hotfix_fsm.sandbox.serve import RunningSandbox
+from tests.cli.conftest import Cli
+
+ISSUE = "INC-7"
+# What every --json document must hold, by schema (keys are only ever added).
+REQUIRED: dict[str, set[str]] = {
+    "hotfix-fsm/status@1": {
+        "id",
+        "issue",
+        "state",
+        "phase",
+        "paused",
+        "next_action",
+        "next_command",
+        "links",
+        "lease",
+        "facts",
+        "phases",
+        "created_at",
+        "updated_at",
+    },
+    "hotfix-fsm/list@1": {"hotfixes", "include_finished"},
+    "hotfix-fsm/log@1": {"hotfix", "state", "entries"},
+    "hotfix-fsm/report@1": {"hotfix", "state", "checklist", "approvals", "timeline"},
+    "hotfix-fsm/plan@1": {"issue", "steps", "workflows", "rollback_target"},
+    "hotfix-fsm/check@1": {"ok", "findings"},
+}
+
+
+def _doc(cli: Cli, *args: str, cwd: Path | None = None) -> dict[str, Any]:
+    result = cli(*args, "--json", cwd=cwd)
+    assert result.code in (0, 1), result
+    doc = json.loads(result.out)
+    assert isinstance(doc, dict)
+    missing = REQUIRED[doc["schema"]] - doc.keys()
+    assert not missing, (args, missing)
+    return doc
+
+
+def _api(served: RunningSandbox, path: str) -> dict[str, Any]:
+    info = served.info
+    answer = requests.get(
+        f"{info.github_url}/repos/{info.repository}/{path}",
+        headers={"Authorization": f"Bearer {info.token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, (path, answer.text)
+    doc = answer.json()
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_a_run_ends_with_its_summary_and_every_document(
+    cli: Cli, served: RunningSandbox, cli_env: dict[str, str]
+) -> None:
+    info = served.info
+    work = Path(info.work)
+    plan = _doc(cli, "start", ISSUE, "Fix token expiry", "--cherry-pick", info.fix_sha, "--dry-run")
+    assert plan["schema"] == "hotfix-fsm/plan@1"
+    assert _doc(cli, "check", "-C", str(work))["schema"] == "hotfix-fsm/check@1"
+
+    paused = cli("start", ISSUE, "Fix token expiry", "-C", str(work), "--cherry-pick", info.fix_sha)
+    assert paused.code == ExitCode.PAUSED, paused
+    status = _doc(cli, "status", ISSUE)
+    assert status["next_command"] == ["hotfix", "approve", status["id"], "deploy"]
+    hid = str(status["id"])
+    approved = cli("approve", hid, "deploy", "--comment", "checked the diff with Ana")
+    assert approved.code == 0, approved
+    assert "comment: checked the diff with Ana" in approved.out
+
+    done = cli("resume", hid)
+    assert done.code == ExitCode.OK, done
+    # Off a terminal the monitoring rounds are log lines: values against their thresholds.
+    rounds = [line for line in done.err.splitlines() if ": monitor: round " in line]
+    assert rounds, done.err
+    assert "error_rate " in rounds[0], rounds
+    assert "(ok " in rounds[0], rounds
+    lines = {
+        line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+        for line in done.out.splitlines()
+        if line.startswith("  ") and ":" in line
+    }
+    # Each link is the page of an object the rehearsal GitHub has.
+    pr_url, number = lines["PR"].split(" ")
+    assert _api(served, f"pulls/{number.strip('(#)')}")["html_url"] == pr_url, done.out
+    run_id = lines["deploy run"].rsplit("/", 1)[1]
+    assert _api(served, f"actions/runs/{run_id}")["html_url"] == lines["deploy run"]
+    back = lines["back-merge PR"]
+    assert _api(served, f"pulls/{back.rsplit('/', 1)[1]}")["html_url"] == back
+    tags = subprocess.run(
+        ["git", "ls-remote", "--tags", info.origin], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"refs/tags/{lines['release tag']}" in tags
+    assert " s" in lines["time to production"]
+    assert "target" in lines["time to production"]
+    assert "next" in lines
+
+    final = _doc(cli, "status", hid)
+    assert final["links"]["pr"] == lines["PR"].split(" ")[0]
+    assert final["next_command"] is None
+    with HotfixEngine(cli_env["HOTFIX_FSM_DB"]) as engine:
+        st = engine.status(hid)
+        assert isinstance(st, HotfixStatus)
+        assert st.state == "done"
+        assert st.as_json() == final  # the library and the command: one document
+        assert st.release_tag == lines["release tag"]
+        assert st.time_to_production_s is not None
+        assert st.time_target_s is not None
+
+    report = _doc(cli, "report", hid)
+    assert report["approvals"][0]["comment"] == "checked the diff with Ana"
+    markdown = cli("report", hid).out
+    assert "checked the diff with Ana" in markdown
+    log = _doc(cli, "log", hid)
+    last_two = _doc(cli, "log", hid, "--limit", "2")
+    assert [e["seq"] for e in last_two["entries"]] == [e["seq"] for e in log["entries"][-2:]]
+    piped = cli("log", hid, "--limit", "3").out.splitlines()
+    assert [line.split("\t")[0] for line in piped] == [str(e["seq"]) for e in log["entries"][-3:]]
+    listed = _doc(cli, "list", "--all", "--limit", "1")
+    assert [h["id"] for h in listed["hotfixes"]] == [hid]
+
+
+def test_help_is_conventional(cli: Cli) -> None:
+    for command in ("start", "status", "list", "log", "report", "approve", "check", "resume"):
+        shown = cli(command, "--help")
+        assert shown.code == 0, shown
+        for odd in ("<bool>", "<list[str]>", "<str>", "<path>", "<int>", "{issue}"):
+            assert odd not in shown.out, (command, odd, shown.out)
+    start = cli("start", "--help").out
+    assert "-C, --repo DIR" in start
+    assert "--cherry-pick SHA" in start
+    assert "ISSUE DESCRIPTION" in start
+    assert "--comment TEXT" in cli("approve", "--help").out
+    assert "--install-completion" in cli("--help").out
+
+
+def test_json_without_dry_run_is_a_usage_error(cli: Cli) -> None:
+    result = cli("start", ISSUE, "Fix", "--json")
+    assert result.code == ExitCode.USAGE, result
+    assert "--dry-run" in result.err
+
+
+def test_a_hotfix_rolled_back_exits_1_from_resume_with_its_summary(
+    cli: Cli, served: RunningSandbox
+) -> None:
+    """`resume` answers "is the hotfix done?": a hotfix that ended rolled back is not."""
+    info = served.info
+    work = Path(info.work)
+    paused = cli("start", ISSUE, "Fix token expiry", "-C", str(work), "--cherry-pick", info.fix_sha)
+    assert paused.code == ExitCode.PAUSED, paused
+    status = _doc(cli, "status", ISSUE)
+    served.production.set_mode("failing", for_version=str(status["facts"]["fix_sha"]))
+    assert cli("approve", ISSUE, "deploy").code == ExitCode.OK
+    ended = cli("resume", ISSUE)
+    assert ended.code == ExitCode.FAILED, ended
+    assert f"{status['id']}: rolled_back" in ended.out
+    assert "  deploy run:" in ended.out
+    assert "  time to production: not reached" in ended.out
+    assert "  next:" in ended.out
+
+
+def test_status_watch_follows_another_driver_and_open_prints_urls(
+    cli: Cli, served: RunningSandbox, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    info = served.info
+    work = Path(info.work)
+    paused = cli("start", ISSUE, "Fix token expiry", "-C", str(work), "--cherry-pick", info.fix_sha)
+    assert paused.code == ExitCode.PAUSED, paused
+    missing = cli("open", ISSUE, "tag")
+    assert missing.code == ExitCode.USAGE, missing
+    assert "no release tag is recorded" in missing.err
+    assert cli("approve", ISSUE, "deploy").code == ExitCode.OK
+    # Watch from one process while another drives the hotfix to its end.
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "hotfix_fsm.cli", "status", ISSUE, "--watch", "--interval", "0.1"],
+        env=cli_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        driven = cli("resume", ISSUE)
+        assert driven.code == ExitCode.OK, driven
+        out, err = watcher.communicate(timeout=120)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == ExitCode.OK, (out, err)
+    assert "watching" in err
+    assert "awaiting_deploy_approval → deploying" in out
+    assert "state: done" in out
+    status = _doc(cli, "status", ISSUE)
+    assert cli("open", ISSUE, "pr").out.strip() == status["links"]["pr"]
+    assert cli("open", ISSUE, "run").out.strip() == status["links"]["deploy_run"]
+    tag_url = cli("open", ISSUE, "tag").out.strip()
+    assert tag_url.endswith(f"/releases/tag/{status['links']['release_tag']}")
+    assert cli("open", ISSUE, "nonsense").code == ExitCode.USAGE
