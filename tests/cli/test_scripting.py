@@ -72,7 +72,17 @@ def test_a_run_ends_with_its_summary_and_every_document(
 ) -> None:
     info = served.info
     work = Path(info.work)
-    plan = _doc(cli, "start", ISSUE, "Fix token expiry", "--cherry-pick", info.fix_sha, "--dry-run")
+    plan = _doc(
+        cli,
+        "start",
+        ISSUE,
+        "Fix token expiry",
+        "-C",
+        str(work),
+        "--cherry-pick",
+        info.fix_sha,
+        "--dry-run",
+    )
     assert plan["schema"] == "hotfix-fsm/plan@1"
     assert _doc(cli, "check", "-C", str(work))["schema"] == "hotfix-fsm/check@1"
 
