@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hotfix_fsm import failpoints
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.engine import HotfixEngine
 from hotfix_fsm.recovery.adopt import adopt
 from hotfix_fsm.reporting.checklist import ChecklistItem, build_checklist
