@@ -51,11 +51,11 @@ if TYPE_CHECKING:
 # The engine, runner and store pull in SQLAlchemy and structlog: load them on first use so
 # `hotfix --version` and tooling that only needs the errors stay fast.
 _LAZY = {
-    "adopt": ".adopt",
-    "prepare_work_tree": ".handoff",
+    "adopt": ".recovery.adopt",
+    "prepare_work_tree": ".recovery.handoff",
     "HotfixEngine": ".engine",
-    "Event": ".outcome",
-    "Outcome": ".outcome",
+    "Event": ".core.outcome",
+    "Outcome": ".core.outcome",
     "Hotfix": ".store",
     "JournalEntry": ".store",
     "Store": ".store",

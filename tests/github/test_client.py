@@ -184,14 +184,20 @@ def test_a_403_names_the_missing_scope() -> None:
 
 def test_polling_is_conditional(world: World, client: GitHubClient) -> None:
     sha = world.push_fix()
-    first = client.check_runs(sha)
-    again = client.check_runs(sha)
-    assert again == first
-    assert client.not_modified_count == 1
+    # Poll until two answers in a row are the same (CI may move between any two polls on
+    # a busy machine): the second of them was a 304, answered from the cache.
+    deadline = time.monotonic() + 60
+    previous = client.check_runs(sha)
+    while True:
+        current = client.check_runs(sha)
+        if current == previous:
+            break
+        assert time.monotonic() < deadline, "CI never held still between two polls"
+        previous = current
+    assert client.not_modified_count >= 1
     counts = world.gh.request_counts()["GET /repos/{owner}/{repo}/commits/{ref}/check-runs"]
-    assert counts["not_modified"] == 1
+    assert counts["not_modified"] == client.not_modified_count
     # CI moves on: a changed answer is fresh, never the cached one.
-    deadline = time.monotonic() + 120
     while client.check_runs(sha)[0]["status"] != "completed":
         assert time.monotonic() < deadline, "CI never completed"
         time.sleep(0.02)
