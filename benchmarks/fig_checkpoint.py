@@ -144,8 +144,8 @@ def run(opts: Options) -> list[Row]:
         name="durable checkpoint (per commit)",
         measured=median(samples["checkpoint"]),
         baseline=median(samples["bare"]),
-        goal="<= 1.5x bare sqlite3 INSERT+COMMIT",
-        goal_ratio=1.5,
+        goal="<= 1.2x bare sqlite3 INSERT+COMMIT",
+        goal_ratio=1.2,
         details={
             "disk": disk,
             "directory": str(folder),

@@ -79,8 +79,8 @@ def run(opts: Options) -> list[Row]:
         name="resume: process start -> first effect",
         measured=median(samples["resume"]),
         baseline=median(samples["baseline"]),
-        goal="<= 1.5x `python -c 'import sqlalchemy.orm'`",
-        goal_ratio=1.5,
+        goal="<= 1.0x `python -c 'import sqlalchemy.orm'`",
+        goal_ratio=1.0,
         details={
             "samples": spread(samples["resume"]),
             "baseline_samples": spread(samples["baseline"]),

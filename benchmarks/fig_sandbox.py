@@ -2,13 +2,15 @@
 
 6. Reaction. (a) With every external condition already true (CI takes 0 s, workflow runs
    0 s, production healthy), ``hotfix start … --yes`` runs the whole happy path with a 3 s
-   monitoring window; goal: it adds under 2 s beyond the window (process spawn to exit).
+   monitoring window; goal: it adds under 1.5 s beyond the window (process spawn to exit).
    (b) With CI taking 3 s and the deploy run 2 s, and a 1 s poll interval: the time from the
    condition becoming true (the sandbox's own completion instant) to the commit of the
    phase's done row; goal: within one poll interval.
 7. GitHub API requests of one happy-path hotfix, from ``GET /_sandbox/requests`` (per
    route, with the 304s conditional polling earned), for both runs above.
-8. Peak memory (``ru_maxrss``) of the process driving the hotfix; goal under 100 MB. Shown
+8. Peak memory of the process driving the hotfix, its own (``VmHWM``: the high-water mark
+   of its address space since exec, so neither its children nor the harness that forked it
+   count); goal under 80 MB. Shown
    for runs against an existing store (the happy runs) and for a first run that creates the
    store through Alembic (the delayed run).
 """
@@ -54,8 +56,8 @@ def _happy_rows(results: list[RunResult]) -> list[Row]:
         figure="6",
         name=f"happy path beyond the {window:g}s monitoring window",
         measured=median(overheads),
-        goal="< 2 s beyond the window",
-        goal_max=2.0,
+        goal="< 1.5 s beyond the window",
+        goal_max=1.5,
         details={
             "runs": len(results),
             "process_wall_s": [round(r.wall_s, 3) for r in results],
@@ -139,20 +141,31 @@ def _request_rows(happy: RunResult, delayed: RunResult) -> list[Row]:
     return rows
 
 
+def _own_peak_kb(result: RunResult) -> float:
+    """The driving process's own peak resident set (VmHWM), in kB; 0 when not reported."""
+    return float(result.driver.get("peak_rss_kb") or 0)
+
+
 def _memory_row(results: list[RunResult], label: str) -> Row:
-    peaks = [r.driver.get("maxrss_kb", 0) / 1024 for r in results if r.driver]
+    peaks = [_own_peak_kb(r) / 1024 for r in results if r.driver and _own_peak_kb(r)]
     if not peaks:
         return Row(figure="8", name="peak memory", verdict="ERROR", notes=["no driver report"])
-    biggest = max(results, key=lambda r: r.driver.get("maxrss_kb", 0))
+    biggest = max(results, key=_own_peak_kb)
     growth = rss_by_segment(biggest)
     row = Row(
         figure="8",
-        name=f"peak memory (ru_maxrss) of `hotfix start`, {label}",
+        name=f"peak memory (own VmHWM) of `hotfix start`, {label}",
         measured=max(peaks),
         unit="MB",
-        goal="< 100 MB",
-        goal_max=100.0,
-        details={"per_run_mb": [round(p, 1) for p in peaks], "rss_by_segment": growth},
+        goal="< 80 MB",
+        goal_max=80.0,
+        details={
+            "per_run_mb": [round(p, 1) for p in peaks],
+            "ru_maxrss_mb_not_used": [
+                round(r.driver.get("maxrss_kb", 0) / 1024, 1) for r in results if r.driver
+            ],
+            "rss_by_segment": growth,
+        },
     ).judge()
     top = sorted(growth, key=lambda g: -float(g["added_mb"]))[:6]
     if top:

@@ -146,8 +146,8 @@ def run(opts: Options) -> list[Row]:
             name=f"start-up {label}",
             measured=median(samples[name]),
             baseline=baseline,
-            goal="<= 1.3x `python -c 'import sqlalchemy.orm'`",
-            goal_ratio=1.3,
+            goal="<= 1.0x `python -c 'import sqlalchemy.orm'`",
+            goal_ratio=1.0,
             details={
                 "command": commands[name],
                 "launcher": how,

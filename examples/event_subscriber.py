@@ -80,8 +80,10 @@ class Poster:
                     print(f"could not post event {item['seq']}: {exc}", file=sys.stderr)
 
     def close(self) -> None:
+        """Send what is queued, then stop. Each POST has its own timeout, so this ends; a busy
+        machine may take a while to deliver every row, and a row dropped here would be lost."""
         self.events.put(None)
-        self.thread.join(timeout=10)
+        self.thread.join()
 
 
 def main() -> int:

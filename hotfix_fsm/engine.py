@@ -27,7 +27,6 @@ from hotfix_fsm.core.outcome import Event, Outcome, can, next_action_for
 from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.core.validate import validate_description, validate_issue
 from hotfix_fsm.durable.journal import JournalWriter
-from hotfix_fsm.durable.runner import Runner
 from hotfix_fsm.errors import (
     ApprovalRefused,
     IllegalTransition,
@@ -42,6 +41,7 @@ from hotfix_fsm.phases.services import Factory, Services
 from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Store, open_store
 
 if TYPE_CHECKING:
+    from hotfix_fsm.durable.runner import Runner
     from hotfix_fsm.phases.registry import Registry
     from hotfix_fsm.reporting.report import HotfixStatus
 
@@ -100,6 +100,9 @@ class HotfixEngine:
     @property
     def runner(self) -> Runner:
         if self._runner is None:
+            # Only a driver needs the runner (and the phase modules it loads): not `status`.
+            from hotfix_fsm.durable.runner import Runner
+
             registry = self.registry
             if self._phases is None:
                 self._phases = dict(self._phase_overrides)

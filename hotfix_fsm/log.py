@@ -19,6 +19,12 @@ structlog up for code that logs with ``structlog.get_logger``, so that every eve
 
 The console writer can be swapped (``set_console_writer``) so a live progress display can
 print log lines above its spinner instead of tearing it.
+
+structlog (and, through its console renderer, rich) is imported on the first line actually
+logged, not when a module asks for its logger: ``hotfix status`` and ``hotfix --version`` never
+log, and should not pay ~40 ms for it. ``configure_logging(..., structlog_global=False)`` (the
+``hotfix`` command) leaves structlog's global configuration alone, since nothing in the command
+logs through ``structlog.get_logger``.
 """
 
 from __future__ import annotations
@@ -31,11 +37,12 @@ import threading
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import structlog
+from typing import TYPE_CHECKING, Any, cast
 
 from hotfix_fsm.core.redact import redact, redact_obj
+
+if TYPE_CHECKING:
+    import structlog
 
 _LEVELS = {
     "debug": 10,
@@ -103,6 +110,8 @@ def _redact_event(
     Values other than plain data become their masked text (a repr could hold a secret). An
     event its stdlib logger would discard is dropped here, before any work.
     """
+    import structlog
+
     if isinstance(logger, logging.Logger) and not logger.isEnabledFor(_LEVELS.get(method, 20)):
         raise structlog.DropEvent
     event_dict = structlog.processors.format_exc_info(logger, method, event_dict)
@@ -144,29 +153,59 @@ def _to_stdlib(
     return (render_message(event_dict),), {"extra": {"event_dict": dict(event_dict)}}
 
 
-# Nothing between the first and the last processor adds text of the caller's.
-_PROCESSORS: list[Any] = [
-    _redact_event,
-    structlog.processors.add_log_level,
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-    _to_stdlib,
-]
+_made: dict[str, Any] = {}
 
 
-class _BoundLogger(structlog.stdlib.BoundLogger):
-    def exception(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """An error with the traceback: stdlib ``Logger.exception`` would add the raw one."""
-        kw.setdefault("exc_info", True)
-        return self.error(event, *args, **kw)
+def _real_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """The structlog logger behind ``get_logger(name)``, built (and structlog imported) once."""
+    made = _made.get("class")
+    if made is None:
+        import structlog
+
+        class _BoundLogger(structlog.stdlib.BoundLogger):
+            def exception(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+                """An error with the traceback: stdlib ``Logger.exception`` would add the raw
+                one."""
+                kw.setdefault("exc_info", True)
+                return self.error(event, *args, **kw)
+
+        # Nothing between the first and the last processor adds text of the caller's.
+        _made["processors"] = [
+            _redact_event,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _to_stdlib,
+        ]
+        made = _made["class"] = _BoundLogger
+    return cast(
+        "structlog.stdlib.BoundLogger", made(logging.getLogger(name), _made["processors"], {})
+    )
+
+
+class _LazyLogger:
+    """A module's logger until its first use, when the structlog logger is built."""
+
+    __slots__ = ("_name", "_real")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._real: structlog.stdlib.BoundLogger | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        real = self._real
+        if real is None:
+            real = self._real = _real_logger(self._name)
+        return getattr(real, attr)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """The logger of a hotfix_fsm module (``name`` under ``hotfix_fsm``): always redacted.
 
     Its lines reach stdlib ``logging.getLogger(name)``; nothing is printed unless the
-    application configures logging, or calls ``configure_logging``.
+    application configures logging, or calls ``configure_logging``. structlog is imported
+    when the first line is logged.
     """
-    return _BoundLogger(logging.getLogger(name), _PROCESSORS, {})
+    return cast("structlog.stdlib.BoundLogger", _LazyLogger(name))
 
 
 class _Sink:
@@ -175,9 +214,21 @@ class _Sink:
     def __init__(self, console_level: int, state_dir: Path | None, colors: bool) -> None:
         self.console_level = console_level
         self.state_dir = state_dir
-        self.renderer = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False)
+        self.colors = colors
+        self._renderer: Any = None
+
+    @property
+    def renderer(self) -> Any:
+        """structlog's console renderer, made on the first console line (it imports rich)."""
+        if self._renderer is None:
+            import structlog
+
+            self._renderer = structlog.dev.ConsoleRenderer(colors=self.colors, sort_keys=False)
+        return self._renderer
 
     def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        import structlog
+
         self.emit(logger, method, event_dict)
         raise structlog.DropEvent
 
@@ -257,11 +308,14 @@ def configure_logging(
     *,
     state_dir: Path | None = None,
     colors: bool | None = None,
+    structlog_global: bool = True,
 ) -> None:
     """Set logging up for the ``hotfix`` command (library users may call it too).
 
     The package's loggers (stdlib ``hotfix_fsm``, every level) and structlog's global
-    configuration both end in one sink: the per-hotfix JSON file and the console.
+    configuration both end in one sink: the per-hotfix JSON file and the console. With
+    ``structlog_global=False`` structlog's global configuration is left as it is (and
+    structlog is not imported until something logs).
     """
     if colors is None:
         colors = sys.stderr.isatty()
@@ -272,6 +326,10 @@ def configure_logging(
     _installed[:] = [_SinkHandler(sink)]
     package.addHandler(_installed[0])
     package.setLevel(logging.DEBUG)
+    if not structlog_global:
+        return
+    import structlog
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -287,6 +345,11 @@ def configure_logging(
     )
 
 
+def logging_configured() -> bool:
+    """Whether ``configure_logging`` has set the package's sink up (and not been reset)."""
+    return bool(_installed)
+
+
 def reset_logging() -> None:
     """Undo ``configure_logging``: the package is quiet again, structlog at its defaults."""
     package = logging.getLogger(ROOT)
@@ -294,7 +357,10 @@ def reset_logging() -> None:
         package.removeHandler(old)
     _installed.clear()
     package.setLevel(logging.NOTSET)
-    structlog.reset_defaults()
+    if "structlog" in sys.modules:  # never configured otherwise: nothing to undo
+        import structlog
+
+        structlog.reset_defaults()
 
 
 def read_log(hotfix_id: str, root: Path | None = None) -> list[dict[str, Any]]:
@@ -318,6 +384,7 @@ __all__ = [
     "console_level",
     "get_logger",
     "log_path",
+    "logging_configured",
     "read_log",
     "redact_processor",
     "render_message",

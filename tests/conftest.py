@@ -1,4 +1,10 @@
-"""Shared test settings: hypothesis profiles and the store backends (SQLite, PostgreSQL)."""
+"""Shared test settings: hypothesis profiles, the everyday/slow split, the store backends.
+
+The README's test command, a bare ``python -m pytest``, runs the everyday suite: every test not
+marked ``slow``. The slow set (the process-level crash-torture suite in ``tests/torture``) runs
+as its own step of ``.ci/run``: ``python -m pytest -m slow``. Naming a file or a directory below
+``tests/`` (``python -m pytest tests/torture/test_crash.py``) runs what it names, slow or not.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +52,29 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def _named_explicitly(config: pytest.Config, item: pytest.Item) -> bool:
+    """Whether a command-line path below ``tests/`` names this item's file or a folder above it."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    tests_dir = Path(__file__).resolve().parent
+    for arg in config.args:
+        named = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if named in (tests_dir, config.rootpath.resolve()):
+            continue
+        if named == item.path or named in item.path.parents:
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.option.markexpr and not config.getoption("--torture"):
+        slow = [
+            i for i in items if i.get_closest_marker("slow") and not _named_explicitly(config, i)
+        ]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            chosen = set(map(id, slow))
+            items[:] = [i for i in items if id(i) not in chosen]
     if config.getoption("--torture"):
         return
     skip = pytest.mark.skip(reason="long torture run: enable with --torture")

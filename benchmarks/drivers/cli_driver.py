@@ -3,9 +3,12 @@
 Usage: ``python cli_driver.py REPORT.json [--profile STATS] -- <hotfix arguments>``. The
 command is entered through ``HOTFIX_BENCH_ENTRY`` (``module:function``, the console script's
 target; default ``hotfix_fsm.cli:main``).
-At exit (the command always ends with ``sys.exit``) REPORT.json receives ``ru_maxrss`` of
-this process (``RUSAGE_SELF``: the driver alone, not git or the gates it spawned), CPU
-times and the wall time since the interpreter started running this script. With
+At exit (the command always ends with ``sys.exit``) REPORT.json receives this process's own
+peak resident set (``VmHWM`` of ``/proc/self/status``: the high-water mark of this process's
+address space since it was exec'd — not git or the gates it spawned, and not its parent), CPU
+times and the wall time since the interpreter started running this script. ``ru_maxrss`` is
+reported beside it but not used: Linux carries the pre-exec high-water mark into it, so a
+child of a large parent (forked, then exec'd) reports at least the parent's size. With
 ``--profile`` the main thread runs under cProfile and the stats are written to STATS.
 A daemon thread samples the resident set size every 20 ms (``rss_samples``: epoch time and
 MB) and notes newly imported top-level packages (``imports``), so the harness can tell which
@@ -50,6 +53,18 @@ def _sample_rss(stop: threading.Event) -> None:
             return
 
 
+def _own_peak_kb() -> int | None:
+    """``VmHWM``: the peak resident set of this process's own address space, in kB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def _report(path: str, profiler: Any, stats: str | None) -> None:
     if profiler is not None and stats:
         profiler.disable()
@@ -59,6 +74,7 @@ def _report(path: str, profiler: Any, stats: str | None) -> None:
     with open(path, "w", encoding="utf-8") as out:
         json.dump(
             {
+                "peak_rss_kb": _own_peak_kb(),
                 "maxrss_kb": usage.ru_maxrss,
                 "cpu_user_s": usage.ru_utime,
                 "cpu_system_s": usage.ru_stime,

@@ -17,7 +17,7 @@ is a secret like the webhook URLs.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,21 +90,31 @@ class Alerter:
     def __init__(
         self,
         targets: list[Target],
-        session: requests.Session,
+        session: requests.Session | Callable[[], requests.Session],
         *,
         events: tuple[str, ...] | list[str] = EVENTS,
         timeout: float = 5.0,
     ) -> None:
         self.targets = list(targets)
-        self.session = session
+        # A session, or a function making one on the first delivery: an alerter with nothing
+        # configured never loads requests (~50 ms of every driver's start-up).
+        self._session = session
         self.events = frozenset(events)
         self.timeout = timeout
         for target in self.targets:
             # PagerDuty's URL is public; its routing key is the secret.
             register_secret(target.routing_key if target.name == "pagerduty" else target.url)
 
+    @property
+    def session(self) -> requests.Session:
+        if callable(self._session):
+            self._session = self._session()
+        return self._session
+
     @classmethod
-    def from_config(cls, config: Config, http_session: requests.Session) -> Alerter:
+    def from_config(
+        cls, config: Config, http_session: requests.Session | Callable[[], requests.Session]
+    ) -> Alerter:
         alerts = config.alerts
         targets = []
         slack = config.secret(alerts.slack_webhook, alerts.slack_webhook_env)

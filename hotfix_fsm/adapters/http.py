@@ -13,11 +13,12 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.core.redact import redact
+
+if TYPE_CHECKING:  # the caller's session brings requests in: importing it costs ~50 ms
+    import requests
 
 BODY_LIMIT = 64 * 1024  # bytes of a health body kept for parsing
 
@@ -64,6 +65,8 @@ def json_path(body: Any, path: str) -> Any:
 
 def fetch_health(session: requests.Session, url: str, *, timeout: float) -> HealthResult:
     """GET ``url`` once; never raises for transport errors (they land in ``error``)."""
+    import requests
+
     start = time.monotonic()
     try:
         response = session.get(
@@ -215,6 +218,8 @@ class PrometheusClient:
 
         Raises ``MeasurementError`` when the server cannot be reached or answers an error.
         """
+        import requests
+
         url = f"{self.base_url}/api/v1/query"
         try:
             response = self.session.get(url, params={"query": expr}, timeout=self.timeout)

@@ -77,11 +77,9 @@ def run_demo(
         root = Path(tmp)
         state = root / "state"
         with _env(HOTFIX_FSM_STATE_DIR=str(state)):
-            import structlog
+            from hotfix_fsm.log import configure_logging, logging_configured
 
-            if not structlog.is_configured():
-                from hotfix_fsm.log import configure_logging
-
+            if not logging_configured():
                 configure_logging(0)
             err.write(f"demo ({scenario}): building a sandbox in {root}\n")
             info = build_sandbox(root / "sandbox")

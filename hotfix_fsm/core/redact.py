@@ -16,6 +16,10 @@ MASK = "***"
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+# Whether every registered secret reads the same inside JSON text (``json.dumps`` escapes
+# quotes, backslashes, control and non-ASCII characters): only then can a search of the
+# serialised text stand for a search of every string in the value (``json_is_clean``).
+_json_safe = True
 # Shapes that are secrets whoever registered them: GitHub tokens and Slack webhook paths.
 _SHAPES = re.compile(
     r"(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
@@ -32,11 +36,31 @@ _ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 
 def register_secret(*values: str) -> None:
     """Add secrets to mask; values shorter than 4 characters are ignored (too common)."""
-    global _pattern
+    global _pattern, _json_safe
     with _lock:
         _secrets.update(v for v in values if v and len(v) >= 4)
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+        _json_safe = all(_reads_the_same_in_json(s) for s in _secrets)
+
+
+def _reads_the_same_in_json(secret: str) -> bool:
+    return secret.isascii() and all(c >= " " and c not in '"\\' for c in secret)
+
+
+def json_is_clean(text: str) -> bool:
+    """Whether ``text``, the ``json.dumps`` of a value, shows that ``redact_obj`` would change
+    nothing in that value: no secret shape and no registered secret occurs in it.
+
+    A match anywhere in the text (a key, a number, across tokens) answers False, as does a
+    registered secret that JSON escaping would alter; the caller then redacts value by value.
+    One search of the serialised text is much cheaper than redacting every string of a large
+    value, and nearly every value is clean.
+    """
+    if not _json_safe or _SHAPES.search(text):
+        return False
+    pattern = _pattern
+    return pattern is None or pattern.search(text) is None
 
 
 def looks_like_secret(value: str) -> bool:

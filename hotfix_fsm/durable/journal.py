@@ -7,6 +7,8 @@ passes ``JournalWriter.write``, which
    ``transition`` row per edge, each asked of the one ``transitions`` machine of the process
    (``Graph.next_state``), and an ``approval`` row must be an ``approve`` edge of the state;
 2. redacts every registered secret in every field (payloads, context, error, pause reason);
+   the context, the largest field, is serialised once and searched once: only when a secret
+   shows up in that text is it redacted value by value;
 3. commits through the store, which assigns the gapless sequence under the fencing token
    when a lease is given;
 4. publishes each committed row to subscribers, in sequence order.
@@ -25,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.machine import Graph
 from hotfix_fsm.core.outcome import Event
-from hotfix_fsm.core.redact import redact, redact_obj
+from hotfix_fsm.core.redact import json_is_clean, redact, redact_obj
 from hotfix_fsm.errors import IllegalTransition, LeaseLost
 from hotfix_fsm.log import get_logger
-from hotfix_fsm.store import Entry, Hotfix, Lease, Store
+from hotfix_fsm.store import Entry, Hotfix, Lease, Store, to_json
 
 if TYPE_CHECKING:
     from hotfix_fsm.durable.lease import LeaseGuard
@@ -121,7 +123,7 @@ class JournalWriter:
                 changes[column] = redact(changes[column])
         for column in ("context", "options"):
             if column in changes:
-                changes[column] = redact_obj(changes[column])
+                changes[column] = _clean_context(changes[column])
         started = time.monotonic()
         with self._lock:
             try:
@@ -208,6 +210,13 @@ class JournalWriter:
     def _holds(self, lease: Lease) -> bool:
         current = self.store.get(lease.hotfix_id)
         return current.fencing_token == lease.token and current.lease_owner == lease.owner
+
+
+def _clean_context(context: Any) -> Any:
+    """The context as the store will keep it: its JSON text when no secret occurs in it (one
+    serialisation, one search), else the value redacted string by string."""
+    text = to_json(context)
+    return text if json_is_clean(text) else redact_obj(context)
 
 
 def _illegal(hotfix: Hotfix, trigger: str, state: str | None = None) -> IllegalTransition:

@@ -86,7 +86,7 @@ class Services:
         def make(s: Services) -> Any:
             from hotfix_fsm.adapters.alerts import Alerter
 
-            return Alerter.from_config(s.config, s.http)
+            return Alerter.from_config(s.config, lambda: s.http)
 
         return self._get("alerts", make)  # type: ignore[no-any-return]
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 
 from hotfix_fsm.store.engine import open_engine, resolve_url
-from hotfix_fsm.store.repository import Entry, Hotfix, JournalEntry, Lease, Store, new_owner
+from hotfix_fsm.store.repository import (
+    Entry,
+    Hotfix,
+    JournalEntry,
+    Lease,
+    Store,
+    new_owner,
+    to_json,
+)
 
 
 def open_store(url: str | os.PathLike[str] | None = None) -> Store:
@@ -22,4 +30,5 @@ __all__ = [
     "new_owner",
     "open_store",
     "resolve_url",
+    "to_json",
 ]

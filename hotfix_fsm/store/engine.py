@@ -120,9 +120,14 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def migrations_dir() -> Path:
-    """Where the Alembic scripts are: inside the installed package, or the source tree."""
+    """Where the Alembic scripts are: beside this code in a source tree, else inside the
+    installed package. The source tree goes first: an editable install of another checkout
+    would otherwise lend its migrations (and its models) to this code."""
     from importlib import resources
 
+    source = Path(__file__).resolve().parents[2]
+    if (source / "pyproject.toml").is_file() and (source / "migrations" / "env.py").is_file():
+        return source / "migrations"
     try:
         shipped = Path(str(resources.files("hotfix_fsm.migrations")))
         if (shipped / "env.py").exists():

@@ -3,6 +3,10 @@
 Every checkpoint is one transaction: a conditional ``UPDATE`` of the hotfix row (it must
 still carry this driver's fencing token) that also reserves journal sequence numbers, then
 the journal ``INSERT``. A driver that lost its lease changes nothing and gets ``LeaseLost``.
+
+On SQLite the checkpoint runs as those two prepared statements straight on a pooled
+``sqlite3`` connection (the engine's connect listener has set its pragmas): SQLAlchemy's
+execution layer cost several times the commit itself. PostgreSQL goes through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import os
 import secrets
 import socket
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from hotfix_fsm.errors import LeaseHeld, LeaseLost, NotFound, StoreError
 from hotfix_fsm.store.faults import LiveDrivers, describe
-from hotfix_fsm.store.models import HotfixRow, JournalRow
+from hotfix_fsm.store.models import hotfixes, journal
 
 # Literal SQL (not bound parameters) so the planner can use the partial index
 # ix_hotfixes_unfinished_updated (migration 0002), whose predicate it must match exactly.
@@ -120,8 +125,12 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def _dumps(value: Any) -> str:
+def to_json(value: Any) -> str:
+    """How the store serialises context, options and payloads."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+_dumps = to_json
 
 
 _UPDATABLE = frozenset(
@@ -137,11 +146,22 @@ _UPDATABLE = frozenset(
         "description",
     }
 )
-_INSERT_JOURNAL = text(
+_INSERT_JOURNAL_SQL = (
     "INSERT INTO journal (hotfix_id, seq, at, kind, phase, attempt, key, payload) "
     "VALUES (:hotfix_id, :seq, :at, :kind, :phase, :attempt, :key, :payload)"
 )
-_HOTFIX_COLUMNS = tuple(cast(Table, HotfixRow.__table__).columns)
+_INSERT_JOURNAL = text(_INSERT_JOURNAL_SQL)
+# The same INSERT with positional parameters, for the sqlite3 fast path.
+_INSERT_JOURNAL_QMARK = (
+    "INSERT INTO journal (hotfix_id, seq, at, kind, phase, attempt, key, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_HOTFIX_COLUMNS = tuple(hotfixes.columns)
+
+
+def _wrapped(sql: str | None, params: Any, exc: sqlite3.Error) -> DBAPIError:
+    """A raw ``sqlite3`` error as SQLAlchemy would have raised it (OperationalError, …)."""
+    return cast(DBAPIError, DBAPIError.instance(sql, params, exc, sqlite3.Error))
 
 
 def _row_to_hotfix(row: Any) -> Hotfix:
@@ -177,8 +197,9 @@ class Store:
         self._writer = engine.execution_options(hotfix_write=True)
         self._safe_url = engine.url.render_as_string(hide_password=True)
         self._statements: dict[tuple[tuple[str, ...], bool], TextClause] = {}
-        self._t = cast(Table, HotfixRow.__table__)
-        self._j = cast(Table, JournalRow.__table__)
+        self._sqlite = engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite"
+        self._t: Table = hotfixes
+        self._j: Table = journal
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -414,7 +435,9 @@ class Store:
         """Append ``entries`` and apply ``changes`` to the hotfix row, if the lease still holds.
 
         ``changes`` may hold ``state``, ``failed_from``, ``paused_reason``, ``paused_gate``,
-        ``error``, ``context`` and ``options`` (dicts, replaced whole). Returns the last
+        ``error``, ``context`` and ``options`` (dicts, replaced whole; or their ``to_json``
+        text, which the journal writer hands over when it has serialised it already). Returns
+        the last
         sequence number.
         """
         return self._append(list(entries), changes, lease)
@@ -437,21 +460,94 @@ class Store:
         now = time.time()
         params: dict[str, Any] = {"hid": hid, "n": len(entries), "now": now}
         for key, value in changes.items():
-            params[f"v_{key}"] = _dumps(value) if key in ("context", "options") else value
+            serialise = key in ("context", "options") and not isinstance(value, str)
+            params[f"v_{key}"] = _dumps(value) if serialise else value
         if lease is not None:
             params.update(tok=lease.token, owner=lease.owner, exp=now + lease.ttl)
         statement = self._update_statement(tuple(sorted(changes)), fenced=lease is not None)
+        if self._sqlite:
+            last = self._append_sqlite(statement.text, params, entries, hid, now)
+        else:
+            last = self._append_sqlalchemy(statement, params, entries, hid, now)
+        if last is None:
+            if lease is None:
+                raise NotFound(f"no hotfix {hid!r} in this store", hotfix_id=hid)
+            raise LeaseLost(
+                "this driver lost its lease on the hotfix (another driver took it over); "
+                "nothing was written",
+                hotfix_id=hid,
+                hint="run `hotfix status` to see who drives it now",
+            )
+        return last
+
+    def _append_sqlite(
+        self, sql: str, params: dict[str, Any], entries: list[Entry], hid: str, now: float
+    ) -> int | None:
+        """The checkpoint on a pooled ``sqlite3`` connection: ``BEGIN IMMEDIATE``, the fenced
+        UPDATE … RETURNING, the INSERT, ``COMMIT`` — nothing written when the fence refuses."""
+        try:
+            fairy = self.engine.raw_connection()
+        except (DBAPIError, sqlite3.Error) as exc:
+            error = exc if isinstance(exc, DBAPIError) else _wrapped(None, None, exc)
+            raise store_error(
+                error, self._safe_url, writing=True, live_drivers=self._live_drivers
+            ) from exc
+        try:
+            conn = cast(sqlite3.Connection, fairy.driver_connection)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    found = conn.execute(sql, params).fetchall()
+                    if not found or found[0][0] is None:
+                        conn.execute("ROLLBACK")
+                        return None
+                    last = int(found[0][0])
+                    if entries:
+                        first = last - len(entries) + 1
+                        conn.executemany(
+                            _INSERT_JOURNAL_QMARK,
+                            [
+                                (
+                                    hid,
+                                    first + i,
+                                    now,
+                                    e.kind,
+                                    e.phase,
+                                    e.attempt,
+                                    e.key,
+                                    _dumps(e.payload),
+                                )
+                                for i, e in enumerate(entries)
+                            ],
+                        )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                wrapped = _wrapped(sql, params, exc)
+                if isinstance(wrapped, IntegrityError):
+                    raise wrapped from exc
+                raise store_error(
+                    wrapped, self._safe_url, writing=True, live_drivers=self._live_drivers
+                ) from exc
+        finally:
+            fairy.close()
+        return last
+
+    def _append_sqlalchemy(
+        self,
+        statement: TextClause,
+        params: dict[str, Any],
+        entries: list[Entry],
+        hid: str,
+        now: float,
+    ) -> int | None:
         with self._writing() as conn:
             last = conn.execute(statement, params).scalar()
-            if last is None:
-                if lease is None:
-                    raise NotFound(f"no hotfix {hid!r} in this store", hotfix_id=hid)
-                raise LeaseLost(
-                    "this driver lost its lease on the hotfix (another driver took it over); "
-                    "nothing was written",
-                    hotfix_id=hid,
-                    hint="run `hotfix status` to see who drives it now",
-                )
+            if last is None:  # the UPDATE matched nothing: nothing was written
+                return None
             first = last - len(entries) + 1
             if entries:
                 conn.execute(

@@ -25,7 +25,7 @@ def test_quick_checkpoint_figure_prints_table_and_writes_json(tmp_path: Path) ->
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -44,7 +44,7 @@ def test_quick_checkpoint_figure_prints_table_and_writes_json(tmp_path: Path) ->
     assert row["measured"] > 0
     assert row["baseline"] > 0
     assert row["ratio"] == round(row["measured"] / row["baseline"], 4)
-    assert row["goal_ratio"] == 1.5
+    assert row["goal_ratio"] == 1.2  # the goal of issue 15
     assert row["details"]["checkpoint"]["n"] == row["details"]["bare_sqlite3"]["n"] > 0
     assert " on " in row["details"]["disk"]  # the file system holding the files is named
     # The scratch directory is removed; nothing is left behind.

@@ -171,11 +171,11 @@ def test_sandbox_serve_prints_urls_serves_and_stops_on_sigterm(
         assert f"GitHub API:  {world.github_url}" in text
         health = f"{world.production_url}/health"
         with pytest.raises(urllib.error.HTTPError) as failing:
-            urllib.request.urlopen(health, timeout=5)
+            urllib.request.urlopen(health, timeout=60)
         failing.value.close()
         assert failing.value.code == 503  # --mode failing took effect
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert "stopped" in out
     finally:

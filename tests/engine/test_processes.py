@@ -133,7 +133,8 @@ def test_stopped_driver_loses_its_lease_and_cannot_write(tmp_path: Path) -> None
     env = {
         **os.environ,
         "FILEDRIVER_SLOW_PHASE": "branch",
-        "FILEDRIVER_SLOW_PHASE_SECONDS": "3",
+        # held inside the phase until it notices it lost its lease (the file never appears)
+        "FILEDRIVER_HOLD_UNTIL": str(tmp_path / "never-released"),
         "FILEDRIVER_LEASE_TTL": "1",
     }
     sleeper = subprocess.Popen(
@@ -145,7 +146,7 @@ def test_stopped_driver_loses_its_lease_and_cannot_write(tmp_path: Path) -> None
         env=env,
     )
     store = open_store(db)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while not any(e.kind == "intent" for e in store.journal(hid)):  # it is inside the phase
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -166,7 +167,7 @@ def test_stopped_driver_loses_its_lease_and_cannot_write(tmp_path: Path) -> None
     finally:
         os.kill(sleeper.pid, signal.SIGCONT)
         store.engine.dispose()
-    code = sleeper.wait(timeout=60)
+    code = sleeper.wait(timeout=180)
     _out, err = sleeper.communicate()
     assert code == 4, err
     assert "lease" in err

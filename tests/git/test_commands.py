@@ -31,7 +31,7 @@ def pid_gone(pid: int) -> bool:
     return state == "Z"
 
 
-def wait_gone(pid: int, deadline: float = 10.0) -> bool:
+def wait_gone(pid: int, deadline: float = 120.0) -> bool:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if pid_gone(pid):

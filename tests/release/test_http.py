@@ -26,7 +26,7 @@ def test_healthy_answer_is_measured_and_judged(
     prod: ProductionApp, session: requests.Session
 ) -> None:
     prod.set_version(SHA)
-    result = fetch_health(session, prod.base_url + "/health", timeout=2)
+    result = fetch_health(session, prod.base_url + "/health", timeout=30)
     assert result.status == 200
     assert result.latency_ms > 0
     assert result.field("errorRate") == 0.1
@@ -40,21 +40,21 @@ def test_wrong_version_status_and_body_are_reasons(
 ) -> None:
     url = prod.base_url + "/health"
     judgement = judge_health(
-        fetch_health(session, url, timeout=2), HealthExpectation(versions=(SHA,))
+        fetch_health(session, url, timeout=30), HealthExpectation(versions=(SHA,))
     )
     assert not judgement.ok
     assert "reports version" in judgement.reason
     prod.set_mode("failing")
-    failing = judge_health(fetch_health(session, url, timeout=2), HealthExpectation())
+    failing = judge_health(fetch_health(session, url, timeout=30), HealthExpectation())
     assert failing.reason == "HTTP 503, expected 200"
     prod.set_mode("garbage")
-    garbage = fetch_health(session, url, timeout=2)
+    garbage = fetch_health(session, url, timeout=30)
     assert garbage.body is None
     assert judge_health(garbage, HealthExpectation()).reason == "the body is not JSON (text/html)"
     assert judge_health(garbage, HealthExpectation(json_field="")).ok
     prod.set_mode("healthy")
     wrong = judge_health(
-        fetch_health(session, url, timeout=2), HealthExpectation(json_value="green")
+        fetch_health(session, url, timeout=30), HealthExpectation(json_value="green")
     )
     assert wrong.reason == "status is 'healthy', expected 'green'"
 
@@ -92,7 +92,7 @@ def test_json_path_and_version_prefixes() -> None:
 def test_prometheus_instant_queries(
     prod: ProductionApp, session: requests.Session, query: str, value: float
 ) -> None:
-    client = PrometheusClient(session, prod.base_url + "/", timeout=2)
+    client = PrometheusClient(session, prod.base_url + "/", timeout=30)
     assert client.query(query) == value
     prod.set_mode("failing")
     assert client.query("error_rate") == 25.0
@@ -100,7 +100,7 @@ def test_prometheus_instant_queries(
 
 def test_prometheus_errors(prod: ProductionApp, session: requests.Session) -> None:
     with pytest.raises(MeasurementError, match="unknown query"):
-        PrometheusClient(session, prod.base_url, timeout=2).query("rate(x[5m])")
+        PrometheusClient(session, prod.base_url, timeout=30).query("rate(x[5m])")
     with pytest.raises(MeasurementError, match="cannot connect"):
         PrometheusClient(session, f"http://127.0.0.1:{free_port()}", timeout=1).query("up")
 
@@ -137,7 +137,7 @@ def test_prometheus_result_shapes(
 ) -> None:
     server = PromServer({"status": "success", "data": data})
     try:
-        assert PrometheusClient(session, server.url, timeout=2).query("q") == expected
+        assert PrometheusClient(session, server.url, timeout=30).query("q") == expected
     finally:
         server.close()
 
@@ -155,6 +155,6 @@ def test_prometheus_bad_answers(session: requests.Session, payload: object, mess
     server = PromServer(payload)
     try:
         with pytest.raises(MeasurementError, match=message):
-            PrometheusClient(session, server.url, timeout=2).query("q")
+            PrometheusClient(session, server.url, timeout=30).query("q")
     finally:
         server.close()

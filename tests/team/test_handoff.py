@@ -70,7 +70,7 @@ def run_machine_a(team: Team, db: str, failpoint: str, ttl: float) -> dict[str, 
     return dict(lines[0])
 
 
-def wait_for(check: object, timeout: float = 10.0) -> None:
+def wait_for(check: object, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
@@ -110,7 +110,7 @@ def check_hand_off(team: Team, store_url: str, tmp_path: Path, how: str) -> None
     assert not b_tree.exists()  # refused before touching anything
 
     if how == "lease_expiry":
-        wait_for(lambda: not b.get(hotfix_id).lease_live(), timeout=ttl + 5)
+        wait_for(lambda: not b.get(hotfix_id).lease_live(), timeout=ttl + 120)
         moved = prepare_work_tree(b, hotfix_id, b_tree)
     else:
         moved = prepare_work_tree(b, hotfix_id, b_tree, take_over=True)

@@ -49,6 +49,12 @@ def sandbox(sandboxes: Callable[..., Sandbox]) -> Sandbox:
     return sandboxes()
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Everything here drives real ``hotfix`` processes: the slow set, its own step of CI."""
+    if Path(__file__).parent in item.path.parents:
+        item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Undo the root conftest's skip for tests that merely live in this ``torture`` package.

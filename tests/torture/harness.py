@@ -243,7 +243,7 @@ def parallel(fn: Callable[[T], Any], items: list[T], workers: int = 3) -> None:
     assert not errors, f"{len(errors)} of {len(items)} trials failed:\n" + "\n".join(errors)
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 180) -> None:
     """Poll ``check`` (small sleeps) until true; fail after ``timeout`` seconds."""
     end = time.monotonic() + timeout
     while not check():

@@ -83,7 +83,7 @@ def _race(sb: Sandbox, n: int) -> None:
         assert_no_traceback(result)
         assert f":{driver.pid}:" in result.err, f"the holder is not named:\n{result}"
         assert "another driver holds this hotfix" in result.err, str(result)
-    wait_for(lambda: _lease_free(sb), "the killed driver's lease to expire", timeout=TTL * 10)
+    wait_for(lambda: _lease_free(sb), "the killed driver's lease to expire", timeout=TTL * 40)
 
 
 def _races(sb: Sandbox, sizes: tuple[int, ...]) -> None:
@@ -91,7 +91,7 @@ def _races(sb: Sandbox, sizes: tuple[int, ...]) -> None:
     start = sb.spawn(*sb.start_args(), lease_ttl=TTL)
     _in_monitor_window(sb, start).power_cut()
     start.finish()
-    wait_for(lambda: _lease_free(sb), "the first driver's lease to expire", timeout=TTL * 10)
+    wait_for(lambda: _lease_free(sb), "the first driver's lease to expire", timeout=TTL * 40)
     for n in sizes:
         _race(sb, n)
     # The last round: a short window lets the winner finish the hotfix.
@@ -125,7 +125,7 @@ def test_paused_driver_loses_its_lease_and_exits_cleanly(sandbox: Sandbox) -> No
         wait_for(lambda: _stopped(paused), "the driver to stop")
         stops = int(_stopped(paused))  # as the kernel reports it
         stopped_at = time.monotonic()
-        wait_for(lambda: _lease_free(sb), "the paused driver's lease to expire", timeout=TTL * 10)
+        wait_for(lambda: _lease_free(sb), "the paused driver's lease to expire", timeout=TTL * 40)
         assert time.monotonic() - stopped_at >= TTL - 1
         second = sb.spawn("resume", ISSUE, lease_ttl=TTL)
         wait_for(lambda: _holder_pid(sb) == second.pid, "the second driver to take the lease")
@@ -189,7 +189,7 @@ def test_driver_frozen_while_retrying_a_dispatch_sends_nothing_when_woken(
     try:
         wait_for(lambda: _stopped(first), "the driver to stop")
         stops = int(_stopped(first))  # as the kernel reports it
-        wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 10)
+        wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 40)
         gh.clear_faults()
         second = sb.spawn("resume", ISSUE, lease_ttl=TTL)
         result = second.finish(timeout=180)
@@ -238,7 +238,7 @@ def _frozen_at_a_boundary(sandboxes: Factory, phase: str, point: str) -> None:
         stops = int(_stopped(first))
         assert sb.fired_failpoints() == [f"{phase}:{point}@1=stop"]
         at_freeze = _effect_counts(sb)
-        wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 10)
+        wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 40)
         second = sb.spawn("resume", ISSUE, lease_ttl=TTL)
         result = second.finish(timeout=180)
         hotfix = sb.hotfix()

@@ -185,7 +185,7 @@ def test_every_failpoint_of_a_manual_rollback_after_done(sandboxes: Factory) -> 
     assert results["clean"]["production_runs"] == "release"
 
 
-def _wait_for_rounds(sb: Sandbox, proc: Any, rounds: int, deadline: float = 60) -> bool:
+def _wait_for_rounds(sb: Sandbox, proc: Any, rounds: int, deadline: float = 180) -> bool:
     """Poll the store until ``rounds`` monitoring rounds are journaled (False if it exited)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:

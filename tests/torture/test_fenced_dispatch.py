@@ -37,7 +37,7 @@ def test_a_dispatch_held_in_the_network_is_found_not_repeated(sandbox: Sandbox) 
     wait_for(lambda: _dispatch_requests(sb) >= 1, "the deploy dispatch to reach GitHub")
     first.signal(signal.SIGSTOP)
     try:
-        wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 10)
+        wait_for(lambda: _lease_free(sb), "the frozen driver's lease to expire", timeout=TTL * 40)
         gh.clear_faults()
         second = sb.spawn("resume", ISSUE, lease_ttl=TTL)
         result = second.finish(timeout=180)
