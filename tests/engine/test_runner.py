@@ -252,3 +252,22 @@ def test_subscribers_see_every_committed_row(store_url: str, tmp_path: Path) -> 
     journal = [e.seq for e in engine.journal(hid)]
     assert seen == journal  # the creation row too: every row reaches subscribers
     engine.close()
+
+
+def test_a_gates_transient_failure_is_retried_not_fatal(store_url: str, tmp_path: Path) -> None:
+    """A gate is a step like any phase: a transient failure is retried by the policy (the
+    other gates are not re-run), and the hotfix goes on instead of failing."""
+    world = World(fail_next={"gate:build": "transient"})
+    engine = make_engine(store_url, world)
+    hid = start(engine, tmp_path, yes=True)
+    assert engine.drive(hid).state == "done"
+    journal = engine.journal(hid)
+    failed = [e for e in journal if e.kind == "failed" and e.phase == "gate:build"]
+    assert len(failed) == 1
+    assert failed[0].payload["transient"] is True
+    intents = [e.attempt for e in journal if e.kind == "intent" and e.phase == "gate:build"]
+    assert intents == [1, 2]
+    assert world.effects[f"{hid}:gate:build"] == 1
+    assert world.effects[f"{hid}:gate:tests"] == 1
+    assert not [e for e in journal if e.kind == "transition" and e.phase == "fail"]
+    engine.close()
