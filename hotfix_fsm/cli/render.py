@@ -372,6 +372,11 @@ def summary_lines(status: HotfixStatus) -> list[str]:
 # -- tables ---------------------------------------------------------------------------------
 
 
+def _rollback_text(rollback: dict[str, Any]) -> str:
+    who = f", asked by {rollback['by']}" if rollback.get("by") else ""
+    return f"{rollback.get('reason') or 'no reason given'}{who} ({rollback.get('at')})"
+
+
 def render_status(doc: dict[str, Any]) -> None:
     """The status view: a table sized to the terminal, or whole values in a pipe."""
     from hotfix_fsm.reporting.report import fact_text, fmt_duration
@@ -399,6 +404,8 @@ def render_status(doc: dict[str, Any]) -> None:
             lines.append(f"paused: {paused['reason']}")
         if doc.get("error"):
             lines.append(f"error: {doc['error']}")
+        if doc.get("rollback"):
+            lines.append(f"rollback: {_rollback_text(doc['rollback'])}")
         if lease and lease.get("live"):
             lines.append(f"driven by {lease['owner']} since {_when(lease['since'])}")
         lines += [f"  {k}: {fact_text(k, v)}" for k, v in doc.get("facts", {}).items()]
@@ -417,6 +424,8 @@ def render_status(doc: dict[str, Any]) -> None:
         console.print(f"paused: {_esc(paused['reason'])}", style="yellow")
     if doc.get("error"):
         console.print(f"error: {_esc(doc['error'])}", style="red")
+    if doc.get("rollback"):
+        console.print(f"rollback: {_esc(_rollback_text(doc['rollback']))}", style="yellow")
     if lease and lease.get("live"):
         console.print(f"driven by {_esc(lease['owner'])} since {_when(lease['since'])}")
     for key, value in doc.get("facts", {}).items():

@@ -373,6 +373,8 @@ class HotfixStatus:
     facts: dict[str, Any]  # the key facts (KEY_FACTS), redacted
     phases: tuple[PhaseRow, ...]
     journal_length: int
+    # The latest rollback: why, who asked (``hotfix rollback --reason``) and when; else None.
+    rollback: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The stable ``hotfix status --json`` document (keys are only ever added)."""
@@ -414,6 +416,7 @@ class HotfixStatus:
             "facts": self.facts,
             "phases": [row.as_json() for row in self.phases],
             "journal_length": self.journal_length,
+            "rollback": self.rollback,
         }
         return redacted_doc(doc)
 
@@ -427,6 +430,19 @@ def _int(value: Any) -> int | None:
 
 def _text(value: Any) -> str | None:
     return redact(str(value)) if value not in (None, "") else None
+
+
+def _latest_rollback(journal: Sequence[JournalEntry]) -> dict[str, Any] | None:
+    for entry in reversed(journal):
+        if entry.kind == "transition" and entry.phase == "start_rollback":
+            p = entry.payload
+            return {
+                "reason": _text(p.get("reason")),
+                "by": _text(p.get("by")),
+                "requested": "request_seq" in p,  # asked from another terminal
+                "at": iso(entry.at),
+            }
+    return None
 
 
 def build_status(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> HotfixStatus:
@@ -472,6 +488,7 @@ def build_status(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> HotfixStatu
         facts=redacted_doc(key_facts(hotfix)),
         phases=rows,
         journal_length=hotfix.last_seq,
+        rollback=_latest_rollback(journal),
     )
 
 

@@ -44,6 +44,10 @@ def test_rollback_from_another_terminal_while_the_driver_monitors(sandbox: Sandb
     assert started[0].payload["reason"] == "error budget burning"
     shown = sb.cli("log", hotfix.id, timeout=60)
     assert "error budget burning" in shown.out, str(shown)
+    status = sb.cli("status", hotfix.id, timeout=60)
+    assert "rollback: error budget burning, asked by" in status.out, str(status)
+    report = sb.cli("report", hotfix.id, timeout=60)
+    assert "error budget burning" in report.out, str(report)
     dispatched = sb.effects().get("dispatches", [])
     rollbacks = len(dispatched) - before  # every dispatch after the deploy's is a rollback's
     assert rollbacks == 1, dispatched
