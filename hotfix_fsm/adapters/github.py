@@ -674,7 +674,9 @@ class GitHubClient:
                     f"{self.full_name}'s .github/workflows (deploy.workflow, or "
                     "rollback.workflow for the rollback, in hotfix.toml) and that "
                     "github.repository is right; private repositories answer 404 to tokens "
-                    "without the `repo` scope. Then `hotfix resume` dispatches it"
+                    "without the `repo` scope. Then `hotfix resume --reload-config` takes the "
+                    "corrected configuration (a hotfix keeps the one it started with) and "
+                    "dispatches it"
                 )
             raise
         return dict(result) if isinstance(result, dict) and result else None

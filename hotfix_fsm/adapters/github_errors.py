@@ -152,7 +152,9 @@ def translate(
             status=status,
             gh_message=gh_message,
             hint="check github.repository (or the remote URL) and github.api_url; "
-            "private repositories answer 404 to tokens without the `repo` scope",
+            "private repositories answer 404 to tokens without the `repo` scope; a hotfix "
+            "keeps the configuration it started with: after fixing hotfix.toml, "
+            "`hotfix resume --reload-config` takes it",
         )
     if status >= 500:
         if write:

@@ -96,7 +96,8 @@ def _races(sb: Sandbox, sizes: tuple[int, ...]) -> None:
         _race(sb, n)
     # The last round: a short window lets the winner finish the hotfix.
     sb.configure({"monitor": {"duration": 0.5}})
-    final = sb.cli("resume", ISSUE, timeout=120)
+    # The hotfix pinned its configuration at start: take the shorter window explicitly.
+    final = sb.cli("resume", ISSUE, "--reload-config", timeout=120)
     FIGURES.add("race", rounds=len(sizes), drivers=sum(sizes) + 2, duplicated=duplicates(sb))
     assert final.code == ExitCode.OK, str(final)
     check_trial(sb, None)

@@ -125,7 +125,8 @@ def _permanent(sandboxes: Factory, name: str) -> None:
     assert "hotfix resume" in message, str(failed)
     effects_before = sb.effects()
     sb.write_config(good)
-    resumed = sb.cli("resume", ISSUE)
+    # The hotfix pinned the broken configuration: the fix is taken explicitly.
+    resumed = sb.cli("resume", ISSUE, "--reload-config")
     # Each refused request the hotfix failed on is a failed row naming the status.
     injected = failures(sb, containing=words[0])
     FIGURES.add("fault", scenario=f"github:{name}", injected=injected, duplicated=duplicates(sb))

@@ -355,7 +355,7 @@ def test_disk_full_mid_drive(paused: Sandbox, tmp_path: Path) -> None:
         sb.configure({"monitor": {"duration": 3.0, "interval": 0.2}})
         approved = sb.cli("approve", ISSUE, "deploy")
         assert approved.code == ExitCode.OK, str(approved)
-        proc = sb.spawn("resume", ISSUE)
+        proc = sb.spawn("resume", ISSUE, "--reload-config")  # the longer window, explicitly
         wait_for(lambda: monitor_rounds(sb) >= 1 or not proc.running(), "the monitoring window")
         filler = mount / "filler"
         with contextlib.suppress(OSError), filler.open("wb") as fh:

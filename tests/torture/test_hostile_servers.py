@@ -125,8 +125,15 @@ class Stages:
         db = copy_store(self.stores[stage], base / "hotfix.db")
         config = base / "hotfix.toml"
         config.write_text(toml_dumps(merge(self.sb.read_config(), changes)))
+        # The hotfix pinned its configuration at start: the hostile one is taken explicitly.
         result = self.sb.cli(
-            "--db", str(db), "--config", str(config), *self.sb.resume_args(), timeout=150
+            "--db",
+            str(db),
+            "--config",
+            str(config),
+            *self.sb.resume_args(),
+            "--reload-config",
+            timeout=150,
         )
         _check(self.sb, db, f"{stage} {name}", result, found)
         with self.sb.store_at(db) as store:
