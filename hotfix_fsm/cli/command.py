@@ -20,7 +20,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -29,6 +28,7 @@ import typer.core
 import typer.main
 
 from hotfix_fsm import __version__
+from hotfix_fsm.cli.options import Globals, globals_of
 from hotfix_fsm.errors import ExitCode, HotfixError, UsageError
 
 if TYPE_CHECKING:
@@ -46,20 +46,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-@dataclass
-class Globals:
-    """The global options, handed to every command through the typer context."""
-
-    db: str | None
-    config: Path | None
-    verbose: int
-
-    def engine(self) -> HotfixEngine:
-        from hotfix_fsm.engine import HotfixEngine
-
-        return HotfixEngine(self.db, config_path=self.config)
 
 
 def _version(value: bool) -> None:
@@ -137,13 +123,6 @@ def _repo_option() -> Any:
 
 def _hotfix_argument() -> Any:
     return typer.Argument(metavar="HOTFIX", help="Hotfix id, id prefix or issue.")
-
-
-def _g(ctx: typer.Context) -> Globals:
-    obj = ctx.find_root().obj
-    if not isinstance(obj, Globals):  # only when a command is invoked without the app
-        obj = Globals(db=None, config=None, verbose=0)
-    return obj
 
 
 def _finish(
@@ -267,7 +246,7 @@ def start(
     ] = False,
 ) -> None:
     """Start a hotfix and drive it until it is done, paused at a gate, failed or rolled back."""
-    g = _g(ctx)
+    g = globals_of(ctx)
     if as_json and not dry_run:
         raise UsageError(
             "--json goes with --dry-run (the plan)",
@@ -346,7 +325,7 @@ def resume(
     It uses the configuration pinned when the hotfix started, from any directory or machine;
     a configuration file that says otherwise now is reported key by key.
     """
-    with _g(ctx).engine() as engine:
+    with globals_of(ctx).engine() as engine:
         if hotfix is None and engine.store.latest_unfinished() is None:
             _nothing_to_resume(engine)
         found = engine.resolve(hotfix)
@@ -426,7 +405,7 @@ def approve(
     from hotfix_fsm.cli.render import echo
     from hotfix_fsm.core.outcome import next_action_for
 
-    with _g(ctx).engine() as engine:
+    with globals_of(ctx).engine() as engine:
         _config_notice(engine, engine.resolve(hotfix))
         entry = engine.approve(hotfix, gate, comment=comment)
         p = entry.payload
@@ -450,7 +429,7 @@ def abort(
     """Cancel a hotfix that has not reached production."""
     from hotfix_fsm.cli.render import echo
 
-    with _g(ctx).engine() as engine:
+    with globals_of(ctx).engine() as engine:
         _config_notice(engine, engine.resolve(hotfix))
         done = engine.abort(hotfix, reason=reason)
         echo(f"{done.id}: {done.state}")
@@ -476,7 +455,7 @@ def rollback(
     (journaled with --reason and who asked) and this command follows it to the end. Exits 0
     when production runs the rollback target, verified.
     """
-    with _g(ctx).engine() as engine:
+    with globals_of(ctx).engine() as engine:
         found = engine.resolve(hotfix)
         _config_notice(engine, found)
         outcome = _drive(
@@ -531,10 +510,10 @@ def status(
             raise UsageError("--watch prints as it goes; use `hotfix status --json` after it")
         from hotfix_fsm.cli.follow import watch as follow
 
-        with _g(ctx).engine() as engine:
+        with globals_of(ctx).engine() as engine:
             code = follow(engine, hotfix, interval=interval)
         raise typer.Exit(code)
-    with _g(ctx).engine() as engine:
+    with globals_of(ctx).engine() as engine:
         if hotfix is None and engine.store.latest_unfinished() is None:
             if as_json:
                 print_json({"schema": STATUS_SCHEMA, "id": None})
@@ -565,7 +544,7 @@ def list_(
     from hotfix_fsm.cli.render import print_json, render_list
     from hotfix_fsm.reporting.report import list_document
 
-    with _g(ctx).engine() as engine:
+    with globals_of(ctx).engine() as engine:
         doc = list_document(engine.list(include_finished=all_, limit=limit), include_finished=all_)
     if as_json:
         print_json(doc)
@@ -591,7 +570,7 @@ def log(
     from hotfix_fsm.cli.render import print_json, render_log
     from hotfix_fsm.reporting.report import log_document
 
-    with _g(ctx).engine() as engine:
+    with globals_of(ctx).engine() as engine:
         found = engine.get(hotfix)
         if limit is None:
             journal = engine.store.journal(found.id)
@@ -624,7 +603,7 @@ def report(
     from hotfix_fsm.reporting.html_report import render_html
     from hotfix_fsm.reporting.postmortem import postmortem_markdown, report_document
 
-    with _g(ctx).engine() as engine:
+    with globals_of(ctx).engine() as engine:
         found = engine.get(hotfix)
         journal = engine.store.journal(found.id)
         if as_json:
@@ -676,7 +655,7 @@ def check(
     """Readiness before an incident: config, remote, token scopes, workflows, health URL."""
     from hotfix_fsm.cli.check import print_check
 
-    raise typer.Exit(print_check(repo, config_path=_g(ctx).config, as_json=as_json))
+    raise typer.Exit(print_check(repo, config_path=globals_of(ctx).config, as_json=as_json))
 
 
 def _register_groups() -> None:

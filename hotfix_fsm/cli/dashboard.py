@@ -15,21 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hotfix_fsm.cli.options import engine_of
+
 if TYPE_CHECKING:
-    from hotfix_fsm.engine import HotfixEngine
+    pass
 
 TOKEN_ENV = "HOTFIX_DASHBOARD_TOKEN"  # noqa: S105 - the name of a variable, not a token
-
-
-def _engine(ctx: typer.Context) -> HotfixEngine:
-    root = ctx.find_root().obj
-    make = getattr(root, "engine", None)
-    if callable(make):
-        made: HotfixEngine = make()
-        return made
-    from hotfix_fsm.engine import HotfixEngine
-
-    return HotfixEngine()
 
 
 def dashboard_command(
@@ -68,7 +59,7 @@ def dashboard_command(
         register_secret(token)
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a port", hint="use 1-65535, or 0 for any free one")
-    engine = _engine(ctx)
+    engine = engine_of(ctx)
     try:
         # Registers the configuration's secrets; a broken configuration is not the concern of
         # a page that only reads the store.

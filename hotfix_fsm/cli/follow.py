@@ -107,15 +107,9 @@ def open_command(
 
     if target not in TARGETS:
         raise UsageError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
-    root = ctx.find_root().obj
-    make = getattr(root, "engine", None)
-    if callable(make):
-        engine: HotfixEngine = make()
-    else:  # only when the command is invoked without the app
-        from hotfix_fsm.engine import HotfixEngine
+    from hotfix_fsm.cli.options import engine_of
 
-        engine = HotfixEngine()
-    with engine:
+    with engine_of(ctx) as engine:
         url = url_of(engine.status(hotfix), target)
     sys.stdout.write(clean(url, keep_newlines=False) + "\n")
     sys.stdout.flush()

@@ -12,21 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hotfix_fsm.cli.options import engine_of
+
 if TYPE_CHECKING:
-    from hotfix_fsm.engine import HotfixEngine
     from hotfix_fsm.store import Hotfix, JournalEntry
-
-
-def _engine(ctx: typer.Context) -> HotfixEngine:
-    """The engine the global options (--db, --config) describe."""
-    root = ctx.find_root().obj
-    make = getattr(root, "engine", None)
-    if callable(make):
-        made: HotfixEngine = make()
-        return made
-    from hotfix_fsm.engine import HotfixEngine
-
-    return HotfixEngine()
 
 
 def adopt_command(
@@ -64,7 +53,7 @@ def adopt_command(
             "give exactly one of --branch and --issue",
             hint="`hotfix adopt --branch hotfix/INC-1-…` or `hotfix adopt --issue INC-1`",
         )
-    with _engine(ctx) as engine:
+    with engine_of(ctx) as engine:
         hotfix = adopt(engine, repo_path=repo, branch=branch, issue=issue, yes=yes)
         journal = engine.store.journal(hotfix.id)
     _print(hotfix, journal)
