@@ -384,10 +384,6 @@ EDGES = DEFAULT.edges
 GRAPH_VERSIONS = DEFAULT.versions
 
 
-def graph_definition() -> dict[str, Any]:
-    return DEFAULT.definition()
-
-
 def graph_hash() -> str:
     """The default graph's hash."""
     return DEFAULT.hash
