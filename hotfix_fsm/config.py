@@ -227,12 +227,10 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Every secret this configuration can produce, for the redactor."""
-        found = [
-            self.secret(self.github.token, self.github.token_env),
-            self.secret(self.alerts.slack_webhook, self.alerts.slack_webhook_env),
-            self.secret(self.alerts.webhook_url, self.alerts.webhook_url_env),
-            self.secret(self.alerts.pagerduty_routing_key, self.alerts.pagerduty_routing_key_env),
-        ]
+        found = []
+        for section, key, env in SECRET_FIELDS:
+            table = getattr(self, section)
+            found.append(self.secret(getattr(table, key), getattr(table, env)))
         return [s for s in found if s]
 
 
@@ -376,7 +374,16 @@ def config_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Conf
 CONFIG_FILE = "hotfix.toml"
 # Configuration keys whose literal values are secrets: never pinned in the store (the value
 # is read again from the file at use time; a ``*_env`` key names the variable instead).
-SECRET_KEYS = ("github.token", "alerts.slack_webhook", "alerts.webhook_url")
+# Every secret a configuration can hold: (section, key given literally, key naming its env
+# variable). One table, so the redactor and the pinned configuration never disagree.
+SECRET_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("github", "token", "token_env"),
+    ("alerts", "slack_webhook", "slack_webhook_env"),
+    ("alerts", "webhook_url", "webhook_url_env"),
+    ("alerts", "pagerduty_routing_key", "pagerduty_routing_key_env"),
+)
+# The literal ones, which a pinned configuration leaves out (read again from the file).
+SECRET_KEYS = tuple(f"{section}.{key}" for section, key, _env in SECRET_FIELDS)
 
 
 def git_top_level(path: str | os.PathLike[str]) -> Path | None:
