@@ -271,6 +271,18 @@ class Drive:
 TERMINAL_EXIT = {0, 1}
 
 
+def _passed_beside(sb: Sandbox, hotfix_id: str, spec: str) -> bool:
+    """A gate's ``after_done`` point a sibling gate's kill got to first: the gates run in
+    parallel, so the process may die (at another gate's failpoint) after this gate's done row
+    committed and before it reached its own point — which then never comes, the gate having
+    passed. Only that point, and only with the done row in the journal, is excused."""
+    name = spec.rsplit("@", 1)[0]
+    if not (name.startswith("gate:") and name.endswith(":after_done")):
+        return False
+    phase = name.removesuffix(":after_done")
+    return any(e.kind == "done" and e.phase == phase for e in sb.journal(hotfix_id))
+
+
 def drive(
     sb: Sandbox,
     *,
@@ -310,6 +322,7 @@ def drive(
         hotfix = sb.hotfix()
         assert hotfix is not None, str(run)
         if hotfix.state in ("done", "rolled_back", "cancelled", "failed", "rollback_failed"):
+            pending = [s for s in pending if not _passed_beside(sb, hotfix.id, s)]
             assert not pending, f"failpoints never reached: {pending}\n{run}"
             return result
         raise AssertionError(f"exit {run.code} but the hotfix is {hotfix.state}:\n{run}")
