@@ -140,7 +140,8 @@ def test_untracked_config_from_a_subdirectory_changed_file_reported_then_reloade
     assert pin["relative"] == "hotfix.toml"
     assert pin["values"]["github"]["token"] == ""  # the literal token is never stored
     assert pin["values"]["github"]["token_env"] == TOKEN_ENV
-    assert pin["literal_secrets"] == ["github.token"]
+    # The sandbox writes its token and its PagerDuty routing key literally: neither is pinned.
+    assert pin["literal_secrets"] == ["github.token", "alerts.pagerduty_routing_key"]
     pinned_tests = pin["values"]["gates"]["tests"]["command"]
 
     # The engineer fixes the app; someone edits the configuration meanwhile.
