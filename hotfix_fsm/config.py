@@ -173,6 +173,8 @@ class AlertsConfig:
 @dataclass
 class MergeConfig:
     method: str = "squash"  # squash | merge | rebase
+    # true: turn on GitHub's auto-merge (as `gh pr merge --auto`) and follow the PR to it
+    auto: bool = False
 
 
 @dataclass

@@ -31,6 +31,7 @@ from hotfix_fsm.adapters.github_errors import (
     GitHubUnavailable,
     translate,
 )
+from hotfix_fsm.adapters.github_gates import GatesApi
 from hotfix_fsm.core.redact import register_secret
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ def _ssl_context() -> Any:
         return _ssl[0]
 
 
-class GitHubClient:
+class GitHubClient(GatesApi):
     """One repository on one GitHub (or GitHub Enterprise, or the rehearsal server)."""
 
     def __init__(

@@ -137,6 +137,7 @@ pagerduty_routing_key_env = ""    # name of the variable holding a PagerDuty rou
 
 [merge]
 method = "squash"                 # squash | merge | rebase
+auto = false                      # true: GitHub's auto-merge merges the PR once its rules are met
 
 [tag]
 enabled = true

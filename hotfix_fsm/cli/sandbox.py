@@ -181,13 +181,17 @@ def sandbox_protect(
         typer.Option("--method", help="An allowed merge method (repeatable; default all)."),
     ] = None,
     off: Annotated[bool, typer.Option("--off", help="Remove the protection.")] = False,
+    ruleset: Annotated[
+        bool,
+        typer.Option("--ruleset", help="As a repository ruleset instead of branch protection."),
+    ] = False,
 ) -> None:
     """Protect a branch of the served sandbox: required reviews, checks, merge methods."""
     from hotfix_fsm.sandbox.serve import control
 
     control(
         directory,
-        "protection",
+        "rulesets" if ruleset else "protection",
         {
             "branch": branch,
             "required_approving_review_count": reviews,
@@ -196,7 +200,8 @@ def sandbox_protect(
             "enabled": not off,
         },
     )
-    sys.stdout.write(f"{branch}: {'unprotected' if off else 'protected'}\n")
+    how = " (ruleset)" if ruleset else ""
+    sys.stdout.write(f"{branch}: {'unprotected' if off else 'protected'}{how}\n")
 
 
 @sandbox_app.command("environment")

@@ -360,6 +360,15 @@ class ReviewRecord(TypedDict):
     submitted_at: str  # when (GitHub's ISO time)
 
 
+class AutoMergeRecord(TypedDict, total=False):
+    """Auto-merge of the production PR (``merge.auto``), as turned on or found on GitHub."""
+
+    method: str  # squash | merge | rebase
+    at: float  # when this tool turned it on, or first saw it on
+    enabled_by: str  # GitHub's login that turned it on
+    inferred: bool  # found already on (after a crash), not seen being turned on
+
+
 class MergeFacts(TypedDict, total=False):
     """``merge``."""
 
@@ -368,6 +377,8 @@ class MergeFacts(TypedDict, total=False):
     merged_head_sha: str | None  # the PR head that was merged (the fix)
     merge_reviews: list[ReviewRecord]  # the PR's reviews read from GitHub before the merge
     merge_required_reviews: int  # approving reviews the branch protection required
+    merge_required_checks: list[str]  # status checks protection and rulesets require
+    merge_auto: AutoMergeRecord  # GitHub's auto-merge, when merge.auto turned it on
 
 
 class TagFacts(TypedDict, total=False):

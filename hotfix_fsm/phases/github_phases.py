@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.errors import PermanentError
 from hotfix_fsm.phases.after_merge import Backport, Cleanup
+from hotfix_fsm.phases.auto_merge import follow_auto_merge
 from hotfix_fsm.phases.base import BasePhase, PhaseContext, Probe
 from hotfix_fsm.phases.ci_phase import WaitForCI
 from hotfix_fsm.phases.deploy_phase import Deploy, require, require_pr_number
@@ -28,6 +29,9 @@ from hotfix_fsm.phases.merge_requirements import (
     required_checks,
     required_reviews,
     review_records,
+    ruleset_checks,
+    ruleset_methods,
+    ruleset_reviews,
     wait_from_refusal,
 )
 from hotfix_fsm.phases.pr_body import build_body, pr_title
@@ -103,7 +107,8 @@ class OpenPullRequest(BasePhase):
 
 
 class Merge(BasePhase):
-    """Merge the PR, pinned to the deployed fix sha (``merge.method``, squash by default)."""
+    """Merge the PR, pinned to the deployed fix sha (``merge.method``, squash by default);
+    with ``merge.auto`` GitHub's auto-merge merges it (``phases.auto_merge``)."""
 
     name = "merge"
 
@@ -128,15 +133,27 @@ class Merge(BasePhase):
     def _requirements(self, ctx: PhaseContext, gh: GitHubClient, pr: dict[str, Any]) -> None:
         """Wait (durably) while the protected base lacks approving reviews or green checks.
 
-        The reviews are read from GitHub and recorded as facts, whatever the protection.
+        Branch protection and rulesets are both read; the strictest requirement holds. The
+        reviews are read from GitHub and recorded as facts, whatever the protection.
         """
         number = int(pr["number"])
         url = pr.get("html_url")
         base = str((pr.get("base") or {}).get("ref") or ctx.config.production_branch)
         rules = gh.branch_protection(base)
+        ruleset = gh.branch_rules(base)
+        method = ctx.config.merge.method
+        allowed = ruleset_methods(ruleset)
+        if allowed is not None and method not in allowed:
+            raise PermanentError(
+                f"the rulesets of {base} allow only {', '.join(allowed) or 'no'} merges, not "
+                f"merge.method = {method!r} (PR #{number}, {url})",
+                hint=f"set merge.method to one of {', '.join(allowed)} and `hotfix resume "
+                f"{ctx.hotfix.id} --reload-config`",
+            )
         reviews = review_records(gh.pull_reviews(number))
-        need = required_reviews(rules)
-        ctx.save(merge_reviews=reviews, merge_required_reviews=need)
+        need = max(required_reviews(rules), ruleset_reviews(ruleset))
+        names = sorted(set(required_checks(rules)) | set(ruleset_checks(ruleset)))
+        ctx.save(merge_reviews=reviews, merge_required_reviews=need, merge_required_checks=names)
         given = approvers(reviews)
         if len(given) < need:
             ctx.progress(
@@ -146,7 +163,6 @@ class Merge(BasePhase):
                 url=url,
             )
             raise awaiting_review(ctx.hotfix.id, number, url, need, given)
-        names = required_checks(rules)
         if not names:
             return
         head = str((pr.get("head") or {}).get("sha") or "")
@@ -186,6 +202,11 @@ class Merge(BasePhase):
                     f"PR #{number} ({pr.get('html_url')}) was closed without being merged",
                     hint=f"reopen it and `hotfix resume {ctx.hotfix.id}`, or merge by hand",
                 )
+            if ctx.config.merge.auto:
+                followed = follow_auto_merge(ctx, gh, pr, sha, self._requirements)
+                if followed is not None:
+                    return {**followed}
+                # GitHub had nothing left to wait for: merge now, as `gh pr merge --auto` does.
             self._requirements(ctx, gh, pr)
             try:
                 result = gh.merge_pull(number, sha=sha, method=method)

@@ -1,7 +1,9 @@
 """What a protected production branch requires before the merge, read from GitHub.
 
-Branch protection (``GET /branches/{b}/protection``) names the approving reviews and the
-status checks a merge needs; the PR's reviews (``GET /pulls/{n}/reviews``) say who
+Branch protection (``GET /branches/{b}/protection``) and the rulesets that apply to the
+branch (``GET /rules/branches/{b}``: ``pull_request`` and ``required_status_checks`` rules)
+name the approving reviews, the status checks and the merge methods a merge needs; the
+strictest of them holds; the PR's reviews (``GET /pulls/{n}/reviews``) say who
 approved. A requirement not met yet is a **durable wait** (``NeedsHuman`` without a gate,
 so ``hotfix resume`` looks again), never a failure. A token that may not read the
 protection (404/403) gets ``None``: the merge's 405 then says what is missing, and
@@ -59,6 +61,41 @@ def required_checks(rules: Mapping[str, Any] | None) -> list[str]:
     names = [str(c) for c in checks.get("contexts") or []]
     names += [str(c.get("context")) for c in checks.get("checks") or [] if isinstance(c, dict)]
     return sorted(set(names))
+
+
+def ruleset_reviews(rules: Sequence[Mapping[str, Any]]) -> int:
+    """Approving reviews the rulesets' ``pull_request`` rules require (the highest)."""
+    counts = [0]
+    for rule in rules:
+        if rule.get("type") == "pull_request":
+            params = rule.get("parameters") or {}
+            try:
+                counts.append(int(params.get("required_approving_review_count") or 0))
+            except (TypeError, ValueError):
+                continue
+    return max(counts)
+
+
+def ruleset_checks(rules: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Status check names the rulesets' ``required_status_checks`` rules require."""
+    names: set[str] = set()
+    for rule in rules:
+        if rule.get("type") == "required_status_checks":
+            for check in (rule.get("parameters") or {}).get("required_status_checks") or []:
+                if isinstance(check, dict) and check.get("context"):
+                    names.add(str(check["context"]))
+    return sorted(names)
+
+
+def ruleset_methods(rules: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """Merge methods every ``pull_request`` rule allows; None when no rule restricts them."""
+    allowed: set[str] | None = None
+    for rule in rules:
+        methods = (rule.get("parameters") or {}).get("allowed_merge_methods")
+        if rule.get("type") == "pull_request" and isinstance(methods, list):
+            names = {str(m) for m in methods}
+            allowed = names if allowed is None else allowed & names
+    return None if allowed is None else sorted(allowed)
 
 
 def check_states(
@@ -134,5 +171,8 @@ __all__ = [
     "required_checks",
     "required_reviews",
     "review_records",
+    "ruleset_checks",
+    "ruleset_methods",
+    "ruleset_reviews",
     "wait_from_refusal",
 ]

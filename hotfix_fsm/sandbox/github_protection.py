@@ -7,6 +7,10 @@ or ``POST /_sandbox/reviews``), as a reviewer would on github.com. Environments 
 required reviewers hold a workflow run in status ``waiting`` until a reviewer approves its
 pending deployment (``POST /actions/runs/{id}/pending_deployments``, or the control
 surface for a reviewer other than the token's user).
+
+Rulesets (``hotfix sandbox protect --ruleset`` or ``POST /_sandbox/rulesets``) add the same
+requirements through ``GET /rules/branches/{branch}``; a merge must satisfy both, and a
+ruleset's refusal starts with GitHub's "Repository rule violations found".
 """
 
 from __future__ import annotations
@@ -74,6 +78,74 @@ class ProtectionMixin(WorldBase):
             "strict": bool(strict),
             "methods": methods,
         }
+
+    def set_ruleset(
+        self,
+        branch: str,
+        *,
+        name: str = "production rules",
+        required_approving_review_count: int = 1,
+        required_status_checks: Sequence[str] = (),
+        strict: bool = False,
+        allowed_merge_methods: Sequence[str] | None = None,
+        enabled: bool = True,
+    ) -> None:
+        """An active repository ruleset ``name`` targeting ``branch`` (``enabled=False``
+        deletes it)."""
+        rulesets = self.data.setdefault("rulesets", {})
+        if not enabled:
+            rulesets.pop(name, None)
+            return
+        methods = list(allowed_merge_methods) if allowed_merge_methods is not None else None
+        for method in methods or ():
+            if method not in MERGE_METHOD_NAMES:
+                raise ApiError(422, f"unknown merge method {method!r}")
+        rulesets[name] = {
+            "id": 7000 + zlib.crc32(name.encode()) % 1000,
+            "branch": branch,
+            "reviews": int(required_approving_review_count),
+            "checks": list(required_status_checks),
+            "strict": bool(strict),
+            "methods": methods,
+        }
+
+    def _rulesets_for(self, branch: str) -> list[JSON]:
+        return [
+            r for _, r in sorted(self.data.get("rulesets", {}).items()) if r["branch"] == branch
+        ]
+
+    def branch_rules(self, branch: str, query: Mapping[str, str]) -> list[JSON]:
+        """GET /rules/branches/{branch}: every active rule that applies to the branch."""
+        out: list[JSON] = []
+        for ruleset in self._rulesets_for(branch):
+            source = {
+                "ruleset_source_type": "Repository",
+                "ruleset_source": self.full_name,
+                "ruleset_id": ruleset["id"],
+            }
+            params: JSON = {
+                "dismiss_stale_reviews_on_push": False,
+                "require_code_owner_review": False,
+                "require_last_push_approval": False,
+                "required_approving_review_count": ruleset["reviews"],
+                "required_review_thread_resolution": False,
+            }
+            if ruleset["methods"] is not None:
+                params["allowed_merge_methods"] = list(ruleset["methods"])
+            out.append({"type": "pull_request", "parameters": params, **source})
+            if ruleset["checks"]:
+                checks = [{"context": c} for c in ruleset["checks"]]
+                out.append(
+                    {
+                        "type": "required_status_checks",
+                        "parameters": {
+                            "required_status_checks": checks,
+                            "strict_required_status_checks_policy": ruleset["strict"],
+                        },
+                        **source,
+                    }
+                )
+        return page(out, query)
 
     def review_pull(self, number: str | int, reviewer: str, state: str = "APPROVED") -> JSON:
         """A reviewer submits a review on the PR's current head (the drill's approval)."""
@@ -182,10 +254,19 @@ class ProtectionMixin(WorldBase):
         )
 
     def protection_violation(self, pr: JSON, method: str) -> str | None:
-        """GitHub's 405 message when merging ``pr`` with ``method`` breaks the base's rules."""
+        """GitHub's 405 message when merging ``pr`` with ``method`` breaks the base's rules
+        (branch protection first, then each ruleset that targets the base)."""
         rule = self.data.get("protection", {}).get(pr["base"])
-        if rule is None:
-            return None
+        found = None if rule is None else self._rule_violation(pr, method, rule)
+        if found is not None:
+            return found
+        for ruleset in self._rulesets_for(pr["base"]):
+            found = self._rule_violation(pr, method, ruleset)
+            if found is not None:
+                return f"Repository rule violations found\n\n{found}\n"
+        return None
+
+    def _rule_violation(self, pr: JSON, method: str, rule: JSON) -> str | None:
         if rule["methods"] is not None and method not in rule["methods"]:
             return f"{MERGE_METHOD_NAMES[method]} are not allowed on this repository."
         given = len(self.approvals(pr))
@@ -201,11 +282,17 @@ class ProtectionMixin(WorldBase):
         return None
 
     def blocked(self, pr: JSON) -> bool:
-        """True when the base's protection would refuse the merge (``mergeable_state``)."""
-        rule = self.data.get("protection", {}).get(pr["base"])
-        if rule is None:
+        """True when the base's protection or rulesets would refuse the merge
+        (``mergeable_state``)."""
+        rules = [self.data.get("protection", {}).get(pr["base"])]
+        rules += self._rulesets_for(pr["base"])
+        allowed = set(MERGE_METHOD_NAMES)
+        for rule in rules:
+            if rule is not None and rule["methods"] is not None:
+                allowed &= set(rule["methods"])
+        if not any(rules):
             return False
-        method = "squash" if rule["methods"] is None else rule["methods"][0]
+        method = "squash" if "squash" in allowed or not allowed else sorted(allowed)[0]
         return self.protection_violation(pr, method) is not None
 
     # -- environments ------------------------------------------------------------------------
@@ -274,9 +361,19 @@ class ProtectionMixin(WorldBase):
         run["approved_by"] = reviewer
         if state == "rejected":
             run["planned_conclusion"] = "failure"
+        comment = str(body.get("comment") or "")
+        run.setdefault("approvals", []).append(
+            {"user": reviewer, "state": state, "comment": comment, "at": now}
+        )
         self._effect(
             "deployment_reviews",
-            {"run_id": run["id"], "environment": env["name"], "user": reviewer, "state": state},
+            {
+                "run_id": run["id"],
+                "environment": env["name"],
+                "user": reviewer,
+                "state": state,
+                "comment": comment,
+            },
         )
         return [
             {
@@ -291,3 +388,33 @@ class ProtectionMixin(WorldBase):
                 "creator": _user(reviewer),
             }
         ]
+
+
+def run_approvals(world: ProtectionMixin, run_id: str) -> list[JSON]:
+    """GET /actions/runs/{id}/approvals: who approved or rejected the run's deployments."""
+    run = world.data["runs"].get(run_id)
+    if run is None:
+        raise not_found()
+    env = run.get("environment") or {}
+    out: list[JSON] = []
+    for approval in run.get("approvals", []):
+        out.append(
+            {
+                "environments": [
+                    {
+                        "id": env.get("id"),
+                        "node_id": f"EN_{env.get('id')}",
+                        "name": env.get("name"),
+                        "url": f"{world.api}/environments/{env.get('name')}",
+                        "html_url": f"{world.web}/deployments/activity_log?environments_filter="
+                        f"{env.get('name')}",
+                        "created_at": iso(run["created_at"]),
+                        "updated_at": iso(approval["at"]),
+                    }
+                ],
+                "state": approval["state"],
+                "user": _user(approval["user"]),
+                "comment": approval["comment"],
+            }
+        )
+    return out

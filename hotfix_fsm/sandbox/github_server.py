@@ -27,8 +27,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from hotfix_fsm.sandbox.github_actions import ActionsMixin
+from hotfix_fsm.sandbox.github_automerge import AutoMergeMixin
 from hotfix_fsm.sandbox.github_git import BareRepo
-from hotfix_fsm.sandbox.github_pulls import PullsMixin
+from hotfix_fsm.sandbox.github_protection import run_approvals
 from hotfix_fsm.sandbox.github_state import (
     JSON,
     ApiError,
@@ -47,7 +48,7 @@ RATE_WINDOW = 3600
 DEFAULT_WORKFLOWS = ("deploy-production.yml", "rollback.yml")
 
 
-class GitHubWorld(PullsMixin, ActionsMixin):
+class GitHubWorld(AutoMergeMixin, ActionsMixin):
     """PRs, labels, refs, CI and Actions backed by a real bare repository."""
 
 
@@ -137,6 +138,17 @@ ROUTES: tuple[Route, ...] = (
         _REPO + "/actions/runs/{run_id}/pending_deployments",
         lambda w, p, q, b: w.review_deployment(p["run_id"], b),
     ),
+    _r(
+        "GET",
+        _REPO + "/actions/runs/{run_id}/approvals",
+        lambda w, p, q, b: run_approvals(w, p["run_id"]),
+    ),
+    _r(
+        "GET",
+        _REPO + "/rules/branches/{branch+}",
+        lambda w, p, q, b: w.branch_rules(p["branch"], q),
+    ),
+    _r("POST", "/graphql", lambda w, p, q, b: w.graphql(b)),
     _r("GET", _REPO + "/git/ref/{ref+}", lambda w, p, q, b: w.get_ref(p["ref"])),
     _r("DELETE", _REPO + "/git/refs/{ref+}", lambda w, p, q, b: w.delete_ref(p["ref"]), 204),
     _r(
@@ -354,6 +366,13 @@ class RehearsalGitHub(ServedApp):
             _protect(self, {"branch": branch or self.world.default_branch, **rules})
             self._state.save()
 
+    def set_ruleset(self, branch: str | None = None, **rules: Any) -> None:
+        """A ruleset on ``branch`` (the default branch) with the same keys as
+        ``protect_branch`` (and ``name``)."""
+        with self._lock:
+            _ruleset(self, {"branch": branch or self.world.default_branch, **rules})
+            self._state.save()
+
     def review_pull(self, number: int, reviewer: str, state: str = "APPROVED") -> JSON:
         """``reviewer`` submits a review of PR ``number`` (a drill's approval)."""
         with self._lock:
@@ -525,6 +544,7 @@ class RehearsalGitHub(ServedApp):
             )
             return Reply(401, _error(message), self._rate_headers("anonymous", consume=True))
         self.world.advance_runs()
+        self.world.settle_auto_merges()
         auth_headers = {"X-OAuth-Scopes": "repo, workflow", "X-Accepted-OAuth-Scopes": "repo"}
         if req.key == "GET /rate_limit":
             # As on GitHub, asking for the rate limit does not count against it.
@@ -660,6 +680,11 @@ def _protect(app: RehearsalGitHub, body: JSON) -> None:
     app.world.set_protection(branch, **body)
 
 
+def _ruleset(app: RehearsalGitHub, body: JSON) -> None:
+    branch = str(body.pop("branch", app.world.default_branch))
+    app.world.set_ruleset(branch, **body)
+
+
 def _review(app: RehearsalGitHub, body: JSON) -> JSON:
     if "pr" not in body or "reviewer" not in body:
         raise ApiError(422, "pr and reviewer are required")
@@ -686,6 +711,7 @@ def _approve_deployment(app: RehearsalGitHub, body: JSON) -> list[JSON]:
 
 _CONTROLS: dict[str, Callable[[RehearsalGitHub, JSON], Any]] = {
     "/_sandbox/protection": _protect,
+    "/_sandbox/rulesets": _ruleset,
     "/_sandbox/reviews": _review,
     "/_sandbox/environments": _environment,
     "/_sandbox/deployment_reviews": _approve_deployment,

@@ -31,6 +31,7 @@ EFFECT_KEYS = (
     "deploys",
     "reviews",
     "deployment_reviews",
+    "auto_merges",
 )
 _SUCCESSFUL = {"success", "neutral", "skipped"}
 
