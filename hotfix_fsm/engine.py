@@ -43,6 +43,7 @@ from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Store, open_store
 if TYPE_CHECKING:
     from hotfix_fsm.durable.runner import Runner
     from hotfix_fsm.phases.registry import Registry
+    from hotfix_fsm.recovery.environment_approval import EnvironmentApproved
     from hotfix_fsm.reporting.report import HotfixStatus
 
 Preflight = Callable[[Services, Config, str], dict[str, Any]]
@@ -358,6 +359,11 @@ class HotfixEngine:
         if gate not in GATES:
             raise InvalidInput(f"unknown gate {gate!r}; use one of {', '.join(GATES)}")
         hotfix = self.resolve(ref)
+        if gate == "deploy":
+            from hotfix_fsm.recovery.environment_approval import waits_for_environment
+
+            if waits_for_environment(hotfix):
+                return self.approve_environment(ref, by=by, comment=comment).entry
         if self.graph.next_state(hotfix.state, "approve") is None or (
             hotfix.state in machine.TERMINAL and gate != "rollback"
         ):
@@ -382,6 +388,26 @@ class HotfixEngine:
             clear = {"paused_reason": None, "paused_gate": None}
         seq = self.writer.write(hotfix, [Entry("approval", gate, 0, None, payload)], **clear)
         return self.store.journal(hotfix.id, after_seq=seq - 1, limit=1)[0]
+
+    def approve_environment(
+        self, ref: str, *, by: str | None = None, comment: str | None = None
+    ) -> EnvironmentApproved:
+        """Approve the deploy run's pending deployment to a protected environment on GitHub,
+        as the token's user, and journal it (who, when, which environment, which run).
+
+        Idempotent: when it is approved already, the earlier record comes back with
+        ``already`` set. See ``recovery.environment_approval`` for why this is the
+        person's own act rather than the driver's.
+
+        Raises:
+            ApprovalRefused: the token's user is not one of the environment's reviewers.
+        """
+        from hotfix_fsm.recovery.environment_approval import approve_environment
+
+        hotfix = self.resolve(ref)
+        if comment is not None and comment.strip():
+            comment = _approval_comment(comment)
+        return approve_environment(self.runner, hotfix, by=by, comment=comment)
 
     def _check_approver(self, hotfix: Hotfix, approver: str) -> None:
         from hotfix_fsm.phases.approval import deploy_approver_problem, who_may_approve

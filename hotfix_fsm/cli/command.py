@@ -401,12 +401,21 @@ def approve(
         typer.Option("--comment", "-m", metavar="TEXT", help="Why (journaled with the approval)."),
     ] = None,
 ) -> None:
-    """Record an approval (who, when, for which commit); `hotfix resume` then continues."""
+    """Record an approval (who, when, for which commit); `hotfix resume` then continues.
+
+    On a deploy run waiting for a protected environment's reviewers, `deploy` approves it
+    on GitHub as the token's user (or says who can)."""
+    from hotfix_fsm.cli.environment import approve_environment
     from hotfix_fsm.cli.render import echo
     from hotfix_fsm.core.outcome import next_action_for
+    from hotfix_fsm.recovery.environment_approval import waits_for_environment
 
     with globals_of(ctx).engine() as engine:
-        _config_notice(engine, engine.resolve(hotfix))
+        found = engine.resolve(hotfix)
+        _config_notice(engine, found)
+        if gate == "deploy" and waits_for_environment(found):
+            approve_environment(engine, found.id, comment)
+            return
         entry = engine.approve(hotfix, gate, comment=comment)
         p = entry.payload
         sha = str(p.get("sha") or "")[:12] or "-"

@@ -101,14 +101,15 @@ class JournalWriter:
         """Append ``entries`` and apply ``changes`` in one transaction; return the last seq.
 
         With ``guard`` (or ``lease``) the write is fenced: it lands only while that lease
-        holds. Without, it is a record made beside the driver (an approval, a note).
+        holds. Without (or with a ``BesideGuard``), it is a record made beside the driver
+        (an approval, a note, a person's environment approval).
 
         Raises:
             IllegalTransition: a row or a state change the graph does not allow.
             LeaseLost: the fence refused the write.
         """
         if guard is not None:
-            lease = guard.lease
+            lease = guard.lease if guard.fences else None
         try:
             self._validate(hotfix, entries, changes)
         except IllegalTransition:

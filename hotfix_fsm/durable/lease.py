@@ -30,6 +30,8 @@ class LeaseGuard:
         clock: a monotonic clock (tests pass a fake one).
     """
 
+    fences = True  # its writes are conditional on the lease (see ``BesideGuard``)
+
     def __init__(
         self, store: Store, lease: Lease, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -109,3 +111,32 @@ class LeaseGuard:
                     return
             except HotfixError:
                 log.warning("lease_renew_failed", hotfix=self.lease.hotfix_id, exc_info=True)
+
+
+class BesideGuard(LeaseGuard):
+    """A person's act beside the driver, through the step protocol without the lease.
+
+    ``hotfix approve ID deploy`` approving an environment's pending deployment is the
+    person's own act on GitHub (their token, their login — as on github.com), taken from
+    any terminal while a driver may be following the run. It does not move the hotfix, so
+    it holds no lease: its intent and done rows are unfenced records like an approval's,
+    and the effect is once-only by the world's own rule (GitHub approves a pending
+    deployment once; the probe looks before anything is sent).
+    """
+
+    fences = False
+
+    def __init__(self, store: Store, hotfix_id: str, owner: str) -> None:
+        super().__init__(store, Lease(hotfix_id, owner, -1, float("inf")))
+
+    def renew(self) -> bool:
+        return True
+
+    def confirm(self) -> None:
+        return None
+
+    def check(self) -> None:
+        return None
+
+    def heartbeat(self, stop: threading.Event) -> None:  # pragma: no cover - never driven
+        return None

@@ -13,7 +13,7 @@ The JSON documents (``status_document``, ``list_document``, ``log_document``) ar
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -205,7 +205,25 @@ def _facts_summary(facts: Facts, cut: Callable[[Any], str] = short) -> str:
         value = facts.get(key)
         if value:
             parts.append(f"{key}={cut(value) if key.endswith('sha') else value}")
+    # A person's environment approval: its row's facts, never the hotfix's (it runs beside).
+    env = cast("dict[str, Any]", facts).get("environment_approval")
+    if isinstance(env, dict):
+        parts.append(environment_approval_text(env))
     return ", ".join(parts)
+
+
+def environment_approval_text(record: Mapping[str, Any]) -> str:
+    """ "environment production approved by alice (as ann) for run 12 at …"."""
+    envs = ", ".join(str(e) for e in record.get("environments") or []) or "?"
+    who = str(record.get("approved_by") or "?")
+    if record.get("by") and record.get("by") != who:
+        who += f" (as {record['by']})"
+    at = iso(record.get("at")) if isinstance(record.get("at"), int | float) else None
+    text = f"environment {envs} approved by {who} for run {record.get('run_id')}"
+    text += f" at {at}" if at else ""
+    if record.get("comment"):
+        text += f": {record['comment']}"
+    return text
 
 
 def summarize(entry: JournalEntry, *, full: bool = False) -> str:
