@@ -11,6 +11,10 @@ Scenarios:
 * ``crash-and-resume`` — the real ``hotfix`` command is SIGKILLed right after the deploy was
   dispatched (a failpoint); ``hotfix resume --take-over`` probes GitHub, adopts the deploy
   instead of dispatching a second one, and finishes.
+* ``protected-branch`` — production is a protected branch needing one approving review:
+  the merge waits durably ("awaiting an approving review of PR #1"), a reviewer approves
+  in the sandbox (as ``hotfix sandbox approve-pr`` does), and the resumed hotfix merges and
+  ends done.
 
 Everything runs against a sandbox built in a temporary directory and served from threads of
 this process, with its own SQLite store; nothing outside the temporary directory changes.
@@ -41,7 +45,9 @@ EXPECTED = {
     "failing-tests": "failed",
     "unhealthy-deploy": "rolled_back",
     "crash-and-resume": "done",
+    "protected-branch": "done",
 }
+REVIEWER = "alice"
 
 
 @contextlib.contextmanager
@@ -91,6 +97,8 @@ def run_demo(
                 db = root / "hotfix.db"
                 if scenario == "crash-and-resume":
                     state_reached = _crash_and_resume(info, db, state, err)
+                elif scenario == "protected-branch":
+                    state_reached = _protected_branch(info, running, db, err)
                 else:
                     state_reached = _in_process(scenario, info, running, db, err)
                 code = _summarize(
@@ -130,6 +138,41 @@ def _in_process(
         _ = engine.runner
         unsubscribe = engine.subscribe(on_event)
         try:
+            with view.active():
+                outcome = engine.drive(hotfix.id)
+        finally:
+            unsubscribe()
+        return outcome.state
+
+
+def _protected_branch(info: SandboxInfo, running: RunningSandbox, db: Path, err: TextIO) -> str:
+    from hotfix_fsm.cli.render import ProgressView
+    from hotfix_fsm.engine import HotfixEngine
+
+    running.github.protect_branch(
+        "production", required_approving_review_count=1, allowed_merge_methods=["squash"]
+    )
+    err.write("production is protected: 1 approving review required, squash merges only\n")
+    with HotfixEngine(db, config_path=info.config) as engine:
+        hotfix = engine.start(
+            ISSUE, DESCRIPTION, repo=info.work, cherry_pick=[info.fix_sha], yes=True
+        )
+        err.write(f"step 1: hotfix {hotfix.id} runs until the merge\n")
+        view = ProgressView(hotfix.id, stream=err)
+        unsubscribe = engine.subscribe(view.on_event)
+        try:
+            with view.active():
+                outcome = engine.drive(hotfix.id)
+            if outcome.paused_reason is None:
+                return outcome.state  # no review gate: the summary says it was unexpected
+            err.write(f"  the review gate: {outcome.paused_reason.split(' — ')[0]}\n")
+            number = engine.get(hotfix.id).context.get("pr_number")
+            err.write(
+                f"step 2: {REVIEWER} approves PR #{number} in the sandbox "
+                f"(`hotfix sandbox approve-pr DIR {number} --reviewer {REVIEWER}`)\n"
+            )
+            running.github.review_pull(int(number or 0), REVIEWER)
+            err.write("step 3: `hotfix resume` merges it and finishes\n")
             with view.active():
                 outcome = engine.drive(hotfix.id)
         finally:
@@ -223,6 +266,7 @@ def _summarize(
         "labels_added",
         "dispatches",
         "deploys",
+        "reviews",
         "merges",
         "refs",
         "force_updates",
@@ -234,6 +278,9 @@ def _summarize(
         "cherry-pick)\n"
     )
     ok = state == EXPECTED[scenario]
+    if scenario == "protected-branch" and len(effects.get("merges", [])) != 1:
+        ok = False
+        err.write(f"demo: expected exactly one merge, saw {len(effects.get('merges', []))}\n")
     if scenario == "crash-and-resume" and len(deploys) != 1:
         ok = False
         err.write(f"demo: expected exactly one deploy dispatch, saw {len(deploys)}\n")

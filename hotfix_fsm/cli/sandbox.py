@@ -23,7 +23,7 @@ sandbox_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-SCENARIOS = ("happy", "failing-tests", "unhealthy-deploy", "crash-and-resume")
+SCENARIOS = ("happy", "failing-tests", "unhealthy-deploy", "crash-and-resume", "protected-branch")
 MODES = ("healthy", "failing", "flapping", "slow", "garbage", "degraded")
 
 
@@ -238,7 +238,7 @@ def demo(
         typer.Option(
             "--scenario",
             metavar="NAME",
-            help="happy, failing-tests, unhealthy-deploy or crash-and-resume.",
+            help="happy, failing-tests, unhealthy-deploy, crash-and-resume or protected-branch.",
         ),
     ] = "happy",
 ) -> None:

@@ -48,3 +48,18 @@ def test_crash_after_deploy_dispatch_resumes_without_second_deploy() -> None:
     assert "- Outcome: **done**" in report
     assert "| deploy | done | 1 |" in report or "adopted after a crash" in report
     assert "- deploys: 1" in report
+
+
+def test_protected_branch_demo_shows_the_review_gate_then_ends_done() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert run_demo("protected-branch", out=out, err=err) == 0, err.getvalue()
+    progress = err.getvalue()
+    assert "the review gate: awaiting an approving review of PR #1 (1 required, 0 given)" in (
+        progress
+    )
+    assert "alice approves PR #1 in the sandbox" in progress
+    assert "the hotfix ended done — as expected" in progress
+    report = out.getvalue()
+    assert "- Outcome: **done**" in report
+    assert "- reviews: 1" in report
+    assert "- merges: 1" in report
