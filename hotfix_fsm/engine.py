@@ -359,11 +359,8 @@ class HotfixEngine:
         if gate not in GATES:
             raise InvalidInput(f"unknown gate {gate!r}; use one of {', '.join(GATES)}")
         hotfix = self.resolve(ref)
-        if gate == "deploy":
-            from hotfix_fsm.recovery.environment_approval import waits_for_environment
-
-            if waits_for_environment(hotfix):
-                return self.approve_environment(ref, by=by, comment=comment).entry
+        if gate == "deploy" and self.approves_environment(hotfix):
+            return self.approve_environment(ref, by=by, comment=comment).entry
         if self.graph.next_state(hotfix.state, "approve") is None or (
             hotfix.state in machine.TERMINAL and gate != "rollback"
         ):
@@ -388,6 +385,13 @@ class HotfixEngine:
             clear = {"paused_reason": None, "paused_gate": None}
         seq = self.writer.write(hotfix, [Entry("approval", gate, 0, None, payload)], **clear)
         return self.store.journal(hotfix.id, after_seq=seq - 1, limit=1)[0]
+
+    def approves_environment(self, hotfix: Hotfix) -> bool:
+        """Whether ``approve deploy`` means the deploy run's protected environment (the
+        hotfix is deploying, or an earlier environment approval was left in doubt)."""
+        from hotfix_fsm.recovery.environment_approval import approves_environment
+
+        return approves_environment(self.store, hotfix)
 
     def approve_environment(
         self, ref: str, *, by: str | None = None, comment: str | None = None

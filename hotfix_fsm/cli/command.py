@@ -408,12 +408,11 @@ def approve(
     from hotfix_fsm.cli.environment import approve_environment
     from hotfix_fsm.cli.render import echo
     from hotfix_fsm.core.outcome import next_action_for
-    from hotfix_fsm.recovery.environment_approval import waits_for_environment
 
     with globals_of(ctx).engine() as engine:
         found = engine.resolve(hotfix)
         _config_notice(engine, found)
-        if gate == "deploy" and waits_for_environment(found):
+        if gate == "deploy" and engine.approves_environment(found):
             approve_environment(engine, found.id, comment)
             return
         entry = engine.approve(hotfix, gate, comment=comment)

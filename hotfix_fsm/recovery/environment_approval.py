@@ -38,6 +38,7 @@ from hotfix_fsm.store import Entry, Hotfix, JournalEntry
 
 if TYPE_CHECKING:
     from hotfix_fsm.durable.runner import Runner
+    from hotfix_fsm.store import Store
 
 PHASE = "environment_approval"
 
@@ -62,6 +63,13 @@ def deploy_run_id(hotfix: Hotfix) -> int | None:
 def waits_for_environment(hotfix: Hotfix) -> bool:
     """True while the hotfix is deploying (or stopped there): its run may wait for one."""
     return "deploying" in (hotfix.state, hotfix.failed_from)
+
+
+def approves_environment(store: Store, hotfix: Hotfix) -> bool:
+    """Whether ``approve deploy`` is about the deploy run's environment: while deploying,
+    or whenever an earlier environment approval was left in doubt (a killed ``approve``),
+    which the next one settles by probing, whatever the hotfix went on to do."""
+    return waits_for_environment(hotfix) or in_doubt(store, hotfix.id, PHASE) is not None
 
 
 class ApproveEnvironment(BasePhase):
@@ -258,6 +266,7 @@ __all__ = [
     "ApproveEnvironment",
     "EnvironmentApproved",
     "approve_environment",
+    "approves_environment",
     "deploy_run_id",
     "waits_for_environment",
 ]

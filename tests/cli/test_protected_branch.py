@@ -47,3 +47,31 @@ def test_review_gate_then_sandbox_approval_then_done(cli: Cli, served: RunningSa
     assert report.code == 0, report
     assert "- [x] Fix implemented and code reviewed — fix " in report.out
     assert "approved by alice (GitHub reviews)" in report.out
+
+
+def test_approve_deploy_says_who_can_when_the_token_user_is_no_reviewer(
+    cli: Cli, served: RunningSandbox
+) -> None:
+    info = served.info
+    work = Path(info.work)
+    config = Path(info.config)
+    text = config.read_text(encoding="utf-8")
+    deploy = 'workflow = "deploy-production.yml"\napproval = "manual"\npoll_interval = 0.2\n'
+    assert deploy + "timeout = 60\n" in text
+    config.write_text(text.replace(deploy + "timeout = 60\n", deploy + "timeout = 1\n"))
+    served.github.set_environment("production", reviewers=["alice", "bob"])
+
+    started = cli(
+        "start", ISSUE, "Fix token expiry check", "--cherry-pick", info.fix_sha, "--yes", cwd=work
+    )
+    assert started.code == ExitCode.PAUSED, started
+    assert "waits for a reviewer of environment production (alice, bob)" in (
+        started.out + started.err
+    )
+
+    refused = cli("approve", ISSUE, "deploy", "--comment", "looks right")
+    assert refused.code == ExitCode.USAGE, refused
+    assert_clean_error(refused)
+    assert "may not approve deploy run" in refused.err
+    assert "environment production (alice, bob)" in refused.err
+    assert served.github.effects()["deployment_reviews"] == []
