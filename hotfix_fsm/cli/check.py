@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from hotfix_fsm.config import Config, ConfigLocation, git_top_level, load_config, locate_config
 from hotfix_fsm.core.redact import looks_like_secret, redact, register_secret
@@ -256,6 +257,8 @@ def _check_github(config: Config, token: str, name: str) -> list[Finding]:
                 )
             ]
         out.append(Finding("github repository", OK, f"{name} reachable"))
+        if config.merge.auto:
+            out.append(_auto_merge_finding(resp))
         scopes = resp.headers.get("X-OAuth-Scopes")
         if scopes is None:
             out.append(
@@ -301,6 +304,29 @@ def _check_github(config: Config, token: str, name: str) -> list[Finding]:
                     )
                 )
     return out
+
+
+def _auto_merge_finding(resp: Any) -> Finding:
+    """``merge.auto = true`` needs the repository to allow auto-merge."""
+    try:
+        allowed = resp.json().get("allow_auto_merge")
+    except (ValueError, AttributeError):
+        allowed = None
+    if allowed is True:
+        return Finding("auto-merge", OK, "merge.auto = true and the repository allows it")
+    if allowed is False:
+        return Finding(
+            "auto-merge",
+            FAIL,
+            "merge.auto = true, but the repository does not allow auto-merge",
+            "turn on Settings → General → Allow auto-merge, or set merge.auto = false",
+        )
+    return Finding(
+        "auto-merge",
+        WARN,
+        "merge.auto = true; whether the repository allows auto-merge cannot be read",
+        "make sure Settings → General → Allow auto-merge is on",
+    )
 
 
 def _why(exc: Exception) -> str:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.errors import NeedsHuman, PermanentError
 from hotfix_fsm.phases.base import PhaseContext
 from hotfix_fsm.phases.facts import AutoMergeRecord, MergeFacts
@@ -75,6 +76,8 @@ def _turn_on(ctx: PhaseContext, gh: GitHubClient, pr: dict[str, Any], sha: str) 
         )
     method = ctx.config.merge.method
     ok, message = gh.enable_auto_merge(str(pr.get("node_id") or ""), method)
+    # A crash here leaves auto-merge on and unrecorded: the next attempt adopts it.
+    failpoints.reach("merge", "auto_merge_on")
     if not ok:
         if "clean status" in message.lower():
             return False

@@ -181,8 +181,9 @@ def wait_for_run(
         raise NeedsHuman(
             f"{what} {run_id} waits for a reviewer of {reviewers[0]} to approve its "
             f"deployment — {latest.get('html_url')}",
-            hint="one of them approves it on GitHub (Review deployments), then "
-            f"`hotfix resume {ctx.hotfix.id}` follows the run",
+            hint="one of them approves it — `hotfix approve "
+            f"{ctx.hotfix.id} deploy` with their own token, or Review deployments on GitHub — "
+            f"then `hotfix resume {ctx.hotfix.id}` follows the run",
         ) from None
     return latest
 

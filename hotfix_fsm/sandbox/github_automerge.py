@@ -51,6 +51,8 @@ class AutoMergeMixin(PullsMixin):
             return _error(f"Argument 'mergeMethod' has an invalid value ({method.upper()}).")
         if pr["state"] != "open":
             return _error("Pull request is closed", "UNPROCESSABLE")
+        if not self.data.get("allow_auto_merge", True):
+            return _error("Pull request Auto merge is not allowed for this repository")
         if pr.get("auto_merge") is None:
             if self.protection_violation(pr, method) is None:
                 # GitHub refuses auto-merge when there is nothing left to wait for.
@@ -78,6 +80,10 @@ class AutoMergeMixin(PullsMixin):
                 }
             }
         }
+
+    def set_repository(self, *, allow_auto_merge: bool = True) -> None:
+        """Repository settings (Settings → General): whether auto-merge is allowed."""
+        self.data["allow_auto_merge"] = bool(allow_auto_merge)
 
     def settle_auto_merges(self) -> None:
         """Merge every open PR with auto-merge on whose requirements are now met."""

@@ -373,6 +373,12 @@ class RehearsalGitHub(ServedApp):
             _ruleset(self, {"branch": branch or self.world.default_branch, **rules})
             self._state.save()
 
+    def set_repository(self, **settings: Any) -> None:
+        """Repository settings: ``allow_auto_merge``."""
+        with self._lock:
+            _repository(self, settings)
+            self._state.save()
+
     def review_pull(self, number: int, reviewer: str, state: str = "APPROVED") -> JSON:
         """``reviewer`` submits a review of PR ``number`` (a drill's approval)."""
         with self._lock:
@@ -685,6 +691,10 @@ def _ruleset(app: RehearsalGitHub, body: JSON) -> None:
     app.world.set_ruleset(branch, **body)
 
 
+def _repository(app: RehearsalGitHub, body: JSON) -> None:
+    app.world.set_repository(**body)
+
+
 def _review(app: RehearsalGitHub, body: JSON) -> JSON:
     if "pr" not in body or "reviewer" not in body:
         raise ApiError(422, "pr and reviewer are required")
@@ -712,6 +722,7 @@ def _approve_deployment(app: RehearsalGitHub, body: JSON) -> list[JSON]:
 _CONTROLS: dict[str, Callable[[RehearsalGitHub, JSON], Any]] = {
     "/_sandbox/protection": _protect,
     "/_sandbox/rulesets": _ruleset,
+    "/_sandbox/repository": _repository,
     "/_sandbox/reviews": _review,
     "/_sandbox/environments": _environment,
     "/_sandbox/deployment_reviews": _approve_deployment,

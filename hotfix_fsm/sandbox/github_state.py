@@ -223,6 +223,7 @@ class WorldBase:
             "allow_squash_merge": True,
             "allow_merge_commit": True,
             "allow_rebase_merge": True,
+            "allow_auto_merge": bool(self.data.get("allow_auto_merge", True)),
             "delete_branch_on_merge": False,
             "permissions": {"admin": True, "maintain": True, "push": True, "pull": True},
         }

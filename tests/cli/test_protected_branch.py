@@ -3,6 +3,7 @@ waits for a review, a reviewer approves with ``hotfix sandbox approve-pr``, resu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hotfix_fsm.errors import ExitCode
@@ -75,3 +76,31 @@ def test_approve_deploy_says_who_can_when_the_token_user_is_no_reviewer(
     assert "may not approve deploy run" in refused.err
     assert "environment production (alice, bob)" in refused.err
     assert served.github.effects()["deployment_reviews"] == []
+
+
+def test_check_validates_merge_auto_and_asks_whether_the_repository_allows_it(
+    cli: Cli, served: RunningSandbox
+) -> None:
+    work = Path(served.info.work)
+    config = Path(served.info.config)
+    base = config.read_text(encoding="utf-8")
+
+    config.write_text(base + '\n[merge]\nauto = "yes"\n', encoding="utf-8")
+    wrong = cli("check", cwd=work)
+    assert wrong.code != 0, wrong
+    assert_clean_error(wrong)
+    assert "merge.auto" in wrong.out + wrong.err
+
+    config.write_text(base + "\n[merge]\nauto = true\n", encoding="utf-8")
+    allowed = cli("check", "--json", cwd=work)
+    assert allowed.code == 0, allowed
+    findings = {f["check"]: f for f in json.loads(allowed.out)["findings"]}
+    assert findings["auto-merge"]["status"] == "ok"
+
+    served.github.set_repository(allow_auto_merge=False)
+    refused = cli("check", "--json", cwd=work)
+    assert refused.code != 0, refused
+    finding = {f["check"]: f for f in json.loads(refused.out)["findings"]}["auto-merge"]
+    assert finding["status"] == "fail"
+    assert "does not allow auto-merge" in finding["detail"]
+    assert "Allow auto-merge" in finding["hint"]

@@ -172,3 +172,17 @@ def test_a_crash_around_turning_on_auto_merge_turns_it_on_once(world: World, poi
     effects = world.gh.effects()
     assert len(effects["auto_merges"]) == 1
     assert len(effects["merges"]) == 1
+
+
+def test_auto_merge_not_allowed_by_the_repository_fails_with_what_to_do(world: World) -> None:
+    world.gh.protect_branch("production", required_approving_review_count=1)
+    world.gh.set_repository(allow_auto_merge=False)
+    world.config_sections = {"merge": {"auto": True}}
+    _hotfix_id, outcome = world.run()
+    assert outcome.state == "failed"
+    assert outcome.error is not None
+    assert "GitHub refused to turn on auto-merge of PR #1" in outcome.error
+    assert "Auto merge is not allowed for this repository" in outcome.error
+    effects = world.gh.effects()
+    assert effects["auto_merges"] == []
+    assert effects["merges"] == []

@@ -65,6 +65,45 @@ def test_a_driver_killed_at_every_boundary_of_the_review_wait_merges_once(
     check_trial(sb, None)
 
 
+def test_a_driver_killed_around_turning_on_auto_merge_turns_it_on_once(sandbox: Sandbox) -> None:
+    """``merge.auto``: killed right after GitHub turned auto-merge on (before the record),
+    then after GitHub merged (before the done row): one auto-merge, one merge."""
+    sb = sandbox
+    sb.running.github.protect_branch("production", required_approving_review_count=1)
+    sb.configure({"merge": {"auto": True}})
+    log = {FAILPOINT_LOG: str(sb.failpoint_log)}
+    first = sb.spawn(*sb.start_args(), env={**log, failpoints.ENV: "merge:auto_merge_on"}).finish()
+    assert first.killed, str(first)
+    assert len(sb.effects()["auto_merges"]) == 1
+    waiting = sb.cli(*sb.resume_args(), env=log)
+    assert waiting.code == ExitCode.PAUSED, str(waiting)
+    assert "auto-merge is on" in waiting.out + waiting.err, str(waiting)
+    assert sb.effects()["merges"] == []
+
+    sb.running.github.review_pull(1, "alice")  # GitHub merges it on its own from now on
+    merged = sb.spawn(*sb.resume_args(), env={**log, failpoints.ENV: "merge:after_effect"}).finish()
+    assert merged.killed, str(merged)
+    final = sb.cli(*sb.resume_args(), env=log)
+    assert final.code == ExitCode.OK, str(final)
+    assert_no_traceback(final)
+    effects = sb.effects()
+    FIGURES.add(
+        "auto_merge",
+        kills=len(sb.fired_failpoints()),
+        auto_merges=len(effects["auto_merges"]),
+        merges=len(effects["merges"]),
+        duplicated=duplicates(sb),
+    )
+    assert len(effects["auto_merges"]) == 1
+    assert len(effects["merges"]) == 1
+    hotfix = sb.hotfix()
+    assert hotfix is not None
+    assert hotfix.state == "done"
+    assert hotfix.context["merge_auto"]["inferred"] is True  # adopted, never sent twice
+    assert hotfix.context["merge_sha"] == effects["merges"][0]["merge_commit_sha"]
+    check_trial(sb, None)
+
+
 @pytest.mark.parametrize("point", failpoints.POINTS)
 def test_an_approve_killed_at_each_boundary_of_an_environment_approval_approves_once(
     sandbox: Sandbox, point: str
