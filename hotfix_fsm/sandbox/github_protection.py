@@ -365,16 +365,15 @@ class ProtectionMixin(WorldBase):
         run.setdefault("approvals", []).append(
             {"user": reviewer, "state": state, "comment": comment, "at": now}
         )
-        self._effect(
-            "deployment_reviews",
-            {
-                "run_id": run["id"],
-                "environment": env["name"],
-                "user": reviewer,
-                "state": state,
-                "comment": comment,
-            },
-        )
+        effect: JSON = {
+            "run_id": run["id"],
+            "environment": env["name"],
+            "user": reviewer,
+            "state": state,
+        }
+        if comment:
+            effect["comment"] = comment
+        self._effect("deployment_reviews", effect)
         return [
             {
                 "id": run["id"],
