@@ -84,8 +84,12 @@ class ApproveEnvironment(BasePhase):
         self.comment = comment
 
     def key(self, ctx: PhaseContext) -> str:
+        return self.key_of(ctx.hotfix.id)
+
+    def key_of(self, hotfix_id: str) -> str:
+        """``<hotfix>:environment_approval:<run id>:<environment ids>``."""
         ids = ",".join(str(i) for i in sorted(self.environments))
-        return f"{ctx.hotfix.id}:{PHASE}:{self.run_id}:{ids}"
+        return f"{hotfix_id}:{PHASE}:{self.run_id}:{ids}"
 
     def prepare(self, ctx: PhaseContext) -> dict[str, Any]:
         # In the intent, so a later approve that finds it in doubt probes exactly this.
@@ -195,6 +199,19 @@ def approve_environment(
                 earlier = _previous(runner, hotfix.id, run_id)
                 if earlier is not None:
                     return EnvironmentApproved(earlier, already=True)
+                approved = [
+                    str((a.get("user") or {}).get("login") or "someone")
+                    for a in services.github.run_approvals(run_id)
+                    if a.get("state") == "approved"
+                ]
+                if approved:
+                    raise IllegalTransition(
+                        f"deploy run {run_id} was already approved on GitHub by "
+                        f"{', '.join(approved)}; nothing was sent",
+                        hotfix_id=hotfix.id,
+                        phase="deploy",
+                        hint=f"`hotfix status {hotfix.id}` shows the deploy going on",
+                    )
             mine = {
                 int(p["environment"]["id"]): str(p["environment"].get("name") or "?")
                 for p in pending
@@ -219,6 +236,7 @@ def approve_environment(
             step,
             PHASE,
             complete=complete,
+            key=step.key_of(hotfix.id),  # an older run's approval in doubt is not this one
             writes_context=False,
         )
         if result.status != "done" or not rows:

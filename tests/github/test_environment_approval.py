@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hotfix_fsm.durable import failpoints
-from hotfix_fsm.errors import ApprovalRefused
+from hotfix_fsm.errors import ApprovalRefused, IllegalTransition
 from hotfix_fsm.reporting.report import summarize
 from tests.github.conftest import World
 from tests.github.test_crash_resume import POINTS
@@ -101,3 +101,13 @@ def test_a_crash_at_each_boundary_of_the_approval_approves_once(world: World, po
     assert len(effects["deployment_reviews"]) == 1
     assert len(effects["dispatches"]) == 1
     assert len(effects["deploys"]) == 1
+
+
+def test_approve_deploy_after_a_reviewer_approved_on_github_sends_nothing(world: World) -> None:
+    hotfix_id = _paused_at_the_environment(world, ["rehearsal-bot", "alice"])
+    run_id = world.gh.effects()["dispatches"][0]["run_id"]
+    world.gh.approve_deployment(run_id, "alice")
+    with pytest.raises(IllegalTransition) as said:
+        world.engine().approve(hotfix_id, "deploy")
+    assert f"deploy run {run_id} was already approved on GitHub by alice" in said.value.message
+    assert [r["user"] for r in world.gh.effects()["deployment_reviews"]] == ["alice"]
