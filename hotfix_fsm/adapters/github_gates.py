@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hotfix_fsm.adapters.github_errors import GitHubUnavailable
+from hotfix_fsm.adapters.github_errors import GitHubAPIError, GitHubUnavailable
 
 
 def graphql_url(api_url: str) -> str:
@@ -71,9 +71,17 @@ class GatesApi:
         raise NotImplementedError  # pragma: no cover - provided by GitHubClient
 
     def branch_rules(self, branch: str) -> list[dict[str, Any]]:
-        """Every active ruleset rule on ``branch`` (all pages); [] when there is none."""
+        """Every active ruleset rule on ``branch`` (all pages); [] when there is none, or
+        when GitHub has no rulesets to tell of (404 from a GitHub Enterprise Server older
+        than rulesets, 403 to a token that may not read them: the merge's 405 then says
+        what is missing, as with branch protection)."""
         what = f"reading the rules of branch {branch}"
-        found = self._pages(what, self.api.repos.get_branch_rules, branch, per_page=100)
+        try:
+            found = self._pages(what, self.api.repos.get_branch_rules, branch, per_page=100)
+        except GitHubAPIError as exc:
+            if exc.status in (403, 404):
+                return []
+            raise
         return [dict(r) for r in found if isinstance(r, dict) and isinstance(r.get("type"), str)]
 
     def current_login(self) -> str:

@@ -104,3 +104,23 @@ def test_check_validates_merge_auto_and_asks_whether_the_repository_allows_it(
     assert finding["status"] == "fail"
     assert "does not allow auto-merge" in finding["detail"]
     assert "Allow auto-merge" in finding["hint"]
+
+
+def test_sandbox_protect_with_a_ruleset(cli: Cli, served: RunningSandbox) -> None:
+    import requests
+
+    root = str(served.info.root)
+    made = cli("sandbox", "protect", root, "--ruleset", "--reviews", "2", "--check", "ci/test")
+    assert made.code == 0, made
+    assert "production: protected (ruleset)" in made.out
+    rules = requests.get(
+        f"{served.urls['github']}/repos/{served.info.repository}/rules/branches/production",
+        headers={"Authorization": f"token {served.info.token}"},
+        timeout=10,
+    ).json()
+    assert {r["type"] for r in rules} == {"pull_request", "required_status_checks"}
+    pull_request = next(r for r in rules if r["type"] == "pull_request")
+    assert pull_request["parameters"]["required_approving_review_count"] == 2
+    assert (
+        "protection" not in served.github.world.data or not served.github.world.data["protection"]
+    )

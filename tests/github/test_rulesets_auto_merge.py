@@ -186,3 +186,16 @@ def test_auto_merge_not_allowed_by_the_repository_fails_with_what_to_do(world: W
     effects = world.gh.effects()
     assert effects["auto_merges"] == []
     assert effects["merges"] == []
+
+
+def test_a_github_without_rulesets_is_read_as_no_rules(world: World) -> None:
+    """A GitHub Enterprise Server older than rulesets answers 404: branch protection alone
+    then decides, and the hotfix merges."""
+    world.gh.set_fault(
+        "GET /repos/{owner}/{repo}/rules/branches/{branch}", status=404, error_rate=1.0
+    )
+    _hotfix_id, outcome = world.run()
+    assert outcome.state == "done", outcome.error or outcome.paused_reason
+    assert len(world.gh.effects()["merges"]) == 1
+    counts = world.gh.request_counts()["GET /repos/{owner}/{repo}/rules/branches/{branch}"]
+    assert counts["faulted"] >= 1, counts  # the 404 was really answered
