@@ -3,8 +3,9 @@
 Set ``HOTFIX_FSM_FAILPOINTS`` to a comma-separated list of ``<phase>:<point>[@<n>][=<action>]``,
 where point is ``before_effect``, ``after_effect`` or ``after_done`` (``*`` matches any phase
 or point; an alert's boundaries ``alert:<event>:before_effect``/``after_effect``
-only matches when named), ``n`` picks the n-th time the boundary is reached in this process
-(default 1), and action is what happens there:
+only matches when named; ``merge:auto_merge_on`` is the instant after GitHub turned
+auto-merge on and before it is recorded), ``n`` picks the n-th time the boundary is
+reached in this process (default 1), and action is what happens there:
 
 * ``kill`` (the default): the process sends itself SIGKILL — no cleanup, no flush, exactly
   what a dead laptop does;
