@@ -199,3 +199,13 @@ def test_a_github_without_rulesets_is_read_as_no_rules(world: World) -> None:
     assert len(world.gh.effects()["merges"]) == 1
     counts = world.gh.request_counts()["GET /repos/{owner}/{repo}/rules/branches/{branch}"]
     assert counts["faulted"] >= 1, counts  # the 404 was really answered
+
+
+def test_a_ruleset_required_check_that_passes_lets_the_merge_through(world: World) -> None:
+    world.gh.set_ruleset(
+        "production", required_approving_review_count=0, required_status_checks=["ci/test"]
+    )
+    hotfix_id, outcome = world.run()
+    assert outcome.state == "done", outcome.error or outcome.paused_reason
+    assert world.facts(hotfix_id)["merge_required_checks"] == ["ci/test"]
+    assert len(world.gh.effects()["merges"]) == 1
