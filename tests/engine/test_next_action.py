@@ -113,7 +113,8 @@ def test_known_refusals_are_never_suggested() -> None:
     for failed_from in (None, *machine.ROLLBACK_STATES):
         text = next_action(HID, "rollback_failed", None, None, failed_from=failed_from)
         assert "investigate why the rollback failed" in text, text
-        assert "by hand" in text and "retries the rollback" in text, text
+        assert "by hand" in text, text
+        assert "retries the rollback" in text, text
         assert "abort" not in text, text
     # A deployed hotfix that stopped is rolled back when the graph lets it; a hotfix that
     # failed before production is not offered a rollback it could not run.
