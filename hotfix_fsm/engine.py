@@ -271,6 +271,9 @@ class HotfixEngine:
         config = self.config_for(repo=str(repo_path))
         validate_issue(issue, config.issue_pattern)
         validate_description(description)
+        from hotfix_fsm.phases.git_phases import check_branch_pattern
+
+        check_branch_pattern(config.branch_pattern, issue)
         if cherry_pick and patch:
             raise InvalidInput("give either --cherry-pick or --patch, not both")
         patch_path = None
