@@ -217,6 +217,13 @@ def test_status_watch_follows_another_driver_and_open_prints_urls(
     assert "watching" in err
     assert "awaiting_deploy_approval → deploying" in out
     assert "state: done" in out
+    # In a pipe, rows as `hotfix log` pipes them: tab-separated, ISO times, values whole.
+    rows = [line.split("\t") for line in out.splitlines() if line.count("\t") == 3]
+    assert rows, out
+    assert all(row[0].isdigit() and row[1].endswith("Z") for row in rows), rows
+    deployed = next(r for r in rows if r[2] == "done" and "deployed_sha=" in r[3])
+    sha = deployed[3].split("deployed_sha=")[1].split(",")[0].split()[0]
+    assert len(sha) == 40, deployed
     status = _doc(cli, "status", ISSUE)
     assert cli("open", ISSUE, "pr").out.strip() == status["links"]["pr"]
     assert cli("open", ISSUE, "run").out.strip() == status["links"]["deploy_run"]
