@@ -144,12 +144,16 @@ class ProgressView:
 
         s = self.state
         elapsed = time.monotonic() - s.phase_started
-        what = f" — {s.waiting}" if s.waiting else ""
-        metrics = f" · {s.metrics}" if s.metrics and s.phase == "monitor" else ""
-        line = clean(
-            f"{s.hotfix_id} · {s.phase}{what} · {elapsed:.1f} s{metrics}", keep_newlines=False
-        )
-        return Text(line, style="none", no_wrap=True, overflow="ellipsis")
+        # One line each for where the drive is, what it waits for (the pending checks, the
+        # run's jobs) and the monitored values: each is cut to the terminal's width on its
+        # own, so a narrow terminal still shows the start of every one.
+        lines = [f"{s.hotfix_id} · {s.phase} · {elapsed:.1f} s"]
+        if s.waiting:
+            lines.append(s.waiting)
+        if s.metrics and s.phase == "monitor":
+            lines.append(s.metrics)
+        text = "\n".join(clean(line, keep_newlines=False) for line in lines)
+        return Text(text, style="none", no_wrap=True, overflow="ellipsis")
 
     def _say(self, text: str, style: str = "") -> None:
         text = clean(text)

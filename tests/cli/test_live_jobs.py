@@ -57,10 +57,11 @@ def test_a_terminal_shows_each_job_while_it_runs(
     cli_env: dict[str, str], slow_runs: RunningSandbox, tmp_path: Path
 ) -> None:
     work = Path(slow_runs.info.work)
-    env = {**cli_env, "COLUMNS": "400"}
+    # An 80-column terminal: the wait has a line of its own, so the names are not cut off.
+    env = {**cli_env, "COLUMNS": "80"}
     args = ["start", "INC-7", "Fix expiry", "--cherry-pick", slow_runs.info.fix_sha, "--yes"]
     shown = run_pty(args, env, work, timeout=180)
-    assert f"jobs still running: {SHOWN}, ship (queued)" in shown, shown[-3000:]
+    assert "in_progress, jobs still running: build\\x1b]2;PWNED" in shown, shown[-3000:]
     assert "jobs still running: ship (http" in shown, shown[-3000:]  # the second job's turn
     assert "PWNED\x07" not in shown
     assert "\x1b]2" not in shown
