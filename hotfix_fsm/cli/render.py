@@ -361,6 +361,10 @@ def summary_lines(status: HotfixStatus) -> list[str]:
     skipped = next((r.skipped for r in status.phases if r.name == "backport" and r.skipped), None)
     if skipped and not status.backport_pr_url:
         rows.append(("back-merge PR", f"none ({skipped})"))
+    if status.revert_pr_url:
+        rows.append(("revert PR", status.revert_pr_url))
+    if status.rollback_run_url:
+        rows.append(("rollback run", status.rollback_run_url))
     if status.time_to_production_s is not None:
         took = fmt_duration(status.time_to_production_s)
         if status.time_target_s:

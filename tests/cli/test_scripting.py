@@ -167,6 +167,12 @@ def test_json_without_dry_run_is_a_usage_error(cli: Cli) -> None:
     assert "--dry-run" in result.err
 
 
+def _summary(out: str) -> dict[str, str]:
+    """The summary's ``  name: value`` lines."""
+    pairs = (line.strip().split(": ", 1) for line in out.splitlines() if ": " in line)
+    return {name: value.strip() for name, value in pairs}
+
+
 def test_a_hotfix_rolled_back_exits_1_from_resume_with_its_summary(
     cli: Cli, served: RunningSandbox
 ) -> None:
@@ -184,6 +190,37 @@ def test_a_hotfix_rolled_back_exits_1_from_resume_with_its_summary(
     assert "  deploy run:" in ended.out
     assert "  time to production: not reached" in ended.out
     assert "  next:" in ended.out
+    # The run that redeployed the rollback target is linked, and the rehearsal GitHub has it.
+    lines = _summary(ended.out)
+    run_id = lines["rollback run"].rsplit("/", 1)[1]
+    assert _api(served, f"actions/runs/{run_id}")["html_url"] == lines["rollback run"]
+    links = _doc(cli, "status", ISSUE)["links"]
+    assert links["rollback_run"] == lines["rollback run"]
+    assert links["revert_pr"] is None  # never merged: nothing to revert
+    assert "revert PR" not in lines
+
+
+def test_a_rollback_after_done_exits_0_and_links_its_revert_pr_and_run(
+    cli: Cli, served: RunningSandbox
+) -> None:
+    info = served.info
+    work = Path(info.work)
+    done = cli("start", ISSUE, "Fix", "-C", str(work), "--cherry-pick", info.fix_sha, "--yes")
+    assert done.code == ExitCode.OK, done
+    rolled = cli("rollback", ISSUE, "--reason", "drill")
+    assert rolled.code == ExitCode.OK, rolled  # the rollback command's question: yes
+    lines = _summary(rolled.out)
+    number = lines["revert PR"].rsplit("/", 1)[1]
+    revert = _api(served, f"pulls/{number}")
+    assert revert["html_url"] == lines["revert PR"]
+    assert revert["base"]["ref"] == "production"
+    run_id = lines["rollback run"].rsplit("/", 1)[1]
+    assert _api(served, f"actions/runs/{run_id}")["html_url"] == lines["rollback run"]
+    links = _doc(cli, "status", ISSUE)["links"]
+    assert (links["revert_pr"], links["rollback_run"]) == (
+        lines["revert PR"],
+        lines["rollback run"],
+    )
 
 
 def test_status_watch_follows_another_driver_and_open_prints_urls(
