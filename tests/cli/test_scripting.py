@@ -147,12 +147,39 @@ def test_a_run_ends_with_its_summary_and_every_document(
     assert [h["id"] for h in listed["hotfixes"]] == [hid]
 
 
+def _command_paths() -> list[tuple[str, ...]]:
+    """Every command and sub-command of ``hotfix``, as the words that name it."""
+    import typer
+
+    from hotfix_fsm.cli.command import app
+
+    paths: list[tuple[str, ...]] = [()]
+    stack: list[tuple[tuple[str, ...], Any]] = [((), typer.main.get_command(app))]
+    while stack:
+        path, group = stack.pop()
+        for name, sub in getattr(group, "commands", {}).items():
+            paths.append((*path, name))
+            stack.append(((*path, name), sub))
+    return sorted(paths)
+
+
 def test_help_is_conventional(cli: Cli) -> None:
-    for command in ("start", "status", "list", "log", "report", "approve", "check", "resume"):
-        shown = cli(command, "--help")
+    paths = _command_paths()
+    assert ("sandbox", "protect") in paths
+    assert ("dashboard",) in paths
+    for path in paths:
+        shown = cli(*path, "--help")
         assert shown.code == 0, shown
-        for odd in ("<bool>", "<list[str]>", "<str>", "<path>", "<int>", "{issue}"):
-            assert odd not in shown.out, (command, odd, shown.out)
+        for odd in ("<bool>", "<list[str]>", "<str>", "<path>", "<int>", "<float>", "{issue}"):
+            assert odd not in shown.out, (path, odd, shown.out)
+        arguments = (
+            shown.out.split("Arguments:")[1].split("Options:")[0]
+            if "Arguments:" in shown.out
+            else ""
+        )
+        for line in arguments.splitlines():
+            name = line.split()[0] if line[2:3].strip() else ""  # not a wrapped line
+            assert name == name.upper(), (path, line)  # DIRECTORY, not directory
     start = cli("start", "--help").out
     assert "-C, --repo DIR" in start
     assert "--cherry-pick SHA" in start
