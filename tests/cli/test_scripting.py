@@ -259,6 +259,10 @@ def test_status_watch_follows_another_driver_and_open_prints_urls(
     assert paused.code == ExitCode.PAUSED, paused
     missing = cli("open", ISSUE, "tag")
     assert missing.code == ExitCode.USAGE, missing
+    # Watching a hotfix that waits at a gate answers at once, with the pause's code.
+    waiting = cli("status", ISSUE, "--watch", "--interval", "0.1")
+    assert waiting.code == ExitCode.PAUSED, waiting
+    assert "state: awaiting_deploy_approval" in waiting.out
     assert "no release tag is recorded" in missing.err
     assert cli("approve", ISSUE, "deploy").code == ExitCode.OK
     # Watch from one process while another drives the hotfix to its end.
@@ -271,9 +275,15 @@ def test_status_watch_follows_another_driver_and_open_prints_urls(
         text=True,
     )
     try:
+        # Drive only once the watcher has read where the hotfix stands ("watching ..."):
+        # it follows from there, so a drive that began first would leave rows unseen.
+        assert watcher.stderr is not None
+        first = watcher.stderr.readline()
+        assert "watching" in first, first
         driven = cli("resume", ISSUE)
         assert driven.code == ExitCode.OK, driven
         out, err = watcher.communicate(timeout=120)
+        err = first + err
     finally:
         if watcher.poll() is None:
             watcher.kill()
