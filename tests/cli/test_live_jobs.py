@@ -80,6 +80,22 @@ def test_a_refused_jobs_list_is_left_out_and_not_asked_again(
     assert _counts(slow_runs).get(JOBS_ROUTE) == 1, _counts(slow_runs)
 
 
+def test_a_failing_jobs_list_is_asked_once_per_poll_without_retries(
+    cli: Cli, slow_runs: RunningSandbox
+) -> None:
+    slow_runs.github.set_fault("*/jobs", error_rate=1.0, status=502)
+    work = Path(slow_runs.info.work)
+    result = cli(
+        "start", "INC-7", "Fix expiry", "--cherry-pick", slow_runs.info.fix_sha, "--yes", cwd=work
+    )
+    assert result.code == 0, result
+    assert "jobs still running" not in result.err
+    counts = _counts(slow_runs)
+    # Every poll asked again (GitHub may recover), but never more than once: no backoff
+    # retries holding up the wait the jobs only describe.
+    assert 2 <= counts[JOBS_ROUTE] <= counts[RUN_ROUTE], counts
+
+
 def test_running_text_cuts_a_long_list_and_skips_completed_jobs() -> None:
     jobs = [{"name": f"j{i}", "status": "in_progress"} for i in range(6)]
     jobs.insert(0, {"name": "done", "status": "completed"})
