@@ -380,9 +380,16 @@ def summary_lines(status: HotfixStatus) -> list[str]:
 # -- tables ---------------------------------------------------------------------------------
 
 
-def _rollback_text(rollback: dict[str, Any]) -> str:
+def _rollback_text(rollback: dict[str, Any], links: dict[str, Any] | None = None) -> str:
     who = f", asked by {rollback['by']}" if rollback.get("by") else ""
-    return f"{rollback.get('reason') or 'no reason given'}{who} ({rollback.get('at')})"
+    text = f"{rollback.get('reason') or 'no reason given'}{who} ({rollback.get('at')})"
+    found = links or {}
+    made = [
+        f"{what} {found[key]}"
+        for key, what in (("revert_pr", "revert PR"), ("rollback_run", "run"))
+        if found.get(key)
+    ]
+    return text + (f"; {', '.join(made)}" if made else "")
 
 
 def render_status(doc: dict[str, Any]) -> None:
@@ -413,7 +420,7 @@ def render_status(doc: dict[str, Any]) -> None:
         if doc.get("error"):
             lines.append(f"error: {doc['error']}")
         if doc.get("rollback"):
-            lines.append(f"rollback: {_rollback_text(doc['rollback'])}")
+            lines.append(f"rollback: {_rollback_text(doc['rollback'], doc.get('links'))}")
         if lease and lease.get("live"):
             lines.append(f"driven by {lease['owner']} since {_when(lease['since'])}")
         lines += [f"  {k}: {fact_text(k, v)}" for k, v in doc.get("facts", {}).items()]
@@ -433,7 +440,8 @@ def render_status(doc: dict[str, Any]) -> None:
     if doc.get("error"):
         console.print(f"error: {_esc(doc['error'])}", style="red")
     if doc.get("rollback"):
-        console.print(f"rollback: {_esc(_rollback_text(doc['rollback']))}", style="yellow")
+        shown = _rollback_text(doc["rollback"], doc.get("links"))
+        console.print(f"rollback: {_esc(shown)}", style="yellow")
     if lease and lease.get("live"):
         console.print(f"driven by {_esc(lease['owner'])} since {_when(lease['since'])}")
     for key, value in doc.get("facts", {}).items():

@@ -248,6 +248,8 @@ def test_a_rollback_after_done_exits_0_and_links_its_revert_pr_and_run(
         lines["revert PR"],
         lines["rollback run"],
     )
+    shown = cli("status", ISSUE).out  # the status view names them beside the rollback
+    assert f"revert PR {lines['revert PR']}, run {lines['rollback run']}" in shown, shown
 
 
 def test_status_watch_follows_another_driver_and_open_prints_urls(
