@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import getpass
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -63,7 +64,9 @@ class HotfixEngine:
             instead of the configuration a hotfix pinned when it started).
         config_path: the configuration file (``--config``): read at start; later compared
             with the pinned values, and taken only by ``reload_config``.
-        lease_ttl: seconds a driver's lease lives without a heartbeat.
+        lease_ttl: seconds a driver's lease lives without a heartbeat (renewed every third
+            of it; a driver that could not renew for this long sends nothing more, and
+            another may take the hotfix over once it expired). ``hotfix --lease-ttl``.
         registry: the phases and their graph (``Registry.default().add(PhaseSpec(...))``
             to add a phase); default the standard ones.
     """
@@ -81,6 +84,8 @@ class HotfixEngine:
         backoff_base: float = 1.0,
         registry: Registry | None = None,
     ) -> None:
+        if not (isinstance(lease_ttl, int | float) and 0 < lease_ttl < math.inf):
+            raise InvalidInput(f"lease_ttl must be a positive number of seconds, not {lease_ttl!r}")
         self.store = db if isinstance(db, Store) else open_store(db)
         self._registry = registry
         # The standard registry loads every phase module: only a driver needs it.
@@ -272,6 +277,9 @@ class HotfixEngine:
         config = self.config_for(repo=str(repo_path))
         validate_issue(issue, config.issue_pattern)
         validate_description(description)
+        from hotfix_fsm.phases.git_phases import check_branch_pattern
+
+        check_branch_pattern(config.branch_pattern, issue)
         if cherry_pick and patch:
             raise InvalidInput("give either --cherry-pick or --patch, not both")
         patch_path = None

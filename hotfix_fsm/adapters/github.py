@@ -717,6 +717,25 @@ class GitHubClient(GatesApi):
         )
         return [_typed(item, what, {"environment": dict}) for item in found]
 
+    def run_jobs(self, run_id: int) -> list[dict[str, Any]]:
+        """The jobs of run ``run_id``'s latest attempt: one request (its first 100 jobs),
+        sent once — no retry, no rate-limit wait (``best_effort``): the answer only
+        describes a wait, so a failure is the caller's to pass over."""
+        from hotfix_fsm.adapters.github_retry import best_effort
+
+        what = f"listing the jobs of workflow run {run_id}"
+        with best_effort():
+            got = self._call(
+                what,
+                self.api.actions.list_jobs_for_workflow_run,
+                run_id,
+                filter="latest",
+                per_page=100,
+                expect=lambda v, w: _typed(v, w, {"jobs": list}),
+                not_found=f"workflow run {run_id} was not found in {self.full_name}",
+            )
+        return [_typed(job, what, {"name": str, "status": str}) for job in got["jobs"]]
+
     def get_run(self, run_id: int) -> dict[str, Any]:
         return dict(
             self._call(

@@ -59,6 +59,26 @@ _duplicate_detectable: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
+_best_effort: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "hotfix_fsm_github_best_effort", default=False
+)
+
+
+@contextlib.contextmanager
+def best_effort() -> Iterator[None]:
+    """Send requests inside the block once, without retries or rate-limit waits.
+
+    For reads whose answer is only nice to have (the jobs of a run, for the live line): a
+    failure goes straight back to the caller, which carries on without it, instead of
+    holding up the wait it describes with backoff.
+    """
+    token = _best_effort.set(True)
+    try:
+        yield
+    finally:
+        _best_effort.reset(token)
+
+
 @contextlib.contextmanager
 def duplicate_detectable() -> Iterator[None]:
     """Mark writes inside the block as safe to resend after an ambiguous failure.
@@ -166,10 +186,13 @@ class PolicyTransport(httpx2.BaseTransport):
     def _send(self, request: httpx2.Request) -> httpx2.Response:
         write = request.method in WRITE_METHODS
         resend_ok = not write or _duplicate_detectable.get()
+        once = _best_effort.get()
+        retries = 0 if once else self.policy.max_retries
         attempt = 0
         secondary_strikes = 0
         while True:
-            self._wait_for_budget(request)
+            if not once:
+                self._wait_for_budget(request)
             cached = self._conditional(request)
             if write:
                 # Every attempt of a write — the first and each retry — is an effect: the
@@ -181,13 +204,13 @@ class PolicyTransport(httpx2.BaseTransport):
             except _NOT_SENT as exc:
                 # Refused or never connected: GitHub did nothing, any method may go again.
                 attempt += 1
-                if attempt > self.policy.max_retries:
+                if attempt > retries:
                     raise
                 self._pause(request, f"connection failed ({type(exc).__name__})", attempt)
                 continue
             except _AMBIGUOUS as exc:
                 attempt += 1
-                if not resend_ok or attempt > self.policy.max_retries:
+                if not resend_ok or attempt > retries:
                     raise
                 self._pause(request, f"no answer ({type(exc).__name__})", attempt)
                 continue
@@ -201,7 +224,7 @@ class PolicyTransport(httpx2.BaseTransport):
                 self._remember(request, response)
             if is_primary_limit(status, headers):
                 wait = self._until_reset(headers)
-                if attempt >= self.policy.max_retries or wait > self.policy.max_wait:
+                if attempt >= retries or wait > self.policy.max_wait:
                     return response
                 attempt += 1
                 self._wait(request, "primary rate limit", wait)
@@ -211,12 +234,12 @@ class PolicyTransport(httpx2.BaseTransport):
             if is_secondary_limit(status, headers, _text(response)):
                 secondary_strikes += 1
                 wait = self.policy.secondary_wait(headers.get("retry-after"), secondary_strikes)
-                if attempt >= self.policy.max_retries or wait > self.policy.max_wait:
+                if attempt >= retries or wait > self.policy.max_wait:
                     return response
                 attempt += 1
                 self._wait(request, "secondary rate limit", wait)
                 continue
-            if status in RETRY_STATUSES and resend_ok and attempt < self.policy.max_retries:
+            if status in RETRY_STATUSES and resend_ok and attempt < retries:
                 attempt += 1
                 retry_after = headers.get("retry-after")
                 if retry_after and retry_after.isdigit():

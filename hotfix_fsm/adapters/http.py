@@ -64,7 +64,12 @@ def json_path(body: Any, path: str) -> Any:
 
 
 def fetch_health(session: requests.Session, url: str, *, timeout: float) -> HealthResult:
-    """GET ``url`` once; never raises for transport errors (they land in ``error``)."""
+    """GET ``url`` once; never raises for transport errors (they land in ``error``).
+
+    ``timeout`` bounds the whole call, the body included: an answer whose body is still
+    arriving when it passes is a failure (``error``), and at most ``BODY_LIMIT`` bytes of
+    the body are read.
+    """
     import requests
 
     start = time.monotonic()
@@ -83,11 +88,13 @@ def fetch_health(session: requests.Session, url: str, *, timeout: float) -> Heal
     except requests.RequestException as exc:
         return _failed(url, start, f"request failed ({type(exc).__name__})")
     try:
-        raw = response.raw.read(BODY_LIMIT, decode_content=True) or b""
+        raw = _read_body(response.raw, start + timeout)
     except Exception as exc:  # urllib3 read errors are not all requests/OS errors
         return _failed(url, start, f"the answer broke off ({type(exc).__name__})")
     finally:
         response.close()
+    if raw is None:
+        return _failed(url, start, f"the answer took longer than {timeout:g}s (its body trickled)")
     latency = (time.monotonic() - start) * 1000.0
     body: Any = None
     try:
@@ -101,6 +108,24 @@ def fetch_health(session: requests.Session, url: str, *, timeout: float) -> Heal
         body=body,
         content_type=response.headers.get("Content-Type", ""),
     )
+
+
+def _read_body(raw: Any, deadline: float) -> bytes | None:
+    """At most ``BODY_LIMIT`` bytes of the (decoded) body; None when ``deadline`` (monotonic)
+    passes first. ``read1`` returns what has arrived, so a body trickled a byte at a time is
+    cut at the deadline: the timeout bounds the call, not each socket read (a read begun
+    just before the deadline still waits at most the socket timeout)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < BODY_LIMIT:
+        if time.monotonic() >= deadline:
+            return None
+        chunk = raw.read1(BODY_LIMIT - size, decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _failed(url: str, start: float, error: str) -> HealthResult:

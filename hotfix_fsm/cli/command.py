@@ -28,7 +28,7 @@ import typer.core
 import typer.main
 
 from hotfix_fsm import __version__
-from hotfix_fsm.cli.options import Globals, globals_of
+from hotfix_fsm.cli.options import LEASE_TTL_RANGE, Globals, globals_of
 from hotfix_fsm.errors import ExitCode, HotfixError, UsageError
 
 if TYPE_CHECKING:
@@ -79,6 +79,19 @@ def _global(
         int,
         typer.Option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug)."),
     ] = 0,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(
+            "--lease-ttl",
+            metavar="SECONDS",
+            envvar="HOTFIX_FSM_LEASE_TTL",
+            show_envvar=True,
+            min=LEASE_TTL_RANGE[0],
+            max=LEASE_TTL_RANGE[1],
+            help="How long a driver's lease lives without a heartbeat (renewed every third "
+            "of it): another machine may take over a frozen driver after it.",
+        ),
+    ] = 30.0,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -93,7 +106,7 @@ def _global(
     set_console_writer(_log_line)
     # Absolute, because the path is stored with the hotfix and resume may run elsewhere.
     config = config.expanduser().resolve() if config is not None else None
-    ctx.obj = Globals(db=db, config=config, verbose=verbose)
+    ctx.obj = Globals(db=db, config=config, verbose=verbose, lease_ttl=lease_ttl)
 
 
 def _log_line(line: str) -> None:

@@ -27,10 +27,13 @@ TARGETS = ("pr", "run", "tag", "backport")
 
 def watch(engine: HotfixEngine, ref: str | None, *, interval: float) -> int:
     """Follow a hotfix until it ends, pauses or stops; the outcome's exit code."""
-    from hotfix_fsm.cli.render import echo, render_status
+    from hotfix_fsm.cli.render import echo, print_tsv, render_status, stdout_is_terminal
     from hotfix_fsm.core import machine
     from hotfix_fsm.core.outcome import Outcome
-    from hotfix_fsm.reporting.report import human_time, summarize
+    from hotfix_fsm.reporting.report import human_time, iso, summarize
+
+    # In a pipe, each row as `hotfix log` pipes it: seq, ISO time, kind, event, values whole.
+    piped = not stdout_is_terminal()
 
     hotfix = engine.resolve(ref)
     echo(
@@ -42,7 +45,11 @@ def watch(engine: HotfixEngine, ref: str | None, *, interval: float) -> int:
         while True:
             for entry in engine.store.journal(hotfix.id, after_seq=seen):
                 seen = entry.seq
-                echo(f"{human_time(entry.at)}  #{entry.seq} {summarize(entry)}")
+                if piped:
+                    row = [str(entry.seq), iso(entry.at) or "", entry.kind]
+                    print_tsv([[*row, summarize(entry, full=True)]])
+                else:
+                    echo(f"{human_time(entry.at)}  #{entry.seq} {summarize(entry)}")
             hotfix = engine.store.get(hotfix.id)
             ended = hotfix.state in machine.TERMINAL or hotfix.state in machine.STOPPED
             if (ended or hotfix.paused_reason) and hotfix.last_seq <= seen:

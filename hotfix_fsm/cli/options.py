@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from hotfix_fsm.engine import HotfixEngine
 
 
+# --lease-ttl bounds: under 3 s the heartbeat (every third) races a busy store's own waits;
+# over an hour a crashed driver keeps others out that long (`resume --take-over` aside).
+LEASE_TTL_RANGE = (3.0, 3600.0)
+
+
 @dataclass
 class Globals:
     """The global options, handed to every command through the typer context."""
@@ -20,11 +25,12 @@ class Globals:
     db: str | None
     config: Path | None
     verbose: int
+    lease_ttl: float = 30.0  # seconds (--lease-ttl)
 
     def engine(self) -> HotfixEngine:
         from hotfix_fsm.engine import HotfixEngine
 
-        return HotfixEngine(self.db, config_path=self.config)
+        return HotfixEngine(self.db, config_path=self.config, lease_ttl=self.lease_ttl)
 
 
 def globals_of(ctx: typer.Context) -> Globals:

@@ -15,15 +15,22 @@ def conventional(command: Any) -> Any:
     ``ISSUE  The incident...`` (typer would print ``{ISSUE}`` and ``ISSUE <str>``)."""
     for param in command.params:
         if isinstance(param, typer.core.TyperArgument):
-            name = param.metavar or (param.name or "").upper()
+            name = param.metavar = param.metavar or (param.name or "").upper()
             shown = name if param.required else f"[{name}]"
             # Instance attributes: typer's help and usage read these of each argument.
             setattr(param, "_usage_display_name", lambda shown=shown: shown)  # noqa: B010
             setattr(param, "display_type_rich", lambda ctx=None: None)  # noqa: B010
+        elif isinstance(param, typer.core.TyperOption) and _takes_value(param):
+            # ``--port PORT`` and ``--check CHECK`` rather than ``<int>`` and ``<list[str]>``.
+            param.metavar = param.metavar or (param.name or "value").upper()
     if isinstance(command, typer.core.TyperGroup):
         for sub in command.commands.values():
             conventional(sub)
     return command
+
+
+def _takes_value(option: Any) -> bool:
+    return not (option.is_flag or option.count or option.is_bool_flag)
 
 
 def plain_values_skip_pydantic(command: object) -> None:

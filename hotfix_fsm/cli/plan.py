@@ -33,7 +33,8 @@ def build_plan(
 ) -> dict[str, Any]:
     """What ``hotfix start`` would do, without doing any of it."""
     from hotfix_fsm.core import machine
-    from hotfix_fsm.core.validate import validate_description, validate_issue, validate_ref
+    from hotfix_fsm.core.validate import validate_description, validate_issue
+    from hotfix_fsm.phases.git_phases import check_branch_pattern
 
     repo = repo.expanduser().resolve()
     repo = git_top_level(repo) or repo
@@ -52,7 +53,7 @@ def build_plan(
     branch = config.branch_pattern.replace("{issue}", issue).replace(
         "{timestamp}", "YYYYmmdd-HHMMSS"
     )
-    validate_ref(branch.replace("YYYYmmdd-HHMMSS", "20240101-000000"), "hotfix branch")
+    check_branch_pattern(config.branch_pattern, issue)
     refs, error = remote_heads(repo, config)
     head = refs.get(f"refs/heads/{config.production_branch}")
     target: dict[str, Any] = {"sha": head, "tag": last_tag(refs, config.tag.prefix, head)}

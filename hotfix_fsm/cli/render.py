@@ -144,12 +144,16 @@ class ProgressView:
 
         s = self.state
         elapsed = time.monotonic() - s.phase_started
-        what = f" — {s.waiting}" if s.waiting else ""
-        metrics = f" · {s.metrics}" if s.metrics and s.phase == "monitor" else ""
-        line = clean(
-            f"{s.hotfix_id} · {s.phase}{what} · {elapsed:.1f} s{metrics}", keep_newlines=False
-        )
-        return Text(line, style="none", no_wrap=True, overflow="ellipsis")
+        # One line each for where the drive is, what it waits for (the pending checks, the
+        # run's jobs) and the monitored values: each is cut to the terminal's width on its
+        # own, so a narrow terminal still shows the start of every one.
+        lines = [f"{s.hotfix_id} · {s.phase} · {elapsed:.1f} s"]
+        if s.waiting:
+            lines.append(s.waiting)
+        if s.metrics and s.phase == "monitor":
+            lines.append(s.metrics)
+        text = "\n".join(clean(line, keep_newlines=False) for line in lines)
+        return Text(text, style="none", no_wrap=True, overflow="ellipsis")
 
     def _say(self, text: str, style: str = "") -> None:
         text = clean(text)
@@ -357,6 +361,10 @@ def summary_lines(status: HotfixStatus) -> list[str]:
     skipped = next((r.skipped for r in status.phases if r.name == "backport" and r.skipped), None)
     if skipped and not status.backport_pr_url:
         rows.append(("back-merge PR", f"none ({skipped})"))
+    if status.revert_pr_url:
+        rows.append(("revert PR", status.revert_pr_url))
+    if status.rollback_run_url:
+        rows.append(("rollback run", status.rollback_run_url))
     if status.time_to_production_s is not None:
         took = fmt_duration(status.time_to_production_s)
         if status.time_target_s:
@@ -372,9 +380,16 @@ def summary_lines(status: HotfixStatus) -> list[str]:
 # -- tables ---------------------------------------------------------------------------------
 
 
-def _rollback_text(rollback: dict[str, Any]) -> str:
+def _rollback_text(rollback: dict[str, Any], links: dict[str, Any] | None = None) -> str:
     who = f", asked by {rollback['by']}" if rollback.get("by") else ""
-    return f"{rollback.get('reason') or 'no reason given'}{who} ({rollback.get('at')})"
+    text = f"{rollback.get('reason') or 'no reason given'}{who} ({rollback.get('at')})"
+    found = links or {}
+    made = [
+        f"{what} {found[key]}"
+        for key, what in (("revert_pr", "revert PR"), ("rollback_run", "run"))
+        if found.get(key)
+    ]
+    return text + (f"; {', '.join(made)}" if made else "")
 
 
 def render_status(doc: dict[str, Any]) -> None:
@@ -405,7 +420,7 @@ def render_status(doc: dict[str, Any]) -> None:
         if doc.get("error"):
             lines.append(f"error: {doc['error']}")
         if doc.get("rollback"):
-            lines.append(f"rollback: {_rollback_text(doc['rollback'])}")
+            lines.append(f"rollback: {_rollback_text(doc['rollback'], doc.get('links'))}")
         if lease and lease.get("live"):
             lines.append(f"driven by {lease['owner']} since {_when(lease['since'])}")
         lines += [f"  {k}: {fact_text(k, v)}" for k, v in doc.get("facts", {}).items()]
@@ -425,7 +440,8 @@ def render_status(doc: dict[str, Any]) -> None:
     if doc.get("error"):
         console.print(f"error: {_esc(doc['error'])}", style="red")
     if doc.get("rollback"):
-        console.print(f"rollback: {_esc(_rollback_text(doc['rollback']))}", style="yellow")
+        shown = _rollback_text(doc["rollback"], doc.get("links"))
+        console.print(f"rollback: {_esc(shown)}", style="yellow")
     if lease and lease.get("live"):
         console.print(f"driven by {_esc(lease['owner'])} since {_when(lease['since'])}")
     for key, value in doc.get("facts", {}).items():

@@ -199,6 +199,16 @@ def next_action(
         first = f"`hotfix approve {hid} {gate}`, then {resume}"
     elif reason or gate:
         first = f"check what the pause says, then {resume}"
+    elif state == "rollback_failed" or (
+        state in machine.STOPPED and failed_from in machine.ROLLBACK_STATES
+    ):
+        # Abort is refused from the deploy on: what helps is to find out why the rollback
+        # failed, get production safe (by hand if it cannot wait), then retry the rollback.
+        first = (
+            "investigate why the rollback failed (the error says what ran and what production "
+            "answers now); production may still run the fix, so roll it back by hand if it "
+            f"cannot wait; then {resume} retries the rollback"
+        )
     elif state in machine.STOPPED:
         first = f"fix the cause shown, then {resume}"
     else:

@@ -264,7 +264,8 @@ def branch_name(pattern: str, *, issue: str, timestamp: str, hotfix_id: str) -> 
     if "{" in name or "}" in name:
         raise UsageError(
             f"branch_pattern {pattern!r} has an unknown placeholder",
-            hint="use only {issue}, {timestamp} and {id}",
+            hint="fix branch_pattern in hotfix.toml: its placeholders are {issue}, "
+            "{timestamp} and {id}",
         )
     try:
         return validate_ref(name, "hotfix branch name")
@@ -272,6 +273,13 @@ def branch_name(pattern: str, *, issue: str, timestamp: str, hotfix_id: str) -> 
         raise UsageError(
             exc.message, hint=f"fix branch_pattern ({pattern!r}) in hotfix.toml"
         ) from exc
+
+
+def check_branch_pattern(pattern: str, issue: str) -> str:
+    """The branch ``pattern`` gives for ``issue`` (a sample timestamp), or ``UsageError``:
+    checked before a hotfix is recorded, so a bad pattern changes nothing."""
+    stamp = "20240101-000000"
+    return branch_name(pattern, issue=issue, timestamp=stamp, hotfix_id=f"{issue}-{stamp}")
 
 
 class Branch(BasePhase):

@@ -157,10 +157,12 @@ def wait_for_run(
     """Poll the run until it completes; returns it. A deadline raises TransientError, or
     ``NeedsHuman`` naming the reviewers when the run waits on a protected environment."""
     from hotfix_fsm.errors import TransientError
+    from hotfix_fsm.phases.run_jobs import RunJobs
 
     gh = ctx.services.github
     latest: dict[str, Any] = {}
     reviewers: list[str] = []
+    jobs = RunJobs(gh, run_id)
 
     def check() -> tuple[bool, str]:
         run = gh.get_run(run_id)
@@ -171,7 +173,13 @@ def wait_for_run(
             # A protected environment holds the run until one of its reviewers approves.
             reviewers.append(waiting_for(gh.pending_deployments(run_id)))
             return False, f"waiting for a reviewer of {reviewers[0]} ({run.get('html_url')})"
-        return run.get("status") == "completed", f"{run.get('status')} ({run.get('html_url')})"
+        if run.get("status") == "completed":
+            return True, f"completed ({run.get('html_url')})"
+        running = jobs.text(run)
+        return (
+            False,
+            f"{run.get('status')}{', ' + running if running else ''} ({run.get('html_url')})",
+        )
 
     try:
         ctx.wait_until(check, timeout=timeout, interval=interval, what=what)

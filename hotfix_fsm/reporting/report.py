@@ -393,6 +393,8 @@ class HotfixStatus:
     journal_length: int
     # The latest rollback: why, who asked (``hotfix rollback --reason``) and when; else None.
     rollback: dict[str, Any] | None = None
+    rollback_run_url: str | None = None  # the run that redeployed the rollback target
+    revert_pr_url: str | None = None  # the PR that reverted the merge on production
 
     def as_json(self) -> dict[str, Any]:
         """The stable ``hotfix status --json`` document (keys are only ever added)."""
@@ -425,6 +427,8 @@ class HotfixStatus:
                 "deploy_run": self.deploy_run_url,
                 "release_tag": self.release_tag,
                 "backport_pr": self.backport_pr_url,
+                "rollback_run": self.rollback_run_url,
+                "revert_pr": self.revert_pr_url,
             },
             "time_to_production_s": self.time_to_production_s,
             "time_target_s": self.time_target_s,
@@ -507,7 +511,14 @@ def build_status(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> HotfixStatu
         phases=rows,
         journal_length=hotfix.last_seq,
         rollback=_latest_rollback(journal),
+        rollback_run_url=_text(facts.get("rollback_run_url")),
+        revert_pr_url=_revert_pr(facts.get("rollback_revert")),
     )
+
+
+def _revert_pr(revert: Any) -> str | None:
+    """The revert PR's page from the ``rollback_revert`` fact (a str: nothing was undone)."""
+    return _text(revert.get("pr_url")) if isinstance(revert, dict) else None
 
 
 def status_document(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from hotfix_fsm.sandbox.github_actions import ActionsMixin
 from hotfix_fsm.sandbox.github_automerge import AutoMergeMixin
 from hotfix_fsm.sandbox.github_git import BareRepo
+from hotfix_fsm.sandbox.github_jobs import list_jobs, set_workflow_jobs
 from hotfix_fsm.sandbox.github_protection import run_approvals
 from hotfix_fsm.sandbox.github_state import (
     JSON,
@@ -128,6 +129,11 @@ ROUTES: tuple[Route, ...] = (
     ),
     _r("GET", _REPO + "/actions/runs", lambda w, p, q, b: w.list_runs(q)),
     _r("GET", _REPO + "/actions/runs/{run_id}", lambda w, p, q, b: w.get_run(p["run_id"])),
+    _r(
+        "GET",
+        _REPO + "/actions/runs/{run_id}/jobs",
+        lambda w, p, q, b: list_jobs(w, p["run_id"], q),
+    ),
     _r(
         "GET",
         _REPO + "/actions/runs/{run_id}/pending_deployments",
@@ -357,6 +363,12 @@ class RehearsalGitHub(ServedApp):
         """Conclusion of runs of ``workflow`` dispatched from now on (default success)."""
         with self._lock:
             self.world.set_workflow_conclusion(workflow, conclusion)
+            self._state.save()
+
+    def set_workflow_jobs(self, workflow: str, jobs: Sequence[str]) -> None:
+        """Name the jobs of ``workflow``'s runs (``GET /actions/runs/{id}/jobs``)."""
+        with self._lock:
+            set_workflow_jobs(self.world, workflow, jobs)
             self._state.save()
 
     def protect_branch(self, branch: str | None = None, **rules: Any) -> None:
@@ -719,6 +731,10 @@ def _approve_deployment(app: RehearsalGitHub, body: JSON) -> list[JSON]:
     )
 
 
+def _workflow_jobs(app: RehearsalGitHub, body: JSON) -> None:
+    set_workflow_jobs(app.world, str(body.get("workflow", "deploy.yml")), body.get("jobs") or [])
+
+
 _CONTROLS: dict[str, Callable[[RehearsalGitHub, JSON], Any]] = {
     "/_sandbox/protection": _protect,
     "/_sandbox/rulesets": _ruleset,
@@ -726,6 +742,7 @@ _CONTROLS: dict[str, Callable[[RehearsalGitHub, JSON], Any]] = {
     "/_sandbox/reviews": _review,
     "/_sandbox/environments": _environment,
     "/_sandbox/deployment_reviews": _approve_deployment,
+    "/_sandbox/workflow_jobs": _workflow_jobs,
 }
 
 

@@ -147,12 +147,39 @@ def test_a_run_ends_with_its_summary_and_every_document(
     assert [h["id"] for h in listed["hotfixes"]] == [hid]
 
 
+def _command_paths() -> list[tuple[str, ...]]:
+    """Every command and sub-command of ``hotfix``, as the words that name it."""
+    import typer
+
+    from hotfix_fsm.cli.command import app
+
+    paths: list[tuple[str, ...]] = [()]
+    stack: list[tuple[tuple[str, ...], Any]] = [((), typer.main.get_command(app))]
+    while stack:
+        path, group = stack.pop()
+        for name, sub in getattr(group, "commands", {}).items():
+            paths.append((*path, name))
+            stack.append(((*path, name), sub))
+    return sorted(paths)
+
+
 def test_help_is_conventional(cli: Cli) -> None:
-    for command in ("start", "status", "list", "log", "report", "approve", "check", "resume"):
-        shown = cli(command, "--help")
+    paths = _command_paths()
+    assert ("sandbox", "protect") in paths
+    assert ("dashboard",) in paths
+    for path in paths:
+        shown = cli(*path, "--help")
         assert shown.code == 0, shown
-        for odd in ("<bool>", "<list[str]>", "<str>", "<path>", "<int>", "{issue}"):
-            assert odd not in shown.out, (command, odd, shown.out)
+        for odd in ("<bool>", "<list[str]>", "<str>", "<path>", "<int>", "<float>", "{issue}"):
+            assert odd not in shown.out, (path, odd, shown.out)
+        arguments = (
+            shown.out.split("Arguments:")[1].split("Options:")[0]
+            if "Arguments:" in shown.out
+            else ""
+        )
+        for line in arguments.splitlines():
+            name = line.split()[0] if line[2:3].strip() else ""  # not a wrapped line
+            assert name == name.upper(), (path, line)  # DIRECTORY, not directory
     start = cli("start", "--help").out
     assert "-C, --repo DIR" in start
     assert "--cherry-pick SHA" in start
@@ -165,6 +192,12 @@ def test_json_without_dry_run_is_a_usage_error(cli: Cli) -> None:
     result = cli("start", ISSUE, "Fix", "--json")
     assert result.code == ExitCode.USAGE, result
     assert "--dry-run" in result.err
+
+
+def _summary(out: str) -> dict[str, str]:
+    """The summary's ``  name: value`` lines."""
+    pairs = (line.strip().split(": ", 1) for line in out.splitlines() if ": " in line)
+    return {name: value.strip() for name, value in pairs}
 
 
 def test_a_hotfix_rolled_back_exits_1_from_resume_with_its_summary(
@@ -184,6 +217,39 @@ def test_a_hotfix_rolled_back_exits_1_from_resume_with_its_summary(
     assert "  deploy run:" in ended.out
     assert "  time to production: not reached" in ended.out
     assert "  next:" in ended.out
+    # The run that redeployed the rollback target is linked, and the rehearsal GitHub has it.
+    lines = _summary(ended.out)
+    run_id = lines["rollback run"].rsplit("/", 1)[1]
+    assert _api(served, f"actions/runs/{run_id}")["html_url"] == lines["rollback run"]
+    links = _doc(cli, "status", ISSUE)["links"]
+    assert links["rollback_run"] == lines["rollback run"]
+    assert links["revert_pr"] is None  # never merged: nothing to revert
+    assert "revert PR" not in lines
+
+
+def test_a_rollback_after_done_exits_0_and_links_its_revert_pr_and_run(
+    cli: Cli, served: RunningSandbox
+) -> None:
+    info = served.info
+    work = Path(info.work)
+    done = cli("start", ISSUE, "Fix", "-C", str(work), "--cherry-pick", info.fix_sha, "--yes")
+    assert done.code == ExitCode.OK, done
+    rolled = cli("rollback", ISSUE, "--reason", "drill")
+    assert rolled.code == ExitCode.OK, rolled  # the rollback command's question: yes
+    lines = _summary(rolled.out)
+    number = lines["revert PR"].rsplit("/", 1)[1]
+    revert = _api(served, f"pulls/{number}")
+    assert revert["html_url"] == lines["revert PR"]
+    assert revert["base"]["ref"] == "production"
+    run_id = lines["rollback run"].rsplit("/", 1)[1]
+    assert _api(served, f"actions/runs/{run_id}")["html_url"] == lines["rollback run"]
+    links = _doc(cli, "status", ISSUE)["links"]
+    assert (links["revert_pr"], links["rollback_run"]) == (
+        lines["revert PR"],
+        lines["rollback run"],
+    )
+    shown = cli("status", ISSUE).out  # the status view names them beside the rollback
+    assert f"revert PR {lines['revert PR']}, run {lines['rollback run']}" in shown, shown
 
 
 def test_status_watch_follows_another_driver_and_open_prints_urls(
@@ -195,6 +261,10 @@ def test_status_watch_follows_another_driver_and_open_prints_urls(
     assert paused.code == ExitCode.PAUSED, paused
     missing = cli("open", ISSUE, "tag")
     assert missing.code == ExitCode.USAGE, missing
+    # Watching a hotfix that waits at a gate answers at once, with the pause's code.
+    waiting = cli("status", ISSUE, "--watch", "--interval", "0.1")
+    assert waiting.code == ExitCode.PAUSED, waiting
+    assert "state: awaiting_deploy_approval" in waiting.out
     assert "no release tag is recorded" in missing.err
     assert cli("approve", ISSUE, "deploy").code == ExitCode.OK
     # Watch from one process while another drives the hotfix to its end.
@@ -207,9 +277,15 @@ def test_status_watch_follows_another_driver_and_open_prints_urls(
         text=True,
     )
     try:
+        # Drive only once the watcher has read where the hotfix stands ("watching ..."):
+        # it follows from there, so a drive that began first would leave rows unseen.
+        assert watcher.stderr is not None
+        first = watcher.stderr.readline()
+        assert "watching" in first, first
         driven = cli("resume", ISSUE)
         assert driven.code == ExitCode.OK, driven
         out, err = watcher.communicate(timeout=120)
+        err = first + err
     finally:
         if watcher.poll() is None:
             watcher.kill()
@@ -217,6 +293,13 @@ def test_status_watch_follows_another_driver_and_open_prints_urls(
     assert "watching" in err
     assert "awaiting_deploy_approval → deploying" in out
     assert "state: done" in out
+    # In a pipe, rows as `hotfix log` pipes them: tab-separated, ISO times, values whole.
+    rows = [line.split("\t") for line in out.splitlines() if line.count("\t") == 3]
+    assert rows, out
+    assert all(row[0].isdigit() and row[1].endswith("Z") for row in rows), rows
+    deployed = next(r for r in rows if r[2] == "done" and "deployed_sha=" in r[3])
+    sha = deployed[3].split("deployed_sha=")[1].split(",")[0].split()[0]
+    assert len(sha) == 40, deployed
     status = _doc(cli, "status", ISSUE)
     assert cli("open", ISSUE, "pr").out.strip() == status["links"]["pr"]
     assert cli("open", ISSUE, "run").out.strip() == status["links"]["deploy_run"]

@@ -69,6 +69,30 @@ def test_an_unknown_cherry_pick_is_refused_with_nothing_recorded_or_changed(
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["start", "dry-run"])
+@pytest.mark.parametrize(
+    ("pattern", "said"),
+    [
+        ("hotfix/{issue}..{timestamp}", "contains '..'"),
+        ("hotfix/{issue}-{user}", "unknown placeholder"),
+        ("hotfix/{issue} {timestamp}", "not a valid git ref"),
+    ],
+)
+def test_a_bad_branch_pattern_is_refused_before_anything_is_recorded(
+    cli: Cli, world: GitWorld, dry_run: bool, pattern: str, said: str
+) -> None:
+    config = world.work / "hotfix.toml"
+    config.write_text(
+        f"branch_pattern = {json.dumps(pattern)}\n" + config.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    before = _snapshot(world)
+    args = ["start", "INC-1", "Fix", *(["--dry-run"] if dry_run else [])]
+    result = cli(*args, cwd=world.work)
+    _refused(cli, world, result, said, "branch_pattern", "hotfix.toml", "What to do")
+    assert _snapshot(world) == before
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["start", "dry-run"])
 def test_a_cherry_pick_that_conflicts_with_production_is_refused(
     cli: Cli, world: GitWorld, dry_run: bool
 ) -> None:

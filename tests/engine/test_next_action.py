@@ -108,6 +108,14 @@ def test_next_action_is_graph_derived_in_every_state() -> None:
 def test_known_refusals_are_never_suggested() -> None:
     # rollback_failed: abort is refused, resume retries the rollback.
     assert commands(next_action(HID, "rollback_failed", None, None)) == [["resume", HID]]
+    # ... and the text says what really helps: find out why, get production safe by hand
+    # if it cannot wait, then retry the rollback; never abort (refused from the deploy on).
+    for failed_from in (None, *machine.ROLLBACK_STATES):
+        text = next_action(HID, "rollback_failed", None, None, failed_from=failed_from)
+        assert "investigate why the rollback failed" in text, text
+        assert "by hand" in text, text
+        assert "retries the rollback" in text, text
+        assert "abort" not in text, text
     # A deployed hotfix that stopped is rolled back when the graph lets it; a hotfix that
     # failed before production is not offered a rollback it could not run.
     failed_late = commands(

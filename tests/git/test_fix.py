@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hotfix_fsm.engine import HotfixEngine
-from hotfix_fsm.errors import ExitCode, InvalidInput
+from hotfix_fsm.errors import ExitCode, InvalidInput, UsageError
 from hotfix_fsm.reporting.postmortem import postmortem_markdown
 from tests.helpers_git import GitWorld, git, make_config, make_engine
 
@@ -83,11 +83,12 @@ def test_invalid_branch_pattern_fails_clearly(
     config = make_config()
     config.branch_pattern = pattern
     engine = engines(config)
-    hotfix = engine.start("INC-1", DESCRIPTION, repo=world.work)
-    outcome = engine.drive(hotfix.id)
-    assert outcome.state == "failed"
-    assert expected in (outcome.error or "")
-    assert "branch_pattern" in (outcome.error or "")
+    # Refused before anything is recorded or changed (the dry run checks the same).
+    with pytest.raises(UsageError) as refused:
+        engine.start("INC-1", DESCRIPTION, repo=world.work)
+    assert expected in str(refused.value)
+    assert "branch_pattern" in str(refused.value)
+    assert engine.list(include_finished=True) == []
     assert git(world.work, "branch", "--list", "hotfix/*") == ""
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 import requests
 
 from hotfix_fsm.adapters.http import (
+    BODY_LIMIT,
     HealthExpectation,
     HealthResult,
     MeasurementError,
@@ -158,3 +164,73 @@ def test_prometheus_bad_answers(session: requests.Session, payload: object, mess
             PrometheusClient(session, server.url, timeout=30).query("q")
     finally:
         server.close()
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Answers 200 at once, then its JSON body one byte every 50 ms (10 s in all)."""
+
+    finished = threading.Event()
+
+    def do_GET(self) -> None:
+        body = b'{"status": "healthy", "pad": "' + b"x" * 170 + b'"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client hung up: what a bounded call does
+            return
+        type(self).finished.set()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_a_trickled_body_is_cut_at_the_timeout_of_the_whole_call(
+    session: requests.Session,
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/health"
+        result = fetch_health(session, url, timeout=0.5)
+        # Each byte came well within the socket timeout; the call still ended long before
+        # the body did, with a failure that says why.
+        assert not _Trickle.finished.is_set()
+        assert result.status is None
+        assert "took longer than 0.5s" in (result.error or "")
+        assert not judge_health(result, HealthExpectation()).ok
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=60)
+
+
+def test_only_the_body_limit_is_read(session: requests.Session) -> None:
+    class Enormous(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()  # no length: the body ends when the connection closes
+            with contextlib.suppress(OSError):  # the client stops reading at the limit
+                self.wfile.write(b"[" + b"1," * (BODY_LIMIT * 4))
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Enormous)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = fetch_health(session, f"http://127.0.0.1:{server.server_address[1]}/", timeout=30)
+        assert result.status == 200
+        assert result.body is None  # cut at the limit: not JSON we can judge
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=60)
