@@ -82,7 +82,7 @@ def _r(method: str, template: str, handler: Handler, status: int = 200) -> Route
 
 _REPO = "/repos/{owner}/{repo}"
 ROUTES: tuple[Route, ...] = (
-    _r("GET", "/user", lambda w, p, q, b: {"login": "rehearsal-bot", "id": 1, "type": "User"}),
+    _r("GET", "/user", lambda w, p, q, b: w.authenticated_user()),
     _r("GET", _REPO, lambda w, p, q, b: w.repository()),
     _r("GET", _REPO + "/pulls", lambda w, p, q, b: w.list_pulls(q)),
     _r("POST", _REPO + "/pulls", lambda w, p, q, b: w.create_pull(b), 201),
@@ -429,7 +429,12 @@ class RehearsalGitHub(ServedApp):
             "used": int(headers["x-ratelimit-used"]),
             "resource": "core",
         }
-        return {"resources": {"core": core}, "rate": core}
+        # Only the core budget is modelled; the others are shown unused, as GitHub lists them.
+        others = {
+            name: {"limit": limit, "remaining": limit, "reset": core["reset"], "used": 0}
+            for name, limit in (("search", 30), ("graphql", 5000), ("code_search", 10))
+        }
+        return {"resources": {"core": core, **others}, "rate": core}
 
     def _who(self, authorization: str | None) -> str | None:
         if not authorization:
