@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from hotfix_fsm.sandbox.exchange_log import record_exchange
 from hotfix_fsm.sandbox.github_actions import ActionsMixin
 from hotfix_fsm.sandbox.github_git import BareRepo
 from hotfix_fsm.sandbox.github_pulls import PullsMixin
@@ -174,12 +175,16 @@ class _Request:
 
 @dataclass
 class Reply:
-    """What the handler writes back; ``body`` None means no body, ``drop`` no response."""
+    """What the handler writes back; ``body`` None means no body, ``drop`` no response.
+
+    ``route`` names the REST route of a real answer (not a control endpoint or a fault).
+    """
 
     status: int
     body: bytes | None = None
     headers: dict[str, str] | None = None
     drop: bool = False
+    route: str | None = None
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -458,6 +463,17 @@ class RehearsalGitHub(ServedApp):
                 **(reply.headers or {}),
                 "x-github-request-id": f"{request_id[:4]}:{request_id[4:10]}:{request_id[10:18]}",
             }
+        if reply.route is not None:
+            record_exchange(
+                method=method,
+                path=urlsplit(target).path,
+                route=reply.route,
+                user_agent=headers.get("user-agent", ""),
+                request_body=raw_body,
+                status=reply.status,
+                response_body=reply.body,
+                response_headers=reply.headers or {},
+            )
         return reply
 
     def _handle(
@@ -492,9 +508,11 @@ class RehearsalGitHub(ServedApp):
             return self._fault_reply(fault, rule)
         with self._lock:
             try:
-                return self._answer(req)
+                reply = self._answer(req)
             finally:
                 self._state.save()
+        reply.route = req.key
+        return reply
 
     def _fault_reply(self, fault: str, rule: JSON) -> Reply:
         now = int(time.time())
