@@ -151,7 +151,7 @@ class ActionsMixin(WorldBase):
                         "id": check["id"],
                         "node_id": f"SC_{check['id']}",
                         "url": f"{self.api}/statuses/{sha}",
-                        "avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4",
+                        "avatar_url": shapes.app_avatar(shapes.ACTIONS_APP_ID),
                         "context": check["name"],
                         "state": state,
                         "description": f"{check['name']}: {state}",

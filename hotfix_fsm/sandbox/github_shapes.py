@@ -52,6 +52,11 @@ def user(base: str, login: str, *, kind: str = "User") -> JSON:
     }
 
 
+def app_avatar(app_id: int) -> str:
+    """The avatar URL GitHub gives an app (and the statuses it posts)."""
+    return f"https://avatars.githubusercontent.com/in/{app_id}?v=4"
+
+
 def private_user(base: str, login: str, created_at: str) -> JSON:
     """The authenticated user (``private-user``): the token's owner."""
     return {
