@@ -13,11 +13,21 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 RECORD_ENV = "HOTFIX_FSM_SANDBOX_RECORD"
 _lock = threading.Lock()
+
+
+class Answer(Protocol):
+    """What was answered (the server's reply)."""
+
+    status: int
+    body: bytes | None
+    headers: dict[str, str] | None
 
 
 def _decoded(raw: bytes | None) -> Any:
@@ -30,15 +40,12 @@ def _decoded(raw: bytes | None) -> Any:
 
 
 def record_exchange(
-    *,
     method: str,
-    path: str,
+    target: str,
     route: str,
-    user_agent: str,
+    headers: Mapping[str, str],
     request_body: bytes,
-    status: int,
-    response_body: bytes | None,
-    response_headers: dict[str, str],
+    reply: Answer,
 ) -> None:
     """Append one exchange when ``HOTFIX_FSM_SANDBOX_RECORD`` names a directory."""
     folder = os.environ.get(RECORD_ENV)
@@ -47,18 +54,18 @@ def record_exchange(
     line = json.dumps(
         {
             "method": method,
-            "path": path,
+            "path": urlsplit(target).path,
             "route": route,
-            "user_agent": user_agent,
+            "user_agent": headers.get("user-agent", ""),
             "request": _decoded(request_body),
-            "status": status,
-            "response": _decoded(response_body),
-            "headers": {k.lower(): v for k, v in response_headers.items()},
+            "status": reply.status,
+            "response": _decoded(reply.body),
+            "headers": {k.lower(): v for k, v in (reply.headers or {}).items()},
         },
         sort_keys=True,
     )
-    target = Path(folder) / f"github-exchanges-{os.getpid()}.jsonl"
+    log = Path(folder) / f"github-exchanges-{os.getpid()}.jsonl"
     with _lock:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a", encoding="utf-8") as fh:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")

@@ -464,16 +464,7 @@ class RehearsalGitHub(ServedApp):
                 "x-github-request-id": f"{request_id[:4]}:{request_id[4:10]}:{request_id[10:18]}",
             }
         if reply.route is not None:
-            record_exchange(
-                method=method,
-                path=urlsplit(target).path,
-                route=reply.route,
-                user_agent=headers.get("user-agent", ""),
-                request_body=raw_body,
-                status=reply.status,
-                response_body=reply.body,
-                response_headers=reply.headers or {},
-            )
+            record_exchange(method, target, reply.route, headers, raw_body, reply)
         return reply
 
     def _handle(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -145,3 +147,44 @@ def test_pull_request_list_items_are_in_githubs_list_shape(world: World) -> None
         assert field not in listed
         assert field in single
     assert (single["commits"], single["changed_files"], single["additions"]) == (1, 1, 1)
+
+
+BROKEN_SHAPE = """
+from tests.github.conftest import World, make_world, world  # noqa: F401  (fixtures)
+from hotfix_fsm.adapters.github import GitHubClient
+from hotfix_fsm.sandbox.github_state import WorldBase
+
+
+def test_a_rehearsal_answer_missing_a_field(world, monkeypatch):
+    thin = lambda self: {"id": 1, "name": "shop", "full_name": "acme/shop"}
+    monkeypatch.setattr(WorldBase, "repository", thin)
+    client = GitHubClient(owner="acme", repo="shop", token="{token}", api_url=world.gh.base_url)
+    try:
+        assert client.repository()["full_name"] == "acme/shop"
+    finally:
+        client.close()
+"""
+
+
+def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path) -> None:
+    """End to end: the conftest's check turns a thin answer into a failed test."""
+    root = Path(__file__).resolve().parents[2]
+    case = tmp_path / "test_broken_shape.py"
+    case.write_text(BROKEN_SHAPE.replace("{token}", TOKEN), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in (RECORD_ENV, "PYTEST_ADDOPTS")}
+    args = ["-p", "tests.conftest", "-p", "no:cacheprovider", "--rootdir", str(root)]
+    args += ["-c", str(root / "pyproject.toml"), str(case)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "1 passed, 1 error" in out, out
+    assert "GET /repos/acme/shop answered 200 (repos/get):" in out
+    assert "    $: missing required archive_url, archived," in out
