@@ -11,9 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from hotfix_fsm.sandbox.exchange_log import RECORD_ENV
+from tests.openapi_check import Tally, check_exchanges, read_exchanges
 
 # CI runs a bounded profile; `--torture` (or HYPOTHESIS_PROFILE=torture) runs long.
 settings.register_profile(
@@ -98,6 +102,46 @@ def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "engineer@example.test")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+# Every real answer of the rehearsal GitHub, in every test, is checked against GitHub's
+# OpenAPI description (tests/openapi_check.py): "fail" (default) fails the test that caused a
+# violation, "report" only counts, "off" records nothing.
+OPENAPI_CHECK_ENV = "HOTFIX_FSM_OPENAPI_CHECK"
+_openapi_tally = Tally()
+
+
+@pytest.fixture(autouse=True)
+def _github_openapi_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Record the rehearsal GitHub's exchanges during the test; validate them after it."""
+    mode = os.environ.get(OPENAPI_CHECK_ENV, "fail")
+    if mode == "off":
+        yield
+        return
+    folder = tmp_path / "github-exchanges"
+    monkeypatch.setenv(RECORD_ENV, str(folder))
+    yield
+    if not folder.is_dir():
+        return
+    tally = check_exchanges(read_exchanges(folder))
+    _openapi_tally.add(tally)
+    if tally.messages and mode == "fail":
+        pytest.fail(
+            f"the rehearsal GitHub broke GitHub's OpenAPI description {tally.violations} "
+            f"time(s) in this test (tests/openapi/api.github.com.json):\n"
+            + "\n".join(tally.messages[:20]),
+            pytrace=False,
+        )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    tally = _openapi_tally
+    if tally.requests:
+        terminalreporter.write_line(
+            f"GitHub OpenAPI check: {tally.requests} rehearsal answers over "
+            f"{len(tally.operations)} operations; {tally.violations} violation(s), "
+            f"{tally.missing_required} of them missing required fields"
+        )
 
 
 PG_URL_ENV = "HOTFIX_FSM_TEST_PG_URL"

@@ -7,7 +7,8 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 
-from hotfix_fsm.sandbox.github_protection import environment_for
+from hotfix_fsm.sandbox import github_shapes as shapes
+from hotfix_fsm.sandbox.github_protection import CURRENT_USER, environment_for
 from hotfix_fsm.sandbox.github_state import (
     JSON,
     ApiError,
@@ -95,6 +96,7 @@ class ActionsMixin(WorldBase):
             return {"total_count": 0, "check_runs": []}
         status, conclusion, completed = self._check_state(record)
         runs = []
+        app = shapes.actions_app(self.base_url, self.created_at)
         for check in record["checks"]:
             if query.get("check_name") and query["check_name"] != check["name"]:
                 continue
@@ -112,7 +114,18 @@ class ActionsMixin(WorldBase):
                     "html_url": url,
                     "details_url": url,
                     "url": f"{self.api}/check-runs/{check['id']}",
-                    "app": {"slug": "github-actions"},
+                    "external_id": "",
+                    "output": {
+                        "title": None if conclusion is None else f"{check['name']}: {conclusion}",
+                        "summary": None,
+                        "text": None,
+                        "annotations_count": 0,
+                        "annotations_url": f"{self.api}/check-runs/{check['id']}/annotations",
+                    },
+                    # One suite per commit, as Actions makes for a push.
+                    "check_suite": {"id": 7000 + int(record["checks"][0]["id"])},
+                    "app": app,
+                    "pull_requests": [],
                 }
             )
         return {"total_count": len(runs), "check_runs": runs}
@@ -136,6 +149,9 @@ class ActionsMixin(WorldBase):
                 statuses.append(
                     {
                         "id": check["id"],
+                        "node_id": f"SC_{check['id']}",
+                        "url": f"{self.api}/statuses/{sha}",
+                        "avatar_url": shapes.app_avatar(shapes.ACTIONS_APP_ID),
                         "context": check["name"],
                         "state": state,
                         "description": f"{check['name']}: {state}",
@@ -149,7 +165,9 @@ class ActionsMixin(WorldBase):
             "sha": sha,
             "total_count": len(statuses),
             "statuses": statuses,
-            "repository": {"full_name": self.full_name},
+            "commit_url": f"{self.api}/commits/{sha}",
+            "url": f"{self.api}/commits/{sha}/status",
+            "repository": shapes.minimal_repository(self.facts),
         }
 
     # -- Actions -----------------------------------------------------------------------------
@@ -175,6 +193,8 @@ class ActionsMixin(WorldBase):
             "url": f"{self.api}/actions/workflows/{wid}",
             "html_url": f"{self.web}/blob/{self.default_branch}/.github/workflows/{file}",
             "badge_url": f"{self.web}/workflows/{file}/badge.svg",
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
         }
 
     def set_workflow_conclusion(self, workflow: str, conclusion: str) -> None:
@@ -286,6 +306,9 @@ class ActionsMixin(WorldBase):
         rid = run["id"]
         file = run["workflow"]
         wid = zlib.crc32(file.encode())
+        url = f"{self.api}/actions/runs/{rid}"
+        repository = shapes.minimal_repository(self.facts)
+        actor = self.user(CURRENT_USER)
         return {
             "id": rid,
             "node_id": f"WFR_{rid}",
@@ -303,12 +326,25 @@ class ActionsMixin(WorldBase):
             "created_at": iso(run["created_at"]),
             "updated_at": iso(updated),
             "run_started_at": iso(run["created_at"]),
-            "url": f"{self.api}/actions/runs/{rid}",
+            "url": url,
             "html_url": f"{self.web}/actions/runs/{rid}",
             "workflow_url": f"{self.api}/actions/workflows/{wid}",
-            "actor": {"login": "rehearsal-bot", "id": 1},
-            "triggering_actor": {"login": "rehearsal-bot", "id": 1},
+            "jobs_url": f"{url}/jobs",
+            "logs_url": f"{url}/logs",
+            "check_suite_url": f"{self.api}/check-suites/{8000 + rid}",
+            "check_suite_id": 8000 + rid,
+            "check_suite_node_id": f"CS_{8000 + rid}",
+            "artifacts_url": f"{url}/artifacts",
+            "cancel_url": f"{url}/cancel",
+            "rerun_url": f"{url}/rerun",
+            "previous_attempt_url": None,
+            "actor": actor,
+            "triggering_actor": actor,
             "pull_requests": [],
+            "referenced_workflows": [],
+            "head_commit": shapes.simple_commit(self.commit_info(run["head_sha"])),
+            "repository": repository,
+            "head_repository": repository,
         }
 
     def list_runs(self, query: Mapping[str, str], workflow: str | None = None) -> JSON:

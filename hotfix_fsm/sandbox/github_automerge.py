@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hotfix_fsm.sandbox.github_protection import CURRENT_USER, MERGE_METHOD_NAMES, _user
+from hotfix_fsm.sandbox.github_protection import CURRENT_USER, MERGE_METHOD_NAMES
 from hotfix_fsm.sandbox.github_pulls import PullsMixin
 from hotfix_fsm.sandbox.github_state import JSON, ApiError, iso
 
@@ -58,7 +58,7 @@ class AutoMergeMixin(PullsMixin):
                 # GitHub refuses auto-merge when there is nothing left to wait for.
                 return _error("Pull request is in clean status", "UNPROCESSABLE")
             pr["auto_merge"] = {
-                "enabled_by": _user(CURRENT_USER),
+                "enabled_by": self.user(CURRENT_USER),
                 "merge_method": method,
                 "commit_title": f"{pr['title']} (#{pr['number']})",
                 "commit_message": "",

@@ -52,6 +52,7 @@ class CommitInfo:
     committer_email: str
     committer_date: str
     message: str
+    tree: str = ""
 
 
 class BareRepo:
@@ -136,6 +137,25 @@ class BareRepo:
             raise GitError(f"git merge-tree: {proc.stderr.strip()}")
         return proc.returncode == 0, proc.stdout.split("\n", 1)[0].strip()
 
+    def merge_base(self, one: str, other: str) -> str | None:
+        """The best common ancestor of two commits (hex ids only)."""
+        proc = self.run("merge-base", one, other, check=False)
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.strip() or None
+
+    def diff_stat(self, base: str, head: str) -> tuple[int, int, int]:
+        """``(changed files, added lines, deleted lines)`` from ``base`` to ``head``."""
+        proc = self.run("diff", "--numstat", base, head)
+        files = additions = deletions = 0
+        for line in proc.stdout.splitlines():
+            added, deleted, _ = line.split("\t", 2)
+            files += 1
+            # A binary file shows "-": it counts as changed, with no lines.
+            additions += int(added) if added.isdigit() else 0
+            deletions += int(deleted) if deleted.isdigit() else 0
+        return files, additions, deletions
+
     def commit_tree(self, tree: str, parents: list[str], message: str) -> str:
         """Create a commit object with the rehearsal identity."""
         args = ["commit-tree", tree]
@@ -154,12 +174,12 @@ class BareRepo:
 
     def commits(self, rev_range: str, *, limit: int = 250) -> list[CommitInfo]:
         """Commits in ``rev_range`` (hex ids only), oldest first."""
-        fmt = "%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x1e"
+        fmt = "%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%T%x00%B%x1e"
         proc = self.run("log", "--reverse", f"--max-count={limit}", f"--format={fmt}", rev_range)
         out: list[CommitInfo] = []
         for record in proc.stdout.split("\x1e"):
             fields = record.lstrip("\n").split("\x00")
-            if len(fields) != 9:
+            if len(fields) != 10:
                 continue
             out.append(
                 CommitInfo(
@@ -171,7 +191,8 @@ class BareRepo:
                     committer_name=fields[5],
                     committer_email=fields[6],
                     committer_date=fields[7],
-                    message=fields[8].rstrip("\n"),
+                    tree=fields[8],
+                    message=fields[9].rstrip("\n"),
                 )
             )
         return out

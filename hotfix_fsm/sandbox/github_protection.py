@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hotfix_fsm.sandbox import github_shapes as shapes
 from hotfix_fsm.sandbox.github_state import JSON, ApiError, WorldBase, iso, not_found, page
 
 CURRENT_USER = "rehearsal-bot"  # the login every rehearsal token belongs to
@@ -28,16 +29,6 @@ MERGE_METHOD_NAMES = {
     "squash": "Squash merges",
     "rebase": "Rebase merges",
 }
-
-
-def _user(login: str) -> JSON:
-    return {
-        "login": login,
-        "id": zlib.crc32(login.encode()),
-        "node_id": f"U_{zlib.crc32(login.encode())}",
-        "type": "User",
-        "site_admin": False,
-    }
 
 
 def environment_for(data: JSON, workflow: str) -> JSON | None:
@@ -182,12 +173,16 @@ class ProtectionMixin(WorldBase):
 
     # -- REST --------------------------------------------------------------------------------
 
+    def authenticated_user(self) -> JSON:
+        """GET /user: the token's user (every rehearsal token belongs to it)."""
+        return shapes.private_user(self.base_url, CURRENT_USER, self.created_at)
+
     def _review_json(self, pr: JSON, review: JSON) -> JSON:
         rid = review["id"]
         return {
             "id": rid,
             "node_id": f"PRR_{rid}",
-            "user": _user(review["user"]),
+            "user": self.user(review["user"]),
             "body": "",
             "state": review["state"],
             "html_url": f"{self.web}/pull/{pr['number']}#pullrequestreview-{rid}",
@@ -334,7 +329,7 @@ class ProtectionMixin(WorldBase):
                 "wait_timer": 0,
                 "wait_timer_started_at": iso(run["created_at"]),
                 "current_user_can_approve": CURRENT_USER in env["reviewers"],
-                "reviewers": [{"type": "User", "reviewer": _user(r)} for r in env["reviewers"]],
+                "reviewers": [{"type": "User", "reviewer": self.user(r)} for r in env["reviewers"]],
             }
         ]
 
@@ -375,17 +370,15 @@ class ProtectionMixin(WorldBase):
             effect["comment"] = comment
         self._effect("deployment_reviews", effect)
         return [
-            {
-                "id": run["id"],
-                "environment": env["name"],
-                "sha": run["head_sha"],
-                "ref": run["head_branch"],
-                "task": "deploy",
-                "created_at": iso(now),
-                "updated_at": iso(now),
-                "url": f"{self.api}/deployments/{run['id']}",
-                "creator": _user(reviewer),
-            }
+            shapes.deployment(
+                self.facts,
+                deployment_id=run["id"],
+                environment=env["name"],
+                sha=run["head_sha"],
+                ref=run["head_branch"],
+                creator=reviewer,
+                at=str(iso(now)),
+            )
         ]
 
 
@@ -412,7 +405,7 @@ def run_approvals(world: ProtectionMixin, run_id: str) -> list[JSON]:
                     }
                 ],
                 "state": approval["state"],
-                "user": _user(approval["user"]),
+                "user": world.user(approval["user"]),
                 "comment": approval["comment"],
             }
         )

@@ -7,8 +7,9 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from hotfix_fsm.sandbox import github_shapes as shapes
 from hotfix_fsm.sandbox.github_git import valid_ref_name
-from hotfix_fsm.sandbox.github_protection import ProtectionMixin
+from hotfix_fsm.sandbox.github_protection import CURRENT_USER, ProtectionMixin
 from hotfix_fsm.sandbox.github_state import (
     JSON,
     ApiError,
@@ -17,6 +18,11 @@ from hotfix_fsm.sandbox.github_state import (
     page,
     validation,
 )
+
+
+def _author(pr: JSON) -> str:
+    """Who opened the PR: the token's user."""
+    return str(pr.get("user", CURRENT_USER))
 
 
 class PullsMixin(ProtectionMixin):
@@ -91,31 +97,28 @@ class PullsMixin(ProtectionMixin):
             for key in pr["labels"]
             if key in self.data["labels"]
         ]
+        repo = self.facts
         out: JSON = {
             "id": 1000 + number,
             "node_id": f"PR_{number}",
             "number": number,
-            "url": f"{self.api}/pulls/{number}",
-            "html_url": f"{self.web}/pull/{number}",
+            **shapes.pull_urls(repo, number, pr["head_sha"]),
             "state": pr["state"],
             "locked": False,
+            "active_lock_reason": None,
             "draft": pr["draft"],
             "title": pr["title"],
             "body": pr["body"],
-            "user": {"login": "rehearsal-bot", "id": 1, "type": "User"},
+            "user": self.user(_author(pr)),
             "labels": labels,
-            "head": {
-                "label": f"{self.owner}:{pr['head']}",
-                "ref": pr["head"],
-                "sha": pr["head_sha"],
-                "repo": {"full_name": self.full_name, "name": self.name},
-            },
-            "base": {
-                "label": f"{self.owner}:{pr['base']}",
-                "ref": pr["base"],
-                "sha": pr["base_sha"],
-                "repo": {"full_name": self.full_name, "name": self.name},
-            },
+            "milestone": None,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": shapes.pull_end(repo, pr["head"], pr["head_sha"]),
+            "base": shapes.pull_end(repo, pr["base"], pr["base_sha"]),
+            "author_association": "MEMBER",
             "merged_at": iso(pr["merged_at"]),
             "merge_commit_sha": pr["merge_commit_sha"],
             "auto_merge": pr.get("auto_merge"),
@@ -126,13 +129,37 @@ class PullsMixin(ProtectionMixin):
         if listing:
             return out
         mergeable, mergeable_state = self._mergeable(pr)
+        commits, files, additions, deletions = self._pull_stats(pr)
         out.update(
             merged=pr["merged"],
             mergeable=mergeable,
+            rebaseable=mergeable,
             mergeable_state=mergeable_state,
-            merged_by={"login": "rehearsal-bot", "id": 1, "type": "User"} if pr["merged"] else None,
+            merged_by=self.user(_author(pr)) if pr["merged"] else None,
+            maintainer_can_modify=False,
+            comments=0,
+            review_comments=0,
+            commits=commits,
+            additions=additions,
+            deletions=deletions,
+            changed_files=files,
         )
         return out
+
+    def _pull_stats(self, pr: JSON) -> tuple[int, int, int, int]:
+        """Commits, changed files, additions, deletions of the PR's head over its base."""
+        # Counted once per head and base: a poll of an unchanged PR runs no git command.
+        base = pr["fork_point"] if pr["merged"] else pr["base_sha"]
+        key = f"{base}..{pr['head_sha']}"
+        if pr.get("stats_key") != key:
+            merge_base = self.repo.merge_base(base, pr["head_sha"]) or base
+            pr["stats_key"] = key
+            pr["stats"] = [
+                len(self.repo.commits(key)),
+                *self.repo.diff_stat(merge_base, pr["head_sha"]),
+            ]
+        commits, files, additions, deletions = (int(n) for n in pr["stats"])
+        return commits, files, additions, deletions
 
     def list_pulls(self, query: Mapping[str, str]) -> list[JSON]:
         """GET /pulls with ``state``, ``head`` and ``base`` filters, newest first."""
@@ -426,10 +453,22 @@ class PullsMixin(ProtectionMixin):
         sha = self.repo.branch_sha(name)
         if sha is None:
             raise ApiError(404, "Branch not found")
-        commit = self._commit_json(self.repo.commit(sha))
+        commit = self._commit_json(self.commit_info(sha))
+        rule = self.data.get("protection", {}).get(name)
+        checks = list(rule["checks"]) if rule else []
         return {
             "name": name,
             "commit": commit,
-            "protected": name in self.data.get("protection", {}),
+            "protected": rule is not None,
+            # The summary GitHub shows beside the branch; the rules themselves are at the URL.
+            "protection": {
+                "enabled": rule is not None,
+                "required_status_checks": {
+                    "enforcement_level": "non_admins" if checks else "off",
+                    "contexts": checks,
+                    "checks": [{"context": c, "app_id": None} for c in checks],
+                },
+            },
+            "protection_url": f"{self.api}/branches/{name}/protection",
             "_links": {"self": f"{self.api}/branches/{name}", "html": f"{self.web}/tree/{name}"},
         }

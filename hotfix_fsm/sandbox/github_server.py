@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from hotfix_fsm.sandbox.exchange_log import record_exchange
 from hotfix_fsm.sandbox.github_actions import ActionsMixin
 from hotfix_fsm.sandbox.github_automerge import AutoMergeMixin
 from hotfix_fsm.sandbox.github_git import BareRepo
@@ -84,7 +85,7 @@ def _r(method: str, template: str, handler: Handler, status: int = 200) -> Route
 
 _REPO = "/repos/{owner}/{repo}"
 ROUTES: tuple[Route, ...] = (
-    _r("GET", "/user", lambda w, p, q, b: {"login": "rehearsal-bot", "id": 1, "type": "User"}),
+    _r("GET", "/user", lambda w, p, q, b: w.authenticated_user()),
     _r("GET", _REPO, lambda w, p, q, b: w.repository()),
     _r("GET", _REPO + "/pulls", lambda w, p, q, b: w.list_pulls(q)),
     _r("POST", _REPO + "/pulls", lambda w, p, q, b: w.create_pull(b), 201),
@@ -192,12 +193,16 @@ class _Request:
 
 @dataclass
 class Reply:
-    """What the handler writes back; ``body`` None means no body, ``drop`` no response."""
+    """What the handler writes back; ``body`` None means no body, ``drop`` no response.
+
+    ``route`` names the REST route of a real answer (not a control endpoint or a fault).
+    """
 
     status: int
     body: bytes | None = None
     headers: dict[str, str] | None = None
     drop: bool = False
+    route: str | None = None
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -466,7 +471,12 @@ class RehearsalGitHub(ServedApp):
             "used": int(headers["x-ratelimit-used"]),
             "resource": "core",
         }
-        return {"resources": {"core": core}, "rate": core}
+        # Only the core budget is modelled; the others are shown unused, as GitHub lists them.
+        others = {
+            name: {"limit": limit, "remaining": limit, "reset": core["reset"], "used": 0}
+            for name, limit in (("search", 30), ("graphql", 5000), ("code_search", 10))
+        }
+        return {"resources": {"core": core, **others}, "rate": core}
 
     def _who(self, authorization: str | None) -> str | None:
         if not authorization:
@@ -490,6 +500,8 @@ class RehearsalGitHub(ServedApp):
                 **(reply.headers or {}),
                 "x-github-request-id": f"{request_id[:4]}:{request_id[4:10]}:{request_id[10:18]}",
             }
+        if reply.route is not None:
+            record_exchange(method, target, reply.route, headers, raw_body, reply)
         return reply
 
     def _handle(
@@ -524,9 +536,11 @@ class RehearsalGitHub(ServedApp):
             return self._fault_reply(fault, rule)
         with self._lock:
             try:
-                return self._answer(req)
+                reply = self._answer(req)
             finally:
                 self._state.save()
+        reply.route = req.key
+        return reply
 
     def _fault_reply(self, fault: str, rule: JSON) -> Reply:
         now = int(time.time())

@@ -8,12 +8,13 @@ needed and a restarted server continues where the old one stopped.
 from __future__ import annotations
 
 import json
-import zlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hotfix_fsm.sandbox import github_shapes as shapes
 from hotfix_fsm.sandbox.github_git import BareRepo, CommitInfo
 from hotfix_fsm.sandbox.serving import write_json_atomically
 
@@ -179,6 +180,7 @@ class WorldBase:
         self.run_seconds = run_seconds
         self.on_deploy = on_deploy
         self.base_url = "http://127.0.0.1"
+        self._commits: dict[str, CommitInfo] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -209,41 +211,38 @@ class WorldBase:
     def _effect(self, key: str, item: JSON) -> None:
         self.data["effects"][key].append(item)
 
+    @property
+    def created_at(self) -> str:
+        """When the rehearsal repository was created (its first request), ISO 8601."""
+        return str(iso(float(self.data.setdefault("created_at", time.time()))))
+
+    @property
+    def facts(self) -> shapes.RepoFacts:
+        """What GitHub's repository shapes are built from."""
+        return shapes.RepoFacts(
+            self.base_url, self.owner, self.name, self.default_branch, self.created_at
+        )
+
+    def user(self, login: str) -> JSON:
+        """A ``simple-user``."""
+        return shapes.user(self.base_url, login)
+
     def repository(self) -> JSON:
         """GET /repos/{o}/{r}."""
-        return {
-            "id": zlib.crc32(self.full_name.encode()),
-            "name": self.name,
-            "full_name": self.full_name,
-            "owner": {"login": self.owner, "type": "Organization"},
-            "private": True,
-            "html_url": self.web,
-            "url": self.api,
-            "default_branch": self.default_branch,
-            "allow_squash_merge": True,
-            "allow_merge_commit": True,
-            "allow_rebase_merge": True,
-            "allow_auto_merge": bool(self.data.get("allow_auto_merge", True)),
-            "delete_branch_on_merge": False,
-            "permissions": {"admin": True, "maintain": True, "push": True, "pull": True},
-        }
+        found = shapes.full_repository(self.facts)
+        found["allow_auto_merge"] = bool(self.data.get("allow_auto_merge", True))
+        return found
+
+    def commit_info(self, sha: str) -> CommitInfo:
+        """One commit of the bare repository (commits never change: cached)."""
+        found = self._commits.get(sha)
+        if found is None:
+            found = self._commits[sha] = self.repo.commit(sha)
+        return found
 
     def _commit_json(self, c: CommitInfo) -> JSON:
-        return {
-            "sha": c.sha,
-            "url": f"{self.api}/commits/{c.sha}",
-            "html_url": f"{self.web}/commit/{c.sha}",
-            "commit": {
-                "message": c.message,
-                "author": {"name": c.author_name, "email": c.author_email, "date": c.author_date},
-                "committer": {
-                    "name": c.committer_name,
-                    "email": c.committer_email,
-                    "date": c.committer_date,
-                },
-            },
-            "parents": [{"sha": p} for p in c.parents],
-        }
+        self._commits.setdefault(c.sha, c)
+        return shapes.commit(self.facts, c)
 
 
 class Page(list[JSON]):

@@ -149,7 +149,9 @@ def test_pull_request_create_list_and_duplicate(world: World) -> None:
         "ref": "hotfix/ISSUE-1",
         "sha": sha,
         "repo": pr["head"]["repo"],
+        "user": pr["head"]["user"],
     }
+    assert (pr["head"]["repo"]["full_name"], pr["head"]["user"]["login"]) == ("acme/shop", "acme")
     assert pr["base"]["ref"] == "production"
     assert pr["state"] == "open"
     # As on GitHub, mergeability is computed in the background: unknown on the first read.
