@@ -40,8 +40,10 @@ OUT = Path(__file__).resolve().parent.parent / "tests" / "openapi"
 OPERATIONS = (
     "actions/create-workflow-dispatch",
     "actions/get-pending-deployments-for-run",
+    "actions/get-reviews-for-run",
     "actions/get-workflow",
     "actions/get-workflow-run",
+    "actions/list-jobs-for-workflow-run",
     "actions/list-workflow-runs",
     "actions/list-workflow-runs-for-repo",
     "actions/review-pending-deployments-for-run",
@@ -64,6 +66,7 @@ OPERATIONS = (
     "repos/get",
     "repos/get-branch",
     "repos/get-branch-protection",
+    "repos/get-branch-rules",
     "repos/get-combined-status-for-ref",
     "users/get-authenticated",
 )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import (
     OAS30ReadValidator,
@@ -38,6 +39,30 @@ CLIENT_AGENT = "hotfix-fsm"
 # description leaves out for several operations.
 ANY_OPERATION = frozenset({401, 403, 404, 422, 500, 502, 503})
 MAX_LINES = 12
+# GitHub's GraphQL endpoint is not in the REST description; its answers are checked against
+# the GraphQL specification's response format ("Response" section): an object with `data`
+# and, when something went wrong, `errors`, each error with a `message`.
+GRAPHQL_ROUTE = "POST /graphql"
+GRAPHQL_RESPONSE: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {"type": ["object", "null"]},
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "locations": {"type": "array"},
+                    "path": {"type": "array"},
+                },
+            },
+        },
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -207,6 +232,13 @@ def check_exchanges(exchanges: Iterable[dict[str, Any]]) -> Tally:
         tally.requests += 1
         op = operation_for(ex["route"])
         head = f"{ex['method']} {ex['path']} answered {ex['status']}"
+        if ex["route"] == GRAPHQL_ROUTE:
+            tally.operations.add("graphql")
+            graphql = _errors(Draft7Validator(GRAPHQL_RESPONSE), ex["response"])
+            if graphql:
+                tally.violations += len(graphql)
+                tally.messages.append(head + ":\n" + "\n".join(_lines(graphql, "    ")))
+            continue
         if op is None:
             if "<unmatched>" not in ex["route"]:
                 tally.violations += 1

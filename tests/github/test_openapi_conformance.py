@@ -21,7 +21,13 @@ from hotfix_fsm.adapters.github import GitHubClient
 from hotfix_fsm.sandbox.exchange_log import RECORD_ENV
 from hotfix_fsm.sandbox.github_server import _RATE_LIMIT_ROUTE, ROUTES
 from tests.github.conftest import TOKEN, World
-from tests.openapi_check import DESCRIPTION, check_exchanges, description, read_exchanges
+from tests.openapi_check import (
+    DESCRIPTION,
+    GRAPHQL_ROUTE,
+    check_exchanges,
+    description,
+    read_exchanges,
+)
 
 REFRESH = Path(__file__).resolve().parents[2] / "scripts" / "refresh-github-openapi.py"
 
@@ -51,6 +57,8 @@ def test_every_rehearsal_route_has_its_operation_in_the_description() -> None:
     }
     assert ids == set(listed), "the description and the refresh script's list differ"
     for route in (*ROUTES, _RATE_LIMIT_ROUTE):
+        if f"{route.method} {route.template}" == GRAPHQL_ROUTE:
+            continue  # not a REST operation: checked against GraphQL's response format
         tally = check_exchanges([_exchange(f"{route.method} {route.template}", 500, {})])
         assert tally.operations, (
             f"{route.method} {route.template} has no operation in {DESCRIPTION.name}: add its "
@@ -188,3 +196,13 @@ def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path) -> None:
     assert "1 passed, 1 error" in out, out
     assert "GET /repos/acme/shop answered 200 (repos/get):" in out
     assert "    $: missing required archive_url, archived," in out
+
+
+def test_graphql_answers_are_checked_against_the_graphql_response_format() -> None:
+    good = {"data": {"enablePullRequestAutoMerge": {"pullRequest": {"number": 1}}}}
+    assert check_exchanges([_exchange(GRAPHQL_ROUTE, 200, good)]).violations == 0
+    refused = {"data": None, "errors": [{"message": "Pull request is in clean status"}]}
+    assert check_exchanges([_exchange(GRAPHQL_ROUTE, 200, refused)]).violations == 0
+    tally = check_exchanges([_exchange(GRAPHQL_ROUTE, 200, {"errors": [{"type": "X"}]})])
+    assert tally.violations >= 2, tally.messages  # no `data`; an error without `message`
+    assert "graphql" in tally.operations
