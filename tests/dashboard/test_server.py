@@ -125,17 +125,19 @@ def test_the_event_stream_announces_a_store_change(served: Served) -> None:
     assert resp.status == 200
     assert resp.getheader("Content-Type", "").startswith("text/event-stream")
     assert resp.readline().startswith(b"retry:")
-    before = served.dashboard.watcher.polls
+    watcher = served.dashboard.watcher
+    before = watcher.polls + watcher.notifications
     hotfix = served.store.get(HOTFIX_ID)
     served.writer.write(hotfix, [Entry("note", None, 0, None, {"hello": "watchers"})])
     lines = []
     while not lines or lines[-1] != b"event: change":  # the socket's timeout is the deadline
         lines.append(resp.readline().strip())
     sqlite = served.store.engine.url.get_backend_name() == "sqlite"
-    assert served.dashboard.watcher.signal == (
-        "sqlite data_version" if sqlite else "row fingerprint"
-    )
-    assert served.dashboard.watcher.polls > before
+    assert watcher.signal == ("sqlite data_version" if sqlite else "postgresql listen/notify")
+    assert watcher.polls + watcher.notifications > before
+    if not sqlite:  # heard, not polled: LISTEN never looks at the store
+        assert watcher.notifications > 0
+        assert watcher.polls == 0
     conn.close()
 
 
