@@ -213,3 +213,19 @@ def test_the_command_prints_a_generated_token_once_and_requires_it(tmp_path: Pat
         proc.stdout.close()
     assert token not in rest  # printed once, never again (no log line carries it)
     assert sum(line.count(token) for line in lines) == 1
+
+
+def test_an_alert_owed_and_not_sent_is_shown_until_it_is(served: Served) -> None:
+    hotfix = served.store.get(HOTFIX_ID)
+    owed = Entry("alert_owed", None, 0, None, {"event": "paused", "message": XSS["reason"]})
+    seq = served.writer.write(hotfix, [owed])
+    _, _, body = served.get("/")
+    page = Page(body)
+    assert_nothing_injected(page)
+    assert "paused owed since" in page.all_text()
+    assert "not sent yet" in page.all_text()
+    answer = {"event": "paused", "owed": seq, "delivered": ["pagerduty"], "late": True}
+    served.writer.write(served.store.get(HOTFIX_ID), [Entry("alert", None, 0, None, answer)])
+    text = Page(served.get("/")[2]).all_text()
+    assert "not sent yet" not in text
+    assert "to pagerduty (late, after an interruption)" in text
