@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from hotfix_fsm.core.redact import redact
+from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.dashboard import page
 from hotfix_fsm.dashboard.listen import PgListener, listener_for
 from hotfix_fsm.errors import NotFound
@@ -257,6 +257,9 @@ class Dashboard:
     ) -> None:
         if not is_loopback(host) and not token:
             raise ValueError("a dashboard on a non-loopback address needs a token")
+        if token:
+            # Request lines carry it (/login?token=): masked in every log, whoever built us.
+            register_secret(token)
         self.store = store
         self.host = host
         self.token = token

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from hotfix_fsm.core.redact import register_secret
+from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.dashboard.server import Dashboard
 from hotfix_fsm.store import Entry, Store
 from tests.dashboard.conftest import (
@@ -48,10 +48,10 @@ class Page(HTMLParser):
         return "".join(self.text)
 
 
-def assert_nothing_injected(page: Page) -> None:
+def assert_nothing_injected(page: Page, scripts: tuple[str, ...] = ("/static/live.js",)) -> None:
     """Only the dashboard's own elements: one external script, no handler, no foreign tag."""
     names = [t for t, _ in page.tags]
-    assert [a.get("src") for t, a in page.tags if t == "script"] == ["/static/live.js"]
+    assert [a.get("src") for t, a in page.tags if t == "script"] == list(scripts)
     for tag in ("iframe", "img", "b", "object", "embed", "form"):
         assert tag not in names, tag
     assert names.count("style") == 0
@@ -146,6 +146,7 @@ def test_off_loopback_a_bearer_token_is_required(store: Store) -> None:
         Dashboard(store, host="0.0.0.0", port=0)  # noqa: S104 - the refusal is the test
     token = "t0k3n-" + "q" * 30
     dash = Dashboard(store, host="0.0.0.0", port=0, token=token)  # noqa: S104
+    assert token not in redact(f"GET /login?token={token}")  # never logged, as a library too
     url = dash.start()
     port = urlsplit(url).port
     try:
