@@ -39,6 +39,7 @@ class PgListener:
             with contextlib.suppress(Exception):
                 conn.close()
             raise
+        self._fairy = fairy  # held: once detached, closing it closes the connection
         self._conn = conn
 
     @property
@@ -55,6 +56,8 @@ class PgListener:
         return sum(1 for _ in self._conn.notifies(timeout=0))
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._fairy.close()
         with contextlib.suppress(Exception):
             self._conn.close()
 
