@@ -1,14 +1,15 @@
 """Alerts: a Slack incoming-webhook message, a generic JSON webhook and PagerDuty incidents.
 
 The runner calls ``Alerter.send`` when a hotfix waits for a human, fails, starts or ends a
-rollback, breaches the time target, and completes. Delivery is best effort: ``send`` never
-raises; a target that cannot be reached is logged and reported in the returned dict, which
-the runner journals. Webhook URLs are secrets: they are registered with the redactor, and
-neither they nor error texts that could contain them leave this module — targets are named
-``slack``, ``webhook`` and ``pagerduty`` only.
+rollback, breaches the time target, and completes — through its outbox (``durable.outbox``):
+each alert is journaled as owed with the change that causes it and sent after, by any later
+driver if a crash came in between. ``send`` never raises; a target that cannot be reached is
+logged and reported in the returned dict, which the runner journals. Webhook URLs are secrets:
+they are registered with the redactor, and neither they nor error texts that could contain them
+leave this module — targets are named ``slack``, ``webhook`` and ``pagerduty`` only.
 
 PagerDuty (Events API v2) is an incident, not a message: the hotfix id is the ``dedup_key``,
-so every trigger of one hotfix (a pause, then a failure, a re-sent alert after a crash)
+so every trigger of one hotfix (a pause, then a failure, an alert sent again after a crash)
 lands on the same incident, and it is resolved when the hotfix ends (done, rolled back,
 cancelled) — whatever ``alerts.events`` says, so no incident is left open. The routing key
 is a secret like the webhook URLs.
@@ -173,6 +174,10 @@ class Alerter:
             error = f"{type(exc).__name__}: {redact(str(exc))}"[:300]
             log.warning("alert_crashed", alert_event=event, error=error)
             return {"delivered": [], "failed": [{"target": "alerter", "error": error}]}
+
+    def hears(self, event: str) -> bool:
+        """Whether any target would be sent ``event`` (the runner owes only those alerts)."""
+        return any(self._wants(t, event) for t in self.targets)
 
     def _wants(self, target: Target, event: str) -> bool:
         """Whether ``target`` hears ``event``: PagerDuty always hears the end of a hotfix."""

@@ -45,8 +45,12 @@ class Event:
     - ``note``: a record beside the steps; its payload says which: ``facts`` saved by a
       phase (e.g. the rollback target), ``abort_cleanup``, ``handoff``, ``kind: adopted``,
       ``time_to_production_s``, ``resumed`` …
-    - ``alert``: an alert was sent: ``event`` (``paused``, ``failed``, ``completed``,
-      ``rollback_started`` …), ``severity``, ``delivered`` and ``failed`` targets.
+    - ``alert_owed``: an alert is owed, journaled with the change that causes it (the
+      outbox, ``durable.outbox``): ``event``, ``message``, ``fields``.
+    - ``alert``: an owed alert was sent: ``event`` (``paused``, ``failed``, ``completed``,
+      ``rollback_started`` …), ``owed`` (the seq of its ``alert_owed`` row), ``severity``,
+      ``delivered`` and ``failed`` targets, ``late`` when a later driver sent it after a
+      crash.
     - ``measurement`` (phase ``verify``, ``monitor``, ``rollback_verify``): one health
       check (``check``, ``n``, ``status``, ``latency_ms``, ``healthy``, ``version``,
       ``reason``) or one monitoring round (``window``, ``round``, ``verdicts`` …).

@@ -40,6 +40,7 @@ th, td { border: 1px solid #ddd; padding: .15rem .5rem; text-align: left; vertic
 .waiting { background: #fff3e0; border-left: 4px solid #ef6c00; padding: .3rem .6rem; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: .4rem 0; }
 .muted { color: #666; } #live { float: right; font-size: .85rem; }
+.owed { color: #b71c1c; font-weight: bold; }
 """
 # Follows the server-sent events: on a change, fetch this page again and swap <main>.
 SCRIPT = """
@@ -170,9 +171,27 @@ def _facts_table(hotfix: Hotfix, journal: Sequence[JournalEntry], now: float) ->
     if not approvals and isinstance(auto, dict) and auto.get("auto"):
         approvals.append("deploy approved automatically (--yes or deploy.approval = auto)")
     rows.append(("Approvals", "<br>".join(approvals) or "none"))
+    rows.append(("Alerts", _alerts(journal)))
     rows.append(("Next", _e(next_action_for(hotfix))))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'
+
+
+def _alerts(journal: Sequence[JournalEntry]) -> str:
+    """The alerts sent, and those owed and not sent yet (a crash came between)."""
+    answered = {e.payload.get("owed") for e in journal if e.kind == "alert"}
+    lines = []
+    for e in journal:
+        if e.kind == "alert":
+            took = ", ".join(str(t) for t in e.payload.get("delivered") or []) or "no target"
+            late = " (late, after an interruption)" if e.payload.get("late") else ""
+            lines.append(f"{_e(e.payload.get('event'))} at {_e(iso(e.at))} to {_e(took)}{late}")
+        elif e.kind == "alert_owed" and e.seq not in answered:
+            lines.append(
+                f'<span class="owed">{_e(e.payload.get("event"))} owed since {_e(iso(e.at))}, '
+                "not sent yet: the next driver of this hotfix sends it (hotfix resume)</span>"
+            )
+    return "<br>".join(lines) or "none"
 
 
 def _phases_table(journal: Sequence[JournalEntry]) -> str:

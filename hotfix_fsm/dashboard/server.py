@@ -5,12 +5,15 @@ for a few watchers of an incident; ``http.server.ThreadingHTTPServer`` serves th
 dependency to install on an on-call laptop (a framework would bring an ASGI server and its
 upgrades for no feature used here).
 
-The change signal: on SQLite, ``PRAGMA data_version`` on a read-only connection of its own —
-it changes whenever another connection commits — polled at most once per ``interval``
-(default 1s, never under 0.2s); elsewhere (PostgreSQL) a fingerprint of the hotfix rows
-(id, last journal sequence, last change, lease) polled at the same bounded rate. LISTEN/NOTIFY
-would need the writers to NOTIFY; polling is the first step. One watcher thread serves every
-client: the store sees the same load for one watcher or fifty.
+The change signal: on PostgreSQL, ``LISTEN`` on the channel every writing transaction of the
+store notifies (``store.notify``; ``dashboard.listen``), so a commit from any process or
+machine wakes the stream without a query; a burst is announced as one change, at most once
+per ``interval`` (default 1s, never under 0.2s). Without LISTEN (another driver, a
+connection lost) a fingerprint of the hotfix rows (id, last journal sequence, last change,
+lease) is polled at that rate instead. On SQLite, ``PRAGMA data_version`` on a read-only
+connection of its own — it changes whenever another connection commits — polled once per
+``interval``. One watcher thread serves every client: the store sees the same load for one
+watcher or fifty.
 
 Safe by default: bound to 127.0.0.1 unless a host is given; on any other address a bearer token
 is required (``Authorization: Bearer``, or once as ``/login?token=`` which sets an HttpOnly,
@@ -26,14 +29,16 @@ import hmac
 import ipaddress
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Hashable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from hotfix_fsm.core.redact import redact
+from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.dashboard import page
+from hotfix_fsm.dashboard.listen import PgListener, listener_for
 from hotfix_fsm.errors import NotFound
 from hotfix_fsm.log import get_logger
 
@@ -47,6 +52,10 @@ COOKIE = "hotfix_dashboard_token"
 MIN_INTERVAL = 0.2
 KEEPALIVE = 15.0
 MAX_STREAMS = 64
+RELISTEN = 30.0  # seconds between attempts to LISTEN again after it failed
+SQLITE_SIGNAL = "sqlite data_version"
+LISTEN_SIGNAL = "postgresql listen/notify"
+POLL_SIGNAL = "row fingerprint"
 
 
 def is_loopback(host: str) -> bool:
@@ -95,22 +104,38 @@ def _fingerprint_probe(store: Any) -> Callable[[], Hashable]:
 
 
 class Watcher:
-    """One thread polling the store's change signal; clients wait on its version."""
+    """One thread following the store's change signal; clients wait on its version.
+
+    PostgreSQL: ``LISTEN`` on the channel the store notifies in every writing transaction
+    (``dashboard.listen``); a burst of commits is one change, and changes are announced at
+    most once per ``interval``. If ``LISTEN`` is unavailable (another driver, a pooler
+    that drops notifications, a lost connection) the watcher polls the row fingerprint at
+    the same bounded rate and tries to listen again every ``RELISTEN`` seconds. SQLite:
+    ``PRAGMA data_version``, polled once per ``interval``.
+    """
 
     def __init__(self, store: Any, *, interval: float = 1.0) -> None:
         self.interval = max(MIN_INTERVAL, interval)
         self.version = 0
-        self.polls = 0
+        self.polls = 0  # looks at a polled signal
+        self.notifications = 0  # notifications heard on PostgreSQL
         self._cond = threading.Condition()
         self._stop = threading.Event()
+        self._store = store
+        self._listener: PgListener | None = None
+        self.relisten = RELISTEN
+        self._deaf_since = 0.0  # when LISTEN last failed (monotonic)
+        self._listens = store.engine.dialect.name == "postgresql"
         self._conn = _sqlite_connection(store)
         if self._conn is not None:
-            self._probe, self.signal = _sqlite_probe(self._conn), "sqlite data_version"
+            self._probe, self.signal = _sqlite_probe(self._conn), SQLITE_SIGNAL
         else:
-            self._probe, self.signal = _fingerprint_probe(store), "row fingerprint"
+            self._probe, self.signal = _fingerprint_probe(store), POLL_SIGNAL
         self._thread = threading.Thread(target=self._run, name="dashboard-watch", daemon=True)
 
     def start(self) -> None:
+        if self._listens:
+            self._listen()  # before the first page is served: no change is missed after it
         self._thread.start()
 
     def stop(self) -> None:
@@ -119,18 +144,59 @@ class Watcher:
             self._cond.notify_all()
         if self._thread.ident is not None:
             self._thread.join(timeout=5)
-        if self._conn is not None and not self._thread.is_alive():
+        if self._thread.is_alive():
+            return
+        if self._conn is not None:
             self._conn.close()
+        if self._listener is not None:
+            self._listener.close()
+
+    @property
+    def listener_pid(self) -> int | None:
+        """The PostgreSQL backend this watcher listens through (None while it polls)."""
+        listener = self._listener
+        return listener.backend_pid if listener is not None else None
 
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    def _listen(self) -> bool:
+        """Start listening; False (and the fingerprint is polled) when that cannot be done."""
+        try:
+            self._listener = listener_for(self._store.engine)
+        except Exception as exc:
+            log.warning(
+                "dashboard_listen_unavailable",
+                error=redact(str(exc))[:200],
+                fallback=f"polling the row fingerprint every {self.interval:g}s",
+            )
+            self._listener = None
+        self.signal = LISTEN_SIGNAL if self._listener is not None else POLL_SIGNAL
+        return self._listener is not None
+
+    def _changed(self) -> None:
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
     def _run(self) -> None:
         last: Hashable = None
-        with contextlib.suppress(Exception):
-            last = self._probe()
-        while not self._stop.wait(self.interval):
+        if self._listener is None:
+            with contextlib.suppress(Exception):
+                last = self._probe()
+        self._deaf_since = time.monotonic()
+        while not self._stop.is_set():
+            if self._listener is not None:
+                self._hear()
+                continue
+            if self._listens and time.monotonic() >= self._deaf_since + self.relisten:
+                self._deaf_since = time.monotonic()
+                if self._listen():
+                    self._changed()  # what changed while deaf is shown now
+                    continue
+            if self._stop.wait(self.interval):
+                return
             try:
                 now = self._probe()
             except Exception as exc:  # a busy or restarting store: try again next time
@@ -139,9 +205,33 @@ class Watcher:
             self.polls += 1
             if now != last:
                 last = now
-                with self._cond:
-                    self.version += 1
-                    self._cond.notify_all()
+                self._changed()
+
+    def _hear(self) -> None:
+        """Wait for notifications (a second at most, so a stop is noticed), then announce
+        them as one change and hold still for ``interval``: a burst of commits is one
+        change, and clients never re-read the store faster than that."""
+        listener = self._listener
+        if listener is None:
+            return
+        try:
+            heard = listener.wait(timeout=1.0)
+        except Exception as exc:  # the connection dropped: poll until it can listen again
+            log.warning(
+                "dashboard_listen_lost",
+                error=redact(str(exc))[:200],
+                fallback=f"polling the row fingerprint every {self.interval:g}s",
+            )
+            listener.close()
+            self._listener = None
+            self.signal = POLL_SIGNAL
+            self._deaf_since = time.monotonic()
+            self._changed()  # a change may have been lost with the connection
+            return
+        if heard:
+            self.notifications += heard
+            self._changed()
+            self._stop.wait(self.interval)
 
     def wait(self, seen: int, timeout: float) -> int:
         """The version once it differs from ``seen``, or after ``timeout`` (or a stop)."""
@@ -167,6 +257,9 @@ class Dashboard:
     ) -> None:
         if not is_loopback(host) and not token:
             raise ValueError("a dashboard on a non-loopback address needs a token")
+        if token:
+            # Request lines carry it (/login?token=): masked in every log, whoever built us.
+            register_secret(token)
         self.store = store
         self.host = host
         self.token = token

@@ -19,9 +19,8 @@ from hotfix_fsm.config import Config
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.machine import Graph
 from hotfix_fsm.core.outcome import Event, Outcome, next_action
-from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.core.retry import RetryPolicy
-from hotfix_fsm.durable import failpoints
+from hotfix_fsm.durable import outbox
 from hotfix_fsm.durable.gates import gate_results, run_gates
 from hotfix_fsm.durable.journal import JournalWriter
 from hotfix_fsm.durable.lease import LeaseGuard
@@ -50,11 +49,16 @@ from hotfix_fsm.store import Entry, Hotfix, Store, new_owner
 
 log = get_logger(__name__)
 
-# The alert each terminal state owes (sent again on resume when a crash swallowed it).
+# The alert each terminal state owes (journaled with the transition; see durable.outbox).
 END_ALERTS: dict[str, str] = {
     "done": "completed",
     "rolled_back": "rollback_finished",
     "cancelled": "cancelled",
+}
+END_MESSAGES: dict[str, str] = {
+    "completed": "hotfix completed",
+    "rollback_finished": "rollback finished: production runs the rollback target",
+    "cancelled": "hotfix cancelled",
 }
 # Event, Outcome and next_action live in core.outcome; they stay importable from here.
 __all__ = ["END_KINDS", "Event", "Outcome", "Runner", "next_action"]
@@ -144,6 +148,7 @@ class Runner:
         return Driver(self.store, self.writer, guard, config, services, policy, self.graph)
 
     def _loop(self, driver: Driver) -> Outcome:
+        outbox.deliver(driver, late=True)  # alerts a crash kept from their targets
         hotfix = driver.hotfix()
         graph = self.graph
         if hotfix.state in machine.STOPPED and hotfix.failed_from:
@@ -169,7 +174,6 @@ class Runner:
             if self._requested_rollback(driver, hotfix):
                 continue
             if state in machine.TERMINAL:
-                self._owed_end_alert(driver, hotfix)
                 return _outcome(hotfix)
             if state in machine.STOPPED or hotfix.paused_reason:
                 return _outcome(hotfix)
@@ -179,7 +183,12 @@ class Runner:
             name = graph.phase_of_state[state]
             if name in graph.bookkeeping:
                 self.writer.transition(
-                    hotfix, name, guard=driver.guard, paused_reason=None, paused_gate=None
+                    hotfix,
+                    name,
+                    guard=driver.guard,
+                    before=self.end_alert(driver, hotfix, name),
+                    paused_reason=None,
+                    paused_gate=None,
                 )
                 self._after_transition(driver)
                 continue
@@ -228,7 +237,7 @@ class Runner:
                 hotfix,
                 name,
                 guard=driver.guard,
-                before=rows,
+                before=[*rows, *self.end_alert(driver, hotfix, name)],
                 attempt=rows[-1].attempt,
                 context=data,
                 error=None,
@@ -307,7 +316,7 @@ class Runner:
     # -- after a state is reached --------------------------------------------------------
 
     def _after_transition(self, driver: Driver) -> None:
-        """Side notes of reaching a state: time to production, completion alerts."""
+        """Side notes of reaching a state: time to production; then the alerts owed."""
         hotfix = driver.hotfix()
         config = driver.config
         if hotfix.state == "verified":
@@ -318,54 +327,63 @@ class Runner:
                 "target_s": target,
                 "breached": elapsed > target,
             }
-            driver.write(
-                hotfix,
-                [Entry("note", "verify", 0, None, note)],
-                context={**hotfix.context, "time_to_production": round(elapsed, 1)},
-            )
+            owed = []
             if elapsed > target:
-                self.alert(
+                owed = outbox.owe(
                     driver,
                     "time_target_breached",
                     f"time to production {elapsed / 60:.1f} min exceeded the "
                     f"{config.time_target_minutes:g} min target",
-                    {},
                 )
-        elif hotfix.state == "done":
-            self.alert(driver, "completed", "hotfix completed", {})
-        elif hotfix.state == "rolled_back":
-            self.alert(
-                driver,
-                "rollback_finished",
-                "rollback finished: production runs the rollback target",
-                {},
+            driver.write(
+                hotfix,
+                [Entry("note", "verify", 0, None, note), *owed],
+                context={**hotfix.context, "time_to_production": round(elapsed, 1)},
             )
+            if owed:
+                outbox.deliver(driver)
+        elif hotfix.state in END_ALERTS:
+            outbox.deliver(driver)
+
+    def end_alert(self, driver: Driver, hotfix: Hotfix, trigger: str) -> list[Entry]:
+        """The owed alert when ``trigger`` ends the hotfix (to journal with its transition)."""
+        dest = self.graph.next_state(hotfix.state, trigger, failed_from=hotfix.failed_from)
+        event = END_ALERTS.get(dest or "")
+        if event is None:
+            return []
+        return outbox.owe(driver, event, END_MESSAGES[event])
 
     # -- ends ----------------------------------------------------------------------------
 
     def pause(self, driver: Driver, phase: str, exc: NeedsHuman) -> None:
         reason = exc.message + (f" — {exc.hint}" if exc.hint else "")
-        driver.write(
-            driver.hotfix(),
-            [Entry("pause", phase, 0, None, {"reason": reason, "gate": exc.gate})],
-            paused_reason=reason,
-            paused_gate=exc.gate,
-        )
-        self.alert(
+        owed = outbox.owe(
             driver,
             "paused",
             f"waiting for a human at {phase}: {exc.message}",
             {"gate": exc.gate or ""},
         )
+        driver.write(
+            driver.hotfix(),
+            [Entry("pause", phase, 0, None, {"reason": reason, "gate": exc.gate}), *owed],
+            paused_reason=reason,
+            paused_gate=exc.gate,
+        )
+        outbox.deliver(driver)
 
     def fail(self, driver: Driver, phase: str, exc: PermanentError) -> None:
         hotfix = driver.hotfix()
         trigger = "rollback_fail" if hotfix.state in self.graph.rollback_states else "fail"
         message = str(exc.located(hotfix_id=hotfix.id, phase=phase))
         self.writer.transition(
-            hotfix, trigger, guard=driver.guard, failed_from=hotfix.state, error=message
+            hotfix,
+            trigger,
+            guard=driver.guard,
+            before=outbox.owe(driver, "failed", message, {"phase": phase}),
+            failed_from=hotfix.state,
+            error=message,
         )
-        self.alert(driver, "failed", message, {"phase": phase})
+        outbox.deliver(driver)
 
     def _rollback_or_fail(self, driver: Driver, phase: str, exc: RollbackRequired) -> None:
         hotfix = driver.hotfix()
@@ -400,54 +418,25 @@ class Runner:
             payload["by"] = by
         if request_seq is not None:
             payload["request_seq"] = request_seq
+        who = f" (asked by {by})" if by else ""
         self.writer.transition(
             driver.hotfix(),
             "start_rollback",
             guard=driver.guard,
+            before=outbox.owe(
+                driver, "rollback_started", f"rolling back{who}: {reason}", {"reason": reason}
+            ),
             payload=payload,
             failed_from=None,
             error=reason,
             paused_reason=None,
             paused_gate=None,
         )
-        who = f" (asked by {by})" if by else ""
-        self.alert(driver, "rollback_started", f"rolling back{who}: {reason}", {"reason": reason})
+        outbox.deliver(driver)
 
     def _approved(self, hotfix: Hotfix, gate: str) -> bool:
         rows = self.store.journal(hotfix.id, kinds=("approval",), newest_first=True)
         return any(r.payload.get("gate") == gate for r in rows)
-
-    def _owed_end_alert(self, driver: Driver, hotfix: Hotfix) -> None:
-        """Send the end-of-hotfix alert a crash may have swallowed (after the transition,
-        before the alert's row): PagerDuty resolves its incident on it, so none stays open."""
-        event = END_ALERTS.get(hotfix.state)
-        if event is None:
-            return
-        rows = self.store.journal(hotfix.id, kinds=("alert",), newest_first=True)
-        if any(r.payload.get("event") == event for r in rows):
-            return
-        message = {
-            "completed": "hotfix completed",
-            "rollback_finished": "rollback finished: production runs the rollback target",
-            "cancelled": "hotfix cancelled",
-        }[event]
-        self.alert(driver, event, f"{message} (sent again after an interruption)", {})
-
-    def alert(self, driver: Driver, event: str, message: str, fields: dict[str, Any]) -> None:
-        """Send an alert; a failed delivery is journaled and never fails the hotfix."""
-        try:
-            alerter = driver.services.alerts
-        except Exception:  # alerting is optional machinery; its absence is only logged
-            log.warning("alerter_unavailable", hotfix=driver.hotfix_id, exc_info=True)
-            return
-        driver.guard.check()  # a driver that lost the hotfix does not speak for it
-        hotfix = driver.hotfix()
-        # A custom alerter receives masked text too, not only the built-in ones.
-        failpoints.reach(f"alert:{event}", "before_effect")  # the state is written, not sent
-        result = alerter.send(event, hotfix, redact(message), redact_obj(fields))
-        failpoints.reach(f"alert:{event}", "after_effect")  # sent, not yet journaled
-        if result:
-            driver.write(hotfix, [Entry("alert", None, 0, None, {"event": event, **result})])
 
 
 def check_graph(hotfix: Hotfix, graph: Graph = machine.DEFAULT) -> None:

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from hotfix_fsm.core.outcome import next_action_for, possible_commands
+from hotfix_fsm.durable import outbox
 from hotfix_fsm.durable.runner import Runner
 from hotfix_fsm.durable.step import run_step
 from hotfix_fsm.errors import HotfixError, IllegalTransition
@@ -91,20 +92,24 @@ def abort_hotfix(runner: Runner, hotfix: Hotfix, *, reason: str, clean_up: bool)
     guard = runner.acquire(hotfix.id, ttl=30.0)
     try:
         hotfix = runner.store.get(hotfix.id)  # as of the lease
-        runner.writer.transition(
-            hotfix,
-            "cancel",
-            guard=guard,
-            payload={"reason": reason, "by": _user()},
-            paused_reason=None,
-            paused_gate=None,
-        )
         config = runner.config_for(hotfix)
         services = runner.services_for(hotfix)
         try:
             driver = runner.driver(guard, config, services)
-            # The hotfix has ended: alert targets hear it (PagerDuty resolves its incident).
-            runner.alert(driver, "cancelled", f"hotfix cancelled: {reason}", {"reason": reason})
+            # The hotfix ends: alert targets hear it (PagerDuty resolves its incident), owed
+            # in the same transaction as the cancel and sent after it.
+            runner.writer.transition(
+                hotfix,
+                "cancel",
+                guard=guard,
+                before=outbox.owe(
+                    driver, "cancelled", f"hotfix cancelled: {reason}", {"reason": reason}
+                ),
+                payload={"reason": reason, "by": _user()},
+                paused_reason=None,
+                paused_gate=None,
+            )
+            outbox.deliver(driver)
             if clean_up:
 
                 def complete(latest: Hotfix, rows: list[Entry], _data: dict[str, Any]) -> None:

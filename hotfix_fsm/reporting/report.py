@@ -267,8 +267,10 @@ def summarize(entry: JournalEntry, *, full: bool = False) -> str:
         text = f"{phase}: measured " + measurement_text(p, cut)
     elif kind == "alert":
         text = f"alert {p.get('event', '?')}: " + ", ".join(
-            f"{k}={v}" for k, v in p.items() if k != "event"
+            f"{k}={v}" for k, v in p.items() if k not in ("event", "owed")
         )
+    elif kind == "alert_owed":
+        text = f"alert {p.get('event', '?')} owed: {p.get('message', '')}"
     elif kind == "note":
         text = (phase + ": " if phase else "") + _note_text(p, cut)
     else:

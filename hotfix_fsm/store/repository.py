@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from hotfix_fsm.errors import LeaseHeld, LeaseLost, NotFound, StoreError
 from hotfix_fsm.store.faults import LiveDrivers, describe
 from hotfix_fsm.store.models import hotfixes, journal
+from hotfix_fsm.store.notify import announce
 
 # Literal SQL (not bound parameters) so the planner can use the partial index
 # ix_hotfixes_unfinished_updated (migration 0002), whose predicate it must match exactly.
@@ -345,6 +346,7 @@ class Store:
                         payload=_dumps(payload),
                     )
                 )
+                announce(conn, hotfix_id)
         except IntegrityError as exc:
             raise StoreError(
                 f"a hotfix with id {hotfix_id!r} already exists",
@@ -406,6 +408,7 @@ class Store:
                     hotfix_id=hotfix_id,
                     hint="run `hotfix status` to see who drives it",
                 )
+            announce(conn, hotfix_id)
         return Lease(hotfix_id=hotfix_id, owner=owner, token=token, ttl=ttl)
 
     def renew_lease(self, lease: Lease) -> bool:
@@ -425,6 +428,7 @@ class Store:
                 .where(self._fenced(lease))
                 .values(lease_owner=None, lease_expires_at=None, lease_acquired_at=None)
             )
+            announce(conn, lease.hotfix_id)
 
     def checkpoint(
         self,
@@ -566,6 +570,7 @@ class Store:
                         for i, e in enumerate(entries)
                     ],
                 )
+            announce(conn, hid)
         return int(last)
 
     def _update_statement(self, columns: tuple[str, ...], *, fenced: bool) -> TextClause:

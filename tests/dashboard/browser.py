@@ -127,6 +127,35 @@ class DevTools:
         self.session = attached["sessionId"]
         self.call("Runtime.enable")
 
+    def open_without_script(self, url: str) -> None:
+        """Open ``url`` in a tab whose page scripts never run (JavaScript off)."""
+        self.open("about:blank")
+        self.call("Emulation.setScriptExecutionDisabled", {"value": True})
+        self.call("Page.navigate", {"url": url})
+
+    def html(self) -> str:
+        """The document as the browser holds it, read through the DOM domain (no script)."""
+        root = self.call("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        return str(self.call("DOM.getOuterHTML", {"nodeId": root})["outerHTML"])
+
+    def count(self, selector: str) -> int:
+        """Elements matching ``selector`` in the document, through the DOM domain (no script)."""
+        root = self.call("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        found = self.call("DOM.querySelectorAll", {"nodeId": root, "selector": selector})
+        return len(found["nodeIds"])
+
+    def wait_for_html(self, needle: str, *, timeout: float = 120) -> str:
+        """The document once it contains ``needle`` (a condition with a generous deadline)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                text = self.html()
+            except AssertionError:  # the document was replaced between the two calls
+                text = ""
+            if needle in text or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
+
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         if "exceptionDetails" in result:

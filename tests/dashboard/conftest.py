@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -126,6 +129,19 @@ def served(store: Store) -> Iterator[Served]:
         yield Served(url, store, writer, dash)
     finally:
         dash.stop()
+
+
+ARTEFACTS_ENV = "HOTFIX_FSM_TEST_ARTEFACTS"
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where this test keeps its screenshot: ``$HOTFIX_FSM_TEST_ARTEFACTS`` (CI keeps that
+    folder), else the test's tmp dir; named after the test. Only a PNG is kept there."""
+    folder = Path(os.environ.get(ARTEFACTS_ENV) or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    return folder / f"{name}.png"
 
 
 def json_of(text: str) -> object:

@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's package): it lists a sandbox hotfix and
 follows it live through its phases (server-sent events, no reload), shows the charts, and
-every XSS attempt through a user field renders as text. Screenshots are kept as artefacts
-under the test's tmp dir."""
+every XSS attempt through a user field renders as text; with JavaScript off it reads the same.
+Screenshots are kept as artefacts in ``$HOTFIX_FSM_TEST_ARTEFACTS`` (``.ci/run`` sets it),
+else under the test's tmp dir."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_dumped_dom_lists_the_hotfix_charts_and_no_injected_element(
-    served: Served, tmp_path: Path
+    served: Served, shot: Path
 ) -> None:
     dom = run_once(served.url + "/", "--dump-dom")
     page = Page(dom)
@@ -38,12 +39,36 @@ def test_dumped_dom_lists_the_hotfix_charts_and_no_injected_element(
     assert [a.get("data-metric") for t, a in page.tags if t == "svg" and a.get("data-metric")] == [
         XSS["metric"]
     ]
-    shot = tmp_path / "dashboard.png"
     run_once(served.url + "/", f"--screenshot={shot}", "--window-size=1200,1800")
     assert shot.read_bytes().startswith(PNG)
 
 
-def test_no_script_of_a_user_field_ever_runs(served: Served, tmp_path: Path) -> None:
+def test_with_javascript_off_the_page_reads_the_same_and_reloads_itself(
+    served: Served, tmp_path: Path, shot: Path
+) -> None:
+    browser = DevTools(tmp_path / "profile")
+    try:
+        browser.open_without_script(served.url + "/")
+        page = Page(browser.wait_for_html("</main>"))
+        # Our script element is there, never run: the no-script text is still shown.
+        assert_nothing_injected(page)
+        text = page.all_text()
+        assert "live updates need JavaScript; this page reloads every 10s" in text
+        # Without script the <noscript> refresh is live markup (with script it is only text):
+        # the page reloads itself.
+        assert browser.count('noscript > meta[http-equiv="refresh"][content="10"]') == 1
+        assert [a.get("data-hotfix") for t, a in page.tags if t == "section"] == [HOTFIX_ID]
+        assert XSS["description"] in text
+        assert "Waiting for a human (gate monitor) since" in text
+        charts = [a.get("data-metric") for t, a in page.tags if t == "svg" and a.get("data-metric")]
+        assert charts == [XSS["metric"]]  # server-drawn SVG: no script needed for a chart
+        browser.screenshot(shot)
+        assert shot.read_bytes().startswith(PNG)
+    finally:
+        browser.close()
+
+
+def test_no_script_of_a_user_field_ever_runs(served: Served, tmp_path: Path, shot: Path) -> None:
     browser = DevTools(tmp_path / "profile")
     try:
         browser.open(served.url + "/")
@@ -54,8 +79,8 @@ def test_no_script_of_a_user_field_ever_runs(served: Served, tmp_path: Path) -> 
         assert browser.evaluate("document.querySelectorAll('iframe, img, b, style').length") == 0
         description = browser.evaluate("document.querySelector('.description').textContent")
         assert description == XSS["description"]
-        browser.screenshot(tmp_path / "dashboard-xss.png")
-        assert (tmp_path / "dashboard-xss.png").read_bytes().startswith(PNG)
+        browser.screenshot(shot)
+        assert shot.read_bytes().startswith(PNG)
     finally:
         browser.close()
 
@@ -75,6 +100,7 @@ def test_the_page_follows_a_sandbox_hotfix_live_through_its_phases(
     sandbox: RunningSandbox,  # noqa: F811 - the fixture imported above
     cli_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
+    shot: Path,
 ) -> None:
     chromium()  # skip early, before starting anything, when there is no browser
     store = open_store(cli_env["HOTFIX_FSM_DB"])
@@ -123,8 +149,8 @@ def test_the_page_follows_a_sandbox_hotfix_live_through_its_phases(
         assert all(s["marker"] == 42 for s in seen), seen  # live by events, not by reloads
         assert description in [s["description"] for s in seen], seen
         assert browser.evaluate("typeof window.__pwned") == "undefined"
-        browser.screenshot(tmp_path / "dashboard-live.png")
-        assert (tmp_path / "dashboard-live.png").read_bytes().startswith(PNG)
+        browser.screenshot(shot)
+        assert shot.read_bytes().startswith(PNG)
         assert proc.wait(timeout=120) == 0
     finally:
         if proc is not None:

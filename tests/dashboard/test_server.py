@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from hotfix_fsm.core.redact import register_secret
+from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.dashboard.server import Dashboard
 from hotfix_fsm.store import Entry, Store
 from tests.dashboard.conftest import (
@@ -48,10 +48,10 @@ class Page(HTMLParser):
         return "".join(self.text)
 
 
-def assert_nothing_injected(page: Page) -> None:
+def assert_nothing_injected(page: Page, scripts: tuple[str, ...] = ("/static/live.js",)) -> None:
     """Only the dashboard's own elements: one external script, no handler, no foreign tag."""
     names = [t for t, _ in page.tags]
-    assert [a.get("src") for t, a in page.tags if t == "script"] == ["/static/live.js"]
+    assert [a.get("src") for t, a in page.tags if t == "script"] == list(scripts)
     for tag in ("iframe", "img", "b", "object", "embed", "form"):
         assert tag not in names, tag
     assert names.count("style") == 0
@@ -125,17 +125,19 @@ def test_the_event_stream_announces_a_store_change(served: Served) -> None:
     assert resp.status == 200
     assert resp.getheader("Content-Type", "").startswith("text/event-stream")
     assert resp.readline().startswith(b"retry:")
-    before = served.dashboard.watcher.polls
+    watcher = served.dashboard.watcher
+    before = watcher.polls + watcher.notifications
     hotfix = served.store.get(HOTFIX_ID)
     served.writer.write(hotfix, [Entry("note", None, 0, None, {"hello": "watchers"})])
     lines = []
     while not lines or lines[-1] != b"event: change":  # the socket's timeout is the deadline
         lines.append(resp.readline().strip())
     sqlite = served.store.engine.url.get_backend_name() == "sqlite"
-    assert served.dashboard.watcher.signal == (
-        "sqlite data_version" if sqlite else "row fingerprint"
-    )
-    assert served.dashboard.watcher.polls > before
+    assert watcher.signal == ("sqlite data_version" if sqlite else "postgresql listen/notify")
+    assert watcher.polls + watcher.notifications > before
+    if not sqlite:  # heard, not polled: LISTEN never looks at the store
+        assert watcher.notifications > 0
+        assert watcher.polls == 0
     conn.close()
 
 
@@ -144,6 +146,7 @@ def test_off_loopback_a_bearer_token_is_required(store: Store) -> None:
         Dashboard(store, host="0.0.0.0", port=0)  # noqa: S104 - the refusal is the test
     token = "t0k3n-" + "q" * 30
     dash = Dashboard(store, host="0.0.0.0", port=0, token=token)  # noqa: S104
+    assert token not in redact(f"GET /login?token={token}")  # never logged, as a library too
     url = dash.start()
     port = urlsplit(url).port
     try:
@@ -211,3 +214,19 @@ def test_the_command_prints_a_generated_token_once_and_requires_it(tmp_path: Pat
         proc.stdout.close()
     assert token not in rest  # printed once, never again (no log line carries it)
     assert sum(line.count(token) for line in lines) == 1
+
+
+def test_an_alert_owed_and_not_sent_is_shown_until_it_is(served: Served) -> None:
+    hotfix = served.store.get(HOTFIX_ID)
+    owed = Entry("alert_owed", None, 0, None, {"event": "paused", "message": XSS["reason"]})
+    seq = served.writer.write(hotfix, [owed])
+    _, _, body = served.get("/")
+    page = Page(body)
+    assert_nothing_injected(page)
+    assert "paused owed since" in page.all_text()
+    assert "not sent yet" in page.all_text()
+    answer = {"event": "paused", "owed": seq, "delivered": ["pagerduty"], "late": True}
+    served.writer.write(served.store.get(HOTFIX_ID), [Entry("alert", None, 0, None, answer)])
+    text = Page(served.get("/")[2]).all_text()
+    assert "not sent yet" not in text
+    assert "to pagerduty (late, after an interruption)" in text

@@ -4,8 +4,10 @@ duplicated effect, no force push, a clean work tree, and the uninterrupted run's
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
+from hotfix_fsm.adapters.alerts import PAGERDUTY_RESOLVE, PAGERDUTY_TRIGGER
 from hotfix_fsm.core import machine
 from hotfix_fsm.store import Hotfix, JournalEntry
 from tests.torture.sandbox import Sandbox
@@ -179,11 +181,31 @@ def check_world(sb: Sandbox, hotfix: Hotfix) -> None:
     assert len(trees) == 1, f"left-over git worktrees: {trees}"
 
 
+def check_outbox(journal: list[JournalEntry], effects: dict[str, Any]) -> None:
+    """Every owed alert was answered exactly once; each page was tried on PagerDuty, and each
+    one the journal calls delivered is in the rehearsal world's record."""
+    owed = {e.seq: e for e in journal if e.kind == "alert_owed"}
+    answers = Counter(e.payload.get("owed") for e in journal if e.kind == "alert")
+    assert answers == Counter(list(owed)), f"owed alerts {sorted(owed)} answered {dict(answers)}"
+    heard = PAGERDUTY_TRIGGER | PAGERDUTY_RESOLVE
+    delivered = 0
+    for e in journal:
+        if e.kind != "alert" or owed[e.payload["owed"]].payload.get("event") not in heard:
+            continue
+        failed = [f.get("target") for f in e.payload.get("failed", [])]
+        tried = [*e.payload.get("delivered", []), *failed]
+        assert "pagerduty" in tried, e.payload  # a production app refused for good fails it
+        delivered += "pagerduty" in e.payload.get("delivered", [])
+    # A crash between sending and answering may have sent one twice, never none.
+    assert len(effects.get("pagerduty_events", [])) >= delivered, (delivered, effects)
+
+
 def check_trial(sb: Sandbox, expected: dict[str, Any] | None) -> dict[str, Any]:
     """Every invariant of a finished trial; returns its signature (equal to ``expected``)."""
     hotfix = sb.hotfix()
     assert hotfix is not None
     check_journal(sb.journal(hotfix.id), hotfix)
+    check_outbox(sb.journal(hotfix.id), sb.effects())
     check_world(sb, hotfix)
     sig = signature(sb, hotfix)
     if expected is not None:
