@@ -107,6 +107,7 @@ class GitRepo(GitRemoteOps):
         self._env = git_environment()
         self._lock = threading.Lock()
         self._top: Path | None = None
+        self._commits_by_sha: dict[str, dict[str, Any]] = {}  # a full sha names one commit
 
     # -- running git ---------------------------------------------------------------------
 
@@ -467,8 +468,12 @@ class GitRepo(GitRemoteOps):
         of one commit."""
         if not sha or sha.startswith("-"):
             raise GitCommandError(f"{sha!r} is not a commit in {self.work_tree}")
-        (commit,) = self._commits(f"{sha}^{{commit}}", one=True)
-        return commit
+        commit = self._commits_by_sha.get(sha)
+        if commit is None:
+            (commit,) = self._commits(f"{sha}^{{commit}}", one=True)
+            if commit["sha"] == sha:
+                self._commits_by_sha[sha] = commit
+        return {**commit, "parents": list(commit["parents"])}
 
     def commits_between(self, base: str, head: str) -> list[dict[str, str]]:
         """Commits in ``base..head``, oldest first, as ``{"sha", "subject", "author"}``
