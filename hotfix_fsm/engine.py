@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import getpass
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -553,6 +552,8 @@ def _approval_comment(comment: str) -> str:
 
 
 def _user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):
