@@ -138,8 +138,15 @@ def spread(samples: Sequence[float]) -> dict[str, float]:
 
 
 def bench_env(**extra: str) -> dict[str, str]:
-    """The environment for subprocesses: the tree under test first, no colour, no pager."""
+    """The environment for subprocesses: the tree under test first, no colour, no pager.
+
+    ``PYTHONDONTWRITEBYTECODE`` is dropped: with it, every timed run of the tree under test
+    compiles each of its modules from source (its bytecode is never cached), while the
+    baselines' installed packages load their cached bytecode. A user's installed or
+    editable ``hotfix`` loads cached bytecode too; the discarded warm-up round writes it.
+    """
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     paths = [
         str(SOURCE),
         str(ROOT),

@@ -132,8 +132,7 @@ def _what_if(path: Path) -> list[dict[str, Any]]:
             list(machine.TERMINAL),
         ),
         (
-            "query change only: state IN (<the unfinished states>) — uses "
-            "ix_hotfixes_state_updated, sorts only the matches",
+            "query change only: state IN (<the unfinished states>), sorts only the matches",
             None,
             base.format(where=f"state IN ({marks})"),
             unfinished,

@@ -18,8 +18,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from hotfix_fsm.config import Config, load_config
-from hotfix_fsm.core.machine import graph_hash, to_mermaid
 from hotfix_fsm.errors import (
     ConfigError,
     ExitCode,
@@ -39,19 +37,30 @@ from hotfix_fsm.errors import (
     UnknownGraph,
     UsageError,
 )
-from hotfix_fsm.phases.base import BasePhase, Phase, PhaseContext, Probe
 
 if TYPE_CHECKING:
+    from hotfix_fsm.config import Config, load_config
+    from hotfix_fsm.core.machine import graph_hash, to_mermaid
     from hotfix_fsm.core.outcome import Event, Outcome
     from hotfix_fsm.engine import HotfixEngine
+    from hotfix_fsm.phases.base import BasePhase, Phase, PhaseContext, Probe
     from hotfix_fsm.recovery.adopt import adopt
     from hotfix_fsm.recovery.handoff import prepare_work_tree
     from hotfix_fsm.reporting.report import HotfixStatus
     from hotfix_fsm.store import Hotfix, JournalEntry, Store, open_store
 
-# The engine, runner and store pull in SQLAlchemy and structlog: load them on first use so
-# `hotfix --version` and tooling that only needs the errors stay fast.
+# The engine, runner and store pull in SQLAlchemy and structlog, the configuration its TOML
+# parser and dataclasses: load them on first use so `hotfix --version`, `hotfix status`
+# and tooling that only needs the errors stay fast.
 _LAZY = {
+    "Config": "hotfix_fsm.config",
+    "load_config": "hotfix_fsm.config",
+    "graph_hash": "hotfix_fsm.core.machine",
+    "to_mermaid": "hotfix_fsm.core.machine",
+    "BasePhase": "hotfix_fsm.phases.base",
+    "Phase": "hotfix_fsm.phases.base",
+    "PhaseContext": "hotfix_fsm.phases.base",
+    "Probe": "hotfix_fsm.phases.base",
     "adopt": "hotfix_fsm.recovery.adopt",
     "prepare_work_tree": "hotfix_fsm.recovery.handoff",
     "HotfixEngine": "hotfix_fsm.engine",

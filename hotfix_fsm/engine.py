@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import builtins
-import getpass
 import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from hotfix_fsm.config import (
-    Config,
-    ConfigDrift,
-    compare_with_file,
-    config_from_pin,
-    git_top_level,
-    load_config,
-    locate_config,
-    pin_config,
-    pinned,
-    repin_from_file,
-)
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import Event, Outcome, can, next_action_for
 from hotfix_fsm.core.redact import redact, register_secret
@@ -42,12 +29,14 @@ from hotfix_fsm.phases.services import Factory, Services
 from hotfix_fsm.store import Entry, Hotfix, JournalEntry, Store, open_store
 
 if TYPE_CHECKING:
+    from hotfix_fsm.config import Config, ConfigDrift
     from hotfix_fsm.durable.runner import Runner
     from hotfix_fsm.phases.registry import Registry
     from hotfix_fsm.recovery.environment_approval import EnvironmentApproved
     from hotfix_fsm.reporting.report import HotfixStatus
 
-Preflight = Callable[[Services, Config, str], dict[str, Any]]
+# A string: the configuration module loads only where a command reads a configuration.
+Preflight: TypeAlias = "Callable[[Services, Config, str], dict[str, Any]]"
 GATES = ("fix", "deploy", "rollback")
 log = get_logger("hotfix_fsm.engine")
 
@@ -139,6 +128,8 @@ class HotfixEngine:
         """The configuration of ``hotfix``: the values it pinned when it started, from any
         directory or machine (secrets still from the environment, or from the file, at use
         time); or, without a hotfix, the file of ``repo`` (found at its git top level)."""
+        from hotfix_fsm.config import load_config
+
         if self._config is not None:
             config = self._config
         elif hotfix is not None:
@@ -149,6 +140,8 @@ class HotfixEngine:
         return config
 
     def _pinned_config(self, hotfix: Hotfix) -> Config:
+        from hotfix_fsm.config import compare_with_file, config_from_pin, load_config, pinned
+
         pin = pinned(hotfix.options)
         if pin is None:
             path = self._config_path or hotfix.options.get("config_path")
@@ -188,12 +181,16 @@ class HotfixEngine:
     ) -> dict[str, Any]:
         """What a hotfix of ``repo`` pins of its configuration when it is recorded: the
         effective values, their hash and where they came from (never a secret)."""
+        from hotfix_fsm.config import locate_config, pin_config
+
         location = None if self._config is not None else locate_config(repo, self._config_path)
         return pin_config(config or self.config_for(repo=str(repo)), location)
 
     def config_drift(self, hotfix: Hotfix) -> ConfigDrift | None:
         """How the configuration file differs now from what ``hotfix`` pinned (None when it
         pinned nothing, or this engine was given a Config)."""
+        from hotfix_fsm.config import compare_with_file, pinned
+
         pin = pinned(hotfix.options)
         if self._config is not None or pin is None:
             return None
@@ -210,6 +207,8 @@ class HotfixEngine:
             UsageError: there is no file to reload from. ConfigError: the file is invalid.
             LeaseHeld: another driver holds the hotfix and ``take_over`` is false.
         """
+        from hotfix_fsm.config import pinned, repin_from_file
+
         hotfix = self.resolve(ref)
         pin = pinned(hotfix.options)
         new, drift = repin_from_file(hotfix.id, hotfix.repo, pin, self._config_path)
@@ -272,6 +271,8 @@ class HotfixEngine:
         The repository is the git top level of ``repo`` (any directory inside the work
         tree); the configuration found there (or given) is pinned with the hotfix.
         """
+        from hotfix_fsm.config import git_top_level
+
         given = Path(repo).expanduser().resolve()
         repo_path = git_top_level(given) or given
         config = self.config_for(repo=str(repo_path))
@@ -589,6 +590,8 @@ def _approval_comment(comment: str) -> str:
 
 
 def _user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -724,9 +724,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.stdout.write(f"hotfix {__version__}\n")
         sys.exit(int(ExitCode.OK))
     try:
-        command = typer.main.get_command(app)
-        from hotfix_fsm.cli.parsing import conventional, plain_values_skip_pydantic
+        from hotfix_fsm.cli.parsing import command_for, conventional, plain_values_skip_pydantic
 
+        command = command_for(app, args)
         plain_values_skip_pydantic(command)
         conventional(command).main(args=args, prog_name="hotfix")
     except HotfixError as exc:

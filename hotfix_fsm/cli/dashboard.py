@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -49,6 +48,8 @@ def dashboard_command(
     if not is_loopback(host):
         token = os.environ.get(TOKEN_ENV, "").strip()
         if not token:
+            import secrets  # hashlib and hmac: only for the dashboard, not every command
+
             token = secrets.token_urlsafe(32)
             # Printed once, for the person who started it; never logged (registered below).
             sys.stderr.write(

@@ -13,7 +13,6 @@ names (``FORWARD``, ``next_state``, ``graph_hash`` …) are those of ``DEFAULT``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Mapping
@@ -160,6 +159,8 @@ class Graph:
     @cached_property
     def hash(self) -> str:
         """Stable hash of the graph; stored with each hotfix when it starts."""
+        import hashlib  # OpenSSL's: not for commands that only read the graph (`status`)
+
         blob = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -22,7 +22,11 @@ from hotfix_fsm.store.faults import describe, sqlite_path
 
 # Newest first; the first entry is the head this code writes. Kept in step with
 # migrations/versions (a test checks it) so opening needs no Alembic import.
-KNOWN_REVISIONS: tuple[str, ...] = ("0002_active_hotfixes", "0001_initial")
+KNOWN_REVISIONS: tuple[str, ...] = (
+    "0003_lean_checkpoint",
+    "0002_active_hotfixes",
+    "0001_initial",
+)
 HEAD_REVISION = KNOWN_REVISIONS[0]
 BUSY_TIMEOUT_MS = 10_000
 _UPGRADE_LOCK = threading.RLock()

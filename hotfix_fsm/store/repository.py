@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import sqlite3
 import time
@@ -96,7 +95,7 @@ class Lease:
 
 def new_owner() -> str:
     """``host:pid:random`` — names the holder in messages and is unique per driver."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def _holder_is_dead(owner: str) -> bool:

@@ -147,7 +147,7 @@ def test_not_a_work_tree(tmp_path: Path, world: GitWorld) -> None:
     with GitRepo(tmp_path / "empty") as nowhere:
         assert not nowhere.is_work_tree()
         with pytest.raises(InvalidInput, match="not inside a git work tree"):
-            nowhere.status()  # any use: the subprocess runs, GitPython refuses
+            nowhere.status()  # any use: finding the work tree refuses first
     with GitRepo(world.origin) as bare, pytest.raises(InvalidInput, match="bare"):
         _ = bare.work_tree
 
