@@ -1,10 +1,8 @@
-"""``GitRepo``: the git operations phases need, as ``git`` argv subprocesses.
+"""``GitRepo``: the git operations phases need, over GitPython and ``git`` argv subprocesses.
 
-Every operation runs ``git`` as an argv list with a timeout (its whole process group is
-killed when the timeout passes); commit objects are read with one ``git log`` each, in a
-format with separators no commit message can hold. (GitPython did the reading once: it ran
-``git version`` twice and two ``cat-file`` processes per repository, and its import alone
-held 3.5 MB, for three reads that are one ``git`` command each.)
+GitPython opens and validates the repository and reads commit objects; everything that
+touches the network, feeds a message on stdin or must obey a deadline runs ``git`` as an
+argv list with a timeout (its whole process group is killed when the timeout passes).
 
 No credential prompt can hang a hotfix: ``GIT_TERMINAL_PROMPT=0``, ssh ``BatchMode=yes``
 and Git Credential Manager's ``GCM_INTERACTIVE=never``; credential helpers still work.
@@ -106,6 +104,7 @@ class GitRepo(GitRemoteOps):
         self.config_files = tuple(config_files)
         self._env = git_environment()
         self._lock = threading.Lock()
+        self._repo: Any = None
         self._top: Path | None = None
         self._commits_by_sha: dict[str, dict[str, Any]] = {}  # a full sha names one commit
 
@@ -161,51 +160,48 @@ class GitRepo(GitRemoteOps):
     # -- the repository ------------------------------------------------------------------
 
     @property
-    def work_tree(self) -> Path:
-        """The top directory of the work tree holding ``path`` (where people edit the fix);
-        raises InvalidInput when ``path`` is in no work tree, or in a bare repository."""
+    def repo(self) -> Any:
+        """The GitPython ``Repo`` (opened once; raises InvalidInput if not a work tree)."""
         with self._lock:
-            if self._top is None:
-                self._top = self._find_work_tree()
-            return self._top
+            if self._repo is None:
+                import git
 
-    def _find_work_tree(self) -> Path:
-        not_inside = InvalidInput(
-            f"{self.path} is not inside a git work tree",
-            hint="run hotfix from (or pass --repo) a clone of the repository",
-        )
-        if not self.path.is_dir():
-            raise not_inside
-        try:
-            found = run_captured(
-                ["git", "rev-parse", "--is-bare-repository", "--show-toplevel"],
-                cwd=self.path,
-                timeout=self.timeout,
-                env=self._env,
-            )
-        except CommandNotFound as exc:
-            raise PermanentError(
-                f"cannot run git: {exc.reason}", hint="install git and make sure it is on PATH"
-            ) from exc
-        lines = found.stdout.splitlines()
-        if found.ok and len(lines) == 2 and lines[0] == "false":
-            return Path(lines[1]).resolve()
-        if lines[:1] == ["true"]:
-            raise InvalidInput(
-                f"{self.path} is a bare repository, not a work tree",
-                hint="use a clone with a checked-out work tree",
-            )
-        raise not_inside
+                try:
+                    repo = git.Repo(self.path, search_parent_directories=True, expand_vars=False)
+                except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+                    raise InvalidInput(
+                        f"{self.path} is not inside a git work tree",
+                        hint="run hotfix from (or pass --repo) a clone of the repository",
+                    ) from exc
+                if repo.bare:
+                    repo.close()
+                    raise InvalidInput(
+                        f"{self.path} is a bare repository, not a work tree",
+                        hint="use a clone with a checked-out work tree",
+                    )
+                repo.git.update_environment(**self._env)
+                self._repo = repo
+            return self._repo
+
+    @property
+    def work_tree(self) -> Path:
+        """The top directory of the work tree (where people edit the fix)."""
+        if self._top is None:
+            self._top = Path(self.repo.working_tree_dir).resolve()
+        return self._top
 
     def is_work_tree(self) -> bool:
         try:
-            self.work_tree  # noqa: B018 - finding it validates
+            self.repo  # noqa: B018 - opening validates
         except InvalidInput:
             return False
         return True
 
     def close(self) -> None:
-        """Nothing stays open between commands; kept for callers that close adapters."""
+        with self._lock:
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
 
     def __enter__(self) -> GitRepo:
         return self
@@ -464,53 +460,38 @@ class GitRepo(GitRemoteOps):
         return self.run("diff", stat, "--no-color", base, head, "--").stdout.rstrip()
 
     def commit_info(self, sha: str) -> dict[str, Any]:
-        """sha, subject (the message's first line), message (as stored), parents and author
-        of one commit."""
-        if not sha or sha.startswith("-"):
-            raise GitCommandError(f"{sha!r} is not a commit in {self.work_tree}")
-        commit = self._commits_by_sha.get(sha)
-        if commit is None:
-            (commit,) = self._commits(f"{sha}^{{commit}}", one=True)
-            if commit["sha"] == sha:
-                self._commits_by_sha[sha] = commit
-        return {**commit, "parents": list(commit["parents"])}
+        """sha, subject, message, parents and author of one commit (a commit named by its
+        full sha never changes: read once per repository)."""
+        found = self._commits_by_sha.get(sha)
+        if found is None:
+            repo = self.repo
+            with self._lock:
+                commit = repo.commit(sha)
+                found = {
+                    "sha": commit.hexsha,
+                    "subject": str(commit.summary),
+                    "message": str(commit.message),
+                    "parents": [p.hexsha for p in commit.parents],
+                    "author": f"{commit.author.name} <{commit.author.email}>",
+                }
+            if found["sha"] == sha:
+                self._commits_by_sha[sha] = found
+        return {**found, "parents": list(found["parents"])}
 
     def commits_between(self, base: str, head: str) -> list[dict[str, str]]:
         """Commits in ``base..head``, oldest first, as ``{"sha", "subject", "author"}``
         (the author as ``Name <email>``)."""
-        found = self._commits(f"{base}..{head}")
-        return [{k: c[k] for k in ("sha", "subject", "author")} for c in reversed(found)]
-
-    def _commits(self, *revs: str, one: bool = False) -> list[dict[str, Any]]:
-        """``git log`` of ``revs`` (newest first), each commit as ``commit_info`` has it.
-
-        Fields are split by US (0x1f) and commits by NUL (``-z``): git keeps neither in an
-        author, and no commit message holds a NUL. The message is ``%B``, the raw message.
-        """
-        out = self.run(
-            "log",
-            "-z",
-            "--no-color",
-            "--no-show-signature",
-            "--format=format:%H%x1f%P%x1f%an%x1f%ae%x1f%B",
-            *(("--max-count=1", "--no-walk") if one else ()),
-            "--end-of-options",
-            *revs,
-            "--",
-        ).stdout
-        commits = []
-        for record in out.split("\0") if out else []:
-            sha, parents, name, email, message = record.split("\x1f", 4)
-            commits.append(
+        repo = self.repo
+        with self._lock:
+            found = [
                 {
-                    "sha": sha,
-                    "subject": message.split("\n", 1)[0],
-                    "message": message,
-                    "parents": parents.split(),
-                    "author": f"{name} <{email}>",
+                    "sha": c.hexsha,
+                    "subject": str(c.summary),
+                    "author": f"{c.author.name} <{c.author.email}>",
                 }
-            )
-        return commits
+                for c in repo.iter_commits(f"{base}..{head}")
+            ]
+        return list(reversed(found))
 
     def commit_log(self, base: str, head: str, *, limit: int = 50) -> list[dict[str, str]]:
         """At most ``limit`` commits of ``base..head``, newest first, as
