@@ -156,13 +156,16 @@ def _kind(value: Any) -> str:
 # them: 0.4 s and 4 MB on a busy 2-core machine), so it is built with the operations below
 # only, and a closed client's GhApi is kept for the next client of the same repository and
 # token in this process (tooling that drives many hotfixes, the tests). Connections are not
-# kept. A test checks that every ``self.api.<group>.<name>`` of this module is listed here.
+# kept. A test checks that every ``api.<group>.<name>`` call in the package is listed here.
 OPERATIONS = frozenset(
     {
         ("actions", "create_workflow_dispatch"),
         ("actions", "get_pending_deployments_for_run"),
+        ("actions", "get_reviews_for_run"),
         ("actions", "get_workflow_run"),
+        ("actions", "list_jobs_for_workflow_run"),
         ("actions", "list_workflow_runs"),
+        ("actions", "review_pending_deployments_for_run"),
         ("checks", "list_for_ref"),
         ("git", "delete_ref"),
         ("git", "get_ref"),
@@ -178,6 +181,7 @@ OPERATIONS = frozenset(
         ("repos", "get"),
         ("repos", "get_branch"),
         ("repos", "get_branch_protection"),
+        ("repos", "get_branch_rules"),
         ("repos", "get_combined_status_for_ref"),
     }
 )
