@@ -150,7 +150,7 @@ def plain_values_skip_pydantic(command: object) -> None:
 # The root options that take a value (``--db URL``), and the ones that take none and may come
 # before a verb; any other token before the verb (``--help``, ``--version``, completion)
 # builds the whole command. A test checks these against the root callback's options.
-ROOT_VALUE_OPTIONS = ("--db", "--config")
+ROOT_VALUE_OPTIONS = ("--db", "--config", "--lease-ttl")
 ROOT_COUNT_OPTIONS = ("-v", "--verbose")
 
 
