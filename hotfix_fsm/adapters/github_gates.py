@@ -24,9 +24,10 @@ def graphql_url(api_url: str) -> str:
 
 
 _ENABLE_AUTO_MERGE = (
-    "mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!) {"
+    "mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!,"
+    " $expectedHeadOid: GitObjectID) {"
     " enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId,"
-    " mergeMethod: $mergeMethod}) {"
+    " mergeMethod: $mergeMethod, expectedHeadOid: $expectedHeadOid}) {"
     " pullRequest { id number autoMergeRequest { enabledAt mergeMethod } } } }"
 )
 
@@ -89,8 +90,11 @@ class GatesApi:
         user = self._call("reading the token's user", self.api, "/user", "GET", expect=_dict)
         return str(user.get("login") or "")
 
-    def enable_auto_merge(self, node_id: str, method: str) -> tuple[bool, str]:
-        """Turn on auto-merge of the PR ``node_id`` with ``method`` (squash, merge, rebase).
+    def enable_auto_merge(
+        self, node_id: str, method: str, expected_head: str | None = None
+    ) -> tuple[bool, str]:
+        """Turn on auto-merge of the PR ``node_id`` with ``method`` (squash, merge, rebase),
+        only while its head is ``expected_head`` when one is given (GitHub refuses otherwise).
 
         Returns (True, "") once enabled, or (False, GitHub's message) when GitHub refused
         (for example "Pull request is in clean status": nothing left to wait for).
@@ -98,7 +102,11 @@ class GatesApi:
         """
         body = {
             "query": _ENABLE_AUTO_MERGE,
-            "variables": {"pullRequestId": node_id, "mergeMethod": method.upper()},
+            "variables": {
+                "pullRequestId": node_id,
+                "mergeMethod": method.upper(),
+                "expectedHeadOid": expected_head,
+            },
         }
         answer = self._call(
             "enabling auto-merge",

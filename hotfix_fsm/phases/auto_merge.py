@@ -75,7 +75,7 @@ def _turn_on(ctx: PhaseContext, gh: GitHubClient, pr: dict[str, Any], sha: str) 
             "commit and `hotfix resume`, or merge by hand",
         )
     method = ctx.config.merge.method
-    ok, message = gh.enable_auto_merge(str(pr.get("node_id") or ""), method)
+    ok, message = gh.enable_auto_merge(str(pr.get("node_id") or ""), method, sha)
     # A crash here leaves auto-merge on and unrecorded: the next attempt adopts it.
     failpoints.reach("merge", "auto_merge_on")
     if not ok:
@@ -96,6 +96,20 @@ def _turn_on(ctx: PhaseContext, gh: GitHubClient, pr: dict[str, Any], sha: str) 
     return True
 
 
+def _head_unmoved(ctx: PhaseContext, pr: dict[str, Any], sha: str) -> None:
+    """Raise when the open PR's head is no longer the deployed fix: auto-merge would merge
+    commits that production does not run."""
+    head = str((pr.get("head") or {}).get("sha") or "")
+    if head and head != sha:
+        raise PermanentError(
+            f"PR #{pr['number']}'s head moved to {head[:12]} after auto-merge was turned on; "
+            f"the deployed and approved fix is {sha[:12]} ({pr.get('html_url')})",
+            hint="turn auto-merge off on GitHub now (it would merge commits production "
+            "does not run), reset the hotfix branch to the deployed commit, then "
+            f"`hotfix resume {ctx.hotfix.id}`",
+        )
+
+
 def follow_auto_merge(
     ctx: PhaseContext,
     gh: GitHubClient,
@@ -106,6 +120,7 @@ def follow_auto_merge(
     """Turn auto-merge on and follow the PR to GitHub's merge; None: merge it directly."""
     if not _turn_on(ctx, gh, pr, sha):
         return None
+    _head_unmoved(ctx, pr, sha)
     number, url = int(pr["number"]), pr.get("html_url")
     try:
         requirements(ctx, gh, pr)  # a missing review pauses; pending checks are waited for
@@ -117,8 +132,20 @@ def follow_auto_merge(
 
     def merged() -> dict[str, Any] | None:
         current = gh.get_pull(number)
+        head = str((current.get("head") or {}).get("sha") or "")
         if current.get("merged") or current.get("merged_at"):
+            if head and head != sha:
+                ctx.save(**merged_facts(ctx, current))
+                raise PermanentError(
+                    f"GitHub auto-merged PR #{number} at head {head[:12]}, but the deployed "
+                    f"and approved fix is {sha[:12]}: commits that production does not run "
+                    f"were merged ({url})",
+                    hint="review what was pushed to the hotfix branch after the deploy: "
+                    "revert it on the production branch, or ship it through a new hotfix; "
+                    "then tag and back-merge by hand",
+                )
             return current
+        _head_unmoved(ctx, current, sha)
         if current.get("state") != "open":
             raise PermanentError(
                 f"PR #{number} was closed without being merged ({url})",

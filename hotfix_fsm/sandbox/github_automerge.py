@@ -30,7 +30,7 @@ class AutoMergeMixin(PullsMixin):
 
     def graphql(self, body: JSON) -> JSON:
         """POST /graphql: ``enablePullRequestAutoMerge`` with variables
-        ``pullRequestId`` and ``mergeMethod``."""
+        ``pullRequestId``, ``mergeMethod`` and (optional) ``expectedHeadOid``."""
         query = str(body.get("query") or "")
         variables: Any = body.get("variables") or {}
         if "enablePullRequestAutoMerge" not in query or not isinstance(variables, dict):
@@ -53,6 +53,9 @@ class AutoMergeMixin(PullsMixin):
             return _error("Pull request is closed", "UNPROCESSABLE")
         if not self.data.get("allow_auto_merge", True):
             return _error("Pull request Auto merge is not allowed for this repository")
+        expected = variables.get("expectedHeadOid")
+        if expected and expected != pr.get("head_sha"):
+            return _error("Head branch was modified. Review and try the merge again.")
         if pr.get("auto_merge") is None:
             if self.protection_violation(pr, method) is None:
                 # GitHub refuses auto-merge when there is nothing left to wait for.

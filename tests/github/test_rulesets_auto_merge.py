@@ -11,7 +11,7 @@ import requests
 
 from hotfix_fsm.adapters.github import GitHubClient
 from hotfix_fsm.durable import failpoints
-from tests.github.conftest import TOKEN, World
+from tests.github.conftest import TOKEN, World, git
 from tests.github.test_crash_resume import POINTS
 
 
@@ -209,3 +209,41 @@ def test_a_ruleset_required_check_that_passes_lets_the_merge_through(world: Worl
     assert outcome.state == "done", outcome.error or outcome.paused_reason
     assert world.facts(hotfix_id)["merge_required_checks"] == ["ci/test"]
     assert len(world.gh.effects()["merges"]) == 1
+
+
+def test_auto_merge_is_asked_for_the_deployed_head_and_a_moved_head_stops_the_phase(
+    world: World,
+) -> None:
+    world.gh.protect_branch("production", required_approving_review_count=1)
+    world.config_sections = {"merge": {"auto": True}}
+    hotfix_id, outcome = world.run()
+    assert outcome.paused_reason is not None, outcome.error
+    assert "auto-merge is on" in outcome.paused_reason
+    # Someone pushes to the hotfix branch after the deploy, before the review.
+    (world.work / "later.txt").write_text("not deployed\n")
+    git(world.work, "add", "later.txt")
+    git(world.work, "commit", "-q", "-m", "a change production does not run")
+    git(world.work, "push", "-q", "origin", f"HEAD:refs/heads/{world.branch}")
+    moved = git(world.work, "rev-parse", "HEAD")
+    assert moved != world.fix_sha
+
+    stopped = world.engine().drive(hotfix_id)
+    assert stopped.state == "failed"
+    assert stopped.error is not None
+    assert f"head moved to {moved[:12]} after auto-merge was turned on" in stopped.error
+    assert "turn auto-merge off on GitHub now" in stopped.error
+    assert world.gh.effects()["merges"] == []
+
+
+def test_github_refuses_auto_merge_for_a_head_other_than_the_expected_one(world: World) -> None:
+    world.push_fix()
+    world.gh.protect_branch("production", required_approving_review_count=1)
+    client = _client(world)
+    try:
+        pr, _ = client.open_pull(world.branch, "production", "t", "b")
+        ok, message = client.enable_auto_merge(str(pr["node_id"]), "squash", "0" * 40)
+        assert (ok, message) == (False, "Head branch was modified. Review and try the merge again.")
+        assert client.enable_auto_merge(str(pr["node_id"]), "squash", world.fix_sha) == (True, "")
+    finally:
+        client.close()
+    assert len(world.gh.effects()["auto_merges"]) == 1
