@@ -119,8 +119,26 @@ class HotfixLike(Protocol):
     def context(self) -> Mapping[str, Any]: ...
 
 
+def driven_now(hotfix: HotfixLike) -> str | None:
+    """The owner of the live lease of a hotfix that a driver is moving now, else None."""
+    live = getattr(hotfix, "lease_live", None)
+    if hotfix.paused_reason or hotfix.state in machine.TERMINAL | machine.STOPPED:
+        return None
+    if not (callable(live) and live()):
+        return None
+    return str(getattr(hotfix, "lease_owner", None) or "another process")
+
+
 def next_action_for(hotfix: HotfixLike) -> str:
-    """``next_action`` for a stored hotfix (its pause, the state it failed in, its facts)."""
+    """``next_action`` for a stored hotfix (its pause, the state it failed in, its facts);
+    for one a live driver is moving now: nothing to run but a watch."""
+    owner = driven_now(hotfix)
+    if owner is not None:
+        return (
+            f"nothing to run: {owner} is driving it now; `hotfix status {hotfix.id} --watch` "
+            f"follows it (if that driver is gone for good, `hotfix resume {hotfix.id} "
+            "--take-over`)"
+        )
     return next_action(
         hotfix.id,
         hotfix.state,

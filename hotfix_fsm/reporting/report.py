@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from hotfix_fsm.core import machine
-from hotfix_fsm.core.outcome import HotfixLike, next_action_for, possible_commands
+from hotfix_fsm.core.outcome import HotfixLike, driven_now, next_action_for, possible_commands
 from hotfix_fsm.core.redact import redact, redact_obj
 from hotfix_fsm.phases.facts import FactKey, Facts, facts_of
 from hotfix_fsm.store import Hotfix, JournalEntry
@@ -343,7 +343,9 @@ def hotfix_next_action(hotfix: Hotfix) -> str:
 def next_command(hotfix: HotfixLike) -> tuple[str, ...] | None:
     """The command of ``next_action`` as an argv (``("hotfix", "approve", ID, "deploy")``),
     or None when nothing is to be run (a finished hotfix, or a fix a person must edit first:
-    then ``resume`` is the command once they have)."""
+    then ``resume`` is the command once they have); a watch while a live driver moves it."""
+    if driven_now(hotfix) is not None:
+        return ("hotfix", "status", hotfix.id, "--watch")
     ok = possible_commands(
         hotfix.state,
         hotfix.paused_gate,

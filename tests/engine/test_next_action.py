@@ -307,3 +307,34 @@ def test_refusals_name_what_the_state_allows(store_url: str, tmp_path: Path) -> 
         engine.rollback(cancelled)
     assert commands(gone.value.hint or "") == []
     engine.close()
+
+
+def test_a_hotfix_a_live_driver_moves_gets_a_watch_not_a_resume(
+    store_url: str, tmp_path: Path
+) -> None:
+    """While another process holds a live lease on a hotfix that is not paused, the next
+    action is to watch it (a resume would be refused); once the lease has expired, resume."""
+    import dataclasses
+    import time
+
+    from hotfix_fsm.reporting.report import next_command
+
+    world = World()
+    engine = make_engine(store_url, world)
+    hid = engine.start("INC-3", "Fix the thing", repo=tmp_path, yes=True).id
+    stored = engine.get(hid)
+    assert stored.paused_reason is None
+    assert stored.state not in machine.TERMINAL
+    driven = dataclasses.replace(
+        stored, lease_owner="laptop:4242:ab12", lease_expires_at=time.time() + 60
+    )
+    action = next_action_for(driven)
+    assert action.startswith("nothing to run: laptop:4242:ab12 is driving it now"), action
+    assert f"`hotfix status {hid} --watch`" in action
+    assert next_command(driven) == ("hotfix", "status", hid, "--watch")
+
+    expired = dataclasses.replace(driven, lease_expires_at=time.time() - 1)
+    assert "is driving it now" not in next_action_for(expired)
+    assert next_command(expired) == next_command(stored)
+    assert next_command(stored) is not None
+    assert next_command(stored)[1] != "status"
