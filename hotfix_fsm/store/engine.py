@@ -86,6 +86,23 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         cur.close()
 
 
+# A driver frozen inside a transaction (a suspended laptop, SIGSTOP, a stalled VM) would
+# hold the hotfix row's lock until its TCP connection dies, and the driver that takes the
+# hotfix over would wait on it. The store's transactions never wait on anything but the
+# database, so PostgreSQL ends a session idle inside one after this long, freeing its locks.
+IDLE_IN_TRANSACTION = "10s"
+
+
+def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    try:
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'")
+    finally:
+        dbapi_conn.autocommit = autocommit
+
+
 def _sqlite_begin(conn: Any) -> None:
     # Writers take the write lock up front, so they queue on the busy timeout instead of
     # failing a later lock upgrade; readers stay deferred and never block a writer (WAL).
@@ -113,7 +130,9 @@ def _make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "connect", _postgres_session)
+    return engine
 
 
 def current_revision(engine: Engine) -> str | None:

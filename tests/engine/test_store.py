@@ -188,3 +188,60 @@ def test_lease_of_a_dead_local_process_is_reclaimed(tmp_path: Path) -> None:
     with pytest.raises(LeaseHeld, match=":1:init"):
         store.acquire_lease("INC-1-1", "me", ttl=60)
     store.engine.dispose()
+
+
+FROZEN_HOLDER = """
+import os, signal, sys
+from sqlalchemy import text
+from hotfix_fsm.store.engine import open_engine
+engine = open_engine(sys.argv[1])
+conn = engine.connect()
+conn.begin()
+conn.execute(text("UPDATE hotfixes SET lease_owner = 'frozen' WHERE id = 'INC-1-1'"))
+print("locked", flush=True)
+os.kill(os.getpid(), signal.SIGSTOP)  # frozen inside the transaction, holding the row
+"""
+
+
+@pytest.mark.postgres
+def test_a_driver_frozen_inside_a_transaction_does_not_hold_the_hotfix_forever(
+    store_url: str,
+) -> None:
+    """PostgreSQL ends a store session left idle inside a transaction (a process frozen by
+    SIGSTOP while it held the hotfix row), so the driver that takes over is not blocked."""
+    import subprocess
+    import sys
+    import time
+
+    from hotfix_fsm.store.engine import IDLE_IN_TRANSACTION
+
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a frozen SQLite writer holds the file's lock: the store says who holds it")
+    store = open_store(store_url)
+    new_hotfix(store)
+    engine = open_engine(store_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == (
+            IDLE_IN_TRANSACTION
+        )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", FROZEN_HOLDER, store_url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        with engine.begin() as conn:  # blocks on the frozen holder's row lock until freed
+            conn.execute(text("UPDATE hotfixes SET lease_owner = 'taker' WHERE id = 'INC-1-1'"))
+        waited = time.monotonic() - started
+        with engine.connect() as conn:
+            owner = conn.execute(text("SELECT lease_owner FROM hotfixes")).scalar()
+        assert owner == "taker"  # the frozen transaction was rolled back, not committed
+        assert waited > 1, "the row was not really locked by the frozen process"
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+        if holder.stdout is not None:
+            holder.stdout.close()
+        engine.dispose()
+        store.engine.dispose()
