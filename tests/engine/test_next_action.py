@@ -338,3 +338,4 @@ def test_a_hotfix_a_live_driver_moves_gets_a_watch_not_a_resume(
     assert next_command(expired) == next_command(stored)
     assert next_command(stored) is not None
     assert next_command(stored)[1] != "status"
+    engine.close()
