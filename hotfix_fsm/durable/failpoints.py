@@ -20,8 +20,10 @@ Tests inside one process install a hook with ``set_hook`` instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -32,6 +34,23 @@ LOG_ENV = "HOTFIX_FSM_FAILPOINT_LOG"
 
 _hook: Callable[[str, str], None] | None = None
 _seen: Counter[str] = Counter()
+# Locks a freeze takes before the signal: a lease heartbeat registers the one it writes
+# under, so a freeze at a boundary never catches that thread inside a store transaction
+# (which would hold the store's write lock, and the test would measure the lock, not the
+# boundary).
+_freeze_locks: list[threading.Lock] = []
+
+
+def hold_during_freeze(lock: threading.Lock) -> Callable[[], None]:
+    """Register ``lock`` to be held while a ``stop`` failpoint freezes the process; returns
+    the call that unregisters it."""
+    _freeze_locks.append(lock)
+
+    def forget() -> None:
+        with contextlib.suppress(ValueError):
+            _freeze_locks.remove(lock)
+
+    return forget
 
 
 def set_hook(hook: Callable[[str, str], None] | None) -> None:
@@ -56,6 +75,17 @@ def parse(spec: str) -> tuple[str, str, int, str]:
             f"(use {' or '.join(sorted(ACTIONS))})"
         )
     return phase, point, int(nth) if nth.isdigit() else 1, action
+
+
+def _freeze(sig: signal.Signals) -> None:
+    held = list(_freeze_locks)
+    for lock in held:
+        lock.acquire()
+    try:
+        os.kill(os.getpid(), sig)
+    finally:
+        for lock in reversed(held):
+            lock.release()
 
 
 def _action(spec: str, phase: str, point: str, count: int) -> str | None:
@@ -86,6 +116,9 @@ def reach(phase: str, point: str) -> None:
             suffix = "" if action == "kill" else f"={action}"
             with open(log, "a", encoding="utf-8") as fh:
                 fh.write(f"{phase}:{point}@{count}{suffix}\n")
-        os.kill(os.getpid(), ACTIONS[action])
+        if action == "stop":
+            _freeze(ACTIONS[action])
+        else:
+            os.kill(os.getpid(), ACTIONS[action])
         # Only a freeze gets here, once SIGCONT wakes the process: carry on as if nothing
         # happened, as a resumed laptop does (its other failpoints still apply).

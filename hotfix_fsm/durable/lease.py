@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from hotfix_fsm.durable import failpoints
 from hotfix_fsm.errors import HotfixError, LeaseLost, TransientError
 from hotfix_fsm.log import get_logger
 from hotfix_fsm.store import Lease, Store
@@ -104,9 +105,19 @@ class LeaseGuard:
 
     def heartbeat(self, stop: threading.Event) -> None:
         """Renew every third of the lifetime until ``stop``; a lost lease stops the driver."""
+        writing = threading.Lock()
+        forget = failpoints.hold_during_freeze(writing)
+        try:
+            self._beat(stop, writing)
+        finally:
+            forget()
+
+    def _beat(self, stop: threading.Event, writing: threading.Lock) -> None:
         while not stop.wait(self.lease.ttl / 3):
             try:
-                if not self.renew():
+                with writing:
+                    renewed = self.renew()
+                if not renewed:
                     log.warning("lease_lost", hotfix=self.lease.hotfix_id)
                     return
             except HotfixError:
