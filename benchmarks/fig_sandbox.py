@@ -12,7 +12,7 @@
    of its address space since exec, so neither its children nor the harness that forked it
    count); goal under 80 MB. Shown
    for runs against an existing store (the happy runs) and for a first run that creates the
-   store through Alembic (the delayed run).
+   store (the delayed run).
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def run(opts: Options) -> list[Row]:
     rows += _reaction_rows(delayed)
     rows += _request_rows(happy[0], delayed)
     rows.append(_memory_row(happy, "store already there"))
-    rows.append(_memory_row([delayed], "first run: it creates the store (Alembic)"))
+    rows.append(_memory_row([delayed], "first run: it creates the store"))
     if rows[0].verdict == "MISS":
         folder = opts.work / "fig6-profile"
         folder.mkdir()

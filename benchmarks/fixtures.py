@@ -64,9 +64,14 @@ def make_hotfix(
     db: Path, hotfix_id: str, *, until: str = "done", repo: Path | None = None
 ) -> dict[str, Any]:
     """Create ``hotfix_id`` in the store at ``db`` with a happy-path journal up to ``until``."""
+    from hotfix_fsm.config import load_config, locate_config, pin_config
     from hotfix_fsm.core import machine
     from hotfix_fsm.store import Entry, new_owner, open_store
 
+    work_tree = repo or db.parent
+    # Pinned as ``hotfix start`` pins it (``HotfixEngine.config_pin``): every hotfix since
+    # configuration pinning has it, and resuming one without it logs a warning first.
+    pin = pin_config(load_config(work_tree), locate_config(work_tree))
     store = open_store(db)
     try:
         context: dict[str, Any] = {"timestamp": time.strftime("%Y%m%d-%H%M%S")}
@@ -74,9 +79,9 @@ def make_hotfix(
             hotfix_id=hotfix_id,
             issue=hotfix_id.split("-20", 1)[0],
             description="benchmark hotfix",
-            repo=str(repo or db.parent),
+            repo=str(work_tree),
             graph_hash=machine.graph_hash(),
-            options={"fix_mode": "manual", "yes": True, "severity": "critical"},
+            options={"fix_mode": "manual", "yes": True, "severity": "critical", "config": pin},
             context=context,
         )
         lease = store.acquire_lease(hotfix_id, new_owner(), ttl=60)

@@ -168,7 +168,7 @@ def run_hotfix(
     )
     if existing_store:
         # The store exists before the run, as it does after a team's first hotfix (so the
-        # run does not include creating the schema through Alembic).
+        # run does not include creating the schema).
         open_store(db).engine.dispose()
     hook_log = folder / "hook-times.log"
     with serve_sandbox(info.root, timings=timings) as running:

@@ -245,6 +245,37 @@ class Graph:
             state = model.state
         return "gating" if isinstance(state, list) else str(state)
 
+    def destination(
+        self, source: str, trigger: str, *, failed_from: str | None = None
+    ) -> str | None:
+        """``next_state`` read from the edges alone, without building the ``transitions``
+        machine (for commands that only say what may happen next, like ``status``). The
+        journal writer and the runner ask ``next_state``; a test checks the two agree on
+        every state, trigger and ``failed_from``."""
+        if source not in self.all_states:
+            return None
+        sources = {source}
+        if source == "gating":  # the parallel state is in all its gates' ``running`` children
+            sources.update(f"gating_{g}_running" for g in self.gates)
+        for edge in self._edges_by_trigger.get(trigger, ()):
+            if edge.source not in sources:
+                continue
+            if edge.trigger in ("retry", "retry_rollback") and failed_from != edge.dest:
+                continue
+            # A hotfix that failed after the deploy is rolled back, not aborted.
+            after_deploy = failed_from in self.deployed_states
+            if (edge.trigger, edge.source) == ("cancel", "failed") and after_deploy:
+                continue
+            return edge.dest if edge.dest in self.all_states else "gating"
+        return None
+
+    @cached_property
+    def _edges_by_trigger(self) -> dict[str, tuple[Edge, ...]]:
+        grouped: dict[str, list[Edge]] = {}
+        for edge in self.edges:
+            grouped.setdefault(edge.trigger, []).append(edge)
+        return {trigger: tuple(edges) for trigger, edges in grouped.items()}
+
     def _substate(self, state: str) -> Any:
         # A parallel state is entered through its children, as transitions restores it.
         return [f"gating_{g}_running" for g in self.gates] if state == "gating" else state
@@ -400,6 +431,10 @@ def build_machine(initial: str, *, failed_from: str | None = None) -> HotfixMode
 
 def next_state(source: str, trigger: str, *, failed_from: str | None = None) -> str | None:
     return DEFAULT.next_state(source, trigger, failed_from=failed_from)
+
+
+def destination(source: str, trigger: str, *, failed_from: str | None = None) -> str | None:
+    return DEFAULT.destination(source, trigger, failed_from=failed_from)
 
 
 def allowed(source: str, trigger: str) -> str | None:

@@ -156,10 +156,10 @@ def can(state: str, trigger: str, *, failed_from: str | None = None) -> bool:
     besides the edge of the stopped state itself, the state it failed in must allow the
     trigger too — abort is never offered for a hotfix that failed where abort is refused.
     """
-    if machine.next_state(state, trigger, failed_from=failed_from) is None:
+    if machine.destination(state, trigger, failed_from=failed_from) is None:
         return False
     if state in machine.STOPPED and failed_from in machine.ALL_STATES:
-        return machine.next_state(failed_from, trigger) is not None
+        return machine.destination(failed_from, trigger) is not None
     return True
 
 

@@ -3,7 +3,8 @@
 SQLite gets WAL, ``synchronous=FULL`` (a laptop losing power must not lose a committed
 checkpoint), a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for every transaction, all
 in one connect listener. The schema revision is checked with one plain query so start-up
-does not import Alembic unless the database actually needs an upgrade.
+does not import Alembic unless the database actually needs an upgrade; a new, empty SQLite
+store is made at head from the statements the migrations give (``fresh``), without it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from hotfix_fsm.errors import SchemaTooNew, StoreError
+from hotfix_fsm.store import fresh
 from hotfix_fsm.store.faults import describe, sqlite_path
 
 # Newest first; the first entry is the head this code writes. Kept in step with
@@ -181,6 +183,17 @@ def _upgrade_locked(cfg: Any, engine: Engine, revision: str) -> None:
         command.upgrade(cfg, revision)
 
 
+def _create_fresh(engine: Engine) -> bool:
+    """Make an empty SQLite store at head without Alembic (``fresh``); False when the
+    database is not empty (or not SQLite), for Alembic to upgrade."""
+    if engine.dialect.name != "sqlite" or fresh.REVISION != HEAD_REVISION:
+        return False
+    # The write transaction Alembic's upgrade takes: of two processes opening a new store at
+    # once, the second finds the tables made and leaves them to Alembic, which finds head.
+    with engine.execution_options(hotfix_write=True).begin() as conn:
+        return fresh.create_if_empty(conn)
+
+
 def open_engine(url: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Engine:
     """Open (creating or upgrading) the store at ``url``; refuse a schema newer than this code."""
     resolved = resolve_url(url)
@@ -210,6 +223,8 @@ def _open_checked(engine: Engine, resolved: str, *, migrate: bool) -> Engine:
         if not migrate:
             raise StoreError(f"the store at {_safe_url(resolved)} needs a schema upgrade")
         try:
+            if revision is None and _create_fresh(engine):
+                return engine
             upgrade(engine)
         except (OperationalError, DatabaseError) as exc:
             engine.dispose()

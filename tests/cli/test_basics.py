@@ -34,7 +34,7 @@ def test_version_and_status_do_not_import_heavy_modules(
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or "
         "m.startswith('hotfix_fsm.sandbox')))\n"
     )
-    # The first open of a new store migrates it (Alembic); the benchmark case is a store
+    # The first open of a new store creates it; the benchmark case is a store
     # that already exists.
     subprocess.run(
         [sys.executable, "-m", "hotfix_fsm.cli", "list"],

@@ -83,3 +83,27 @@ def test_exported_names_are_sorted_and_complete() -> None:
     assert public <= set(exported), public - set(exported)
     for name in exported:
         assert getattr(hotfix_fsm, name) is not None
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [
+        machine.DEFAULT,
+        machine.DEFAULT.with_phase("smoke_test", after="verify", reaches="smoke_tested"),
+    ],
+    ids=["default", "with a plug-in phase"],
+)
+def test_destination_from_the_edges_agrees_with_the_transitions_machine(
+    graph: machine.Graph,
+) -> None:
+    """``status`` answers from the edges; the journal writer from the machine: the same."""
+    triggers = sorted({e.trigger for e in graph.edges} | {"deploy_twice"})
+    asked = 0
+    for source in (*graph.all_states, "teleported"):
+        for trigger in triggers:
+            for failed_from in (None, *graph.all_states):
+                expected = graph.next_state(source, trigger, failed_from=failed_from)
+                got = graph.destination(source, trigger, failed_from=failed_from)
+                assert got == expected, (source, trigger, failed_from)
+                asked += expected is not None
+    assert asked > len(graph.all_states) * 3  # many allowed moves were compared, not just None
