@@ -101,7 +101,9 @@ def _global(
     if db and "://" in db:
         _register_url_password(db)
     # Nothing in the command logs through structlog.get_logger: leave its global setup alone.
-    configure_logging(verbose, structlog_global=False)
+    # Lines reach the terminal through the sanitising echo: structlog must not colour them
+    # (its escapes would be shown escaped, as text).
+    configure_logging(verbose, colors=False, structlog_global=False)
     # Log lines on the terminal may quote outside text (a GitHub message): sanitised too.
     set_console_writer(_log_line)
     # Absolute, because the path is stored with the hotfix and resume may run elsewhere.

@@ -335,3 +335,44 @@ def test_log_lines_on_the_terminal_are_sanitised(
         set_console_writer(None)
     assert "ci/test\\x1b]2;PWNED\\x07 answered 502" in err
     assert not _bad(err)
+
+
+def test_log_lines_on_a_terminal_carry_no_escapes_shown_as_text(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A warning the driver logs (here: its lease taken over) reaches a terminal through the
+    sanitising echo; structlog must not colour it, or ``\\x1b[2m`` would show as text."""
+    script = (
+        "import atexit, sys\n"
+        "from hotfix_fsm.cli import main\n"
+        "from hotfix_fsm.log import get_logger\n"
+        "warn = get_logger('hotfix_fsm.durable.lease').warning\n"
+        "atexit.register(lambda: warn('lease_lost', hotfix='INC-1-x'))\n"
+        "sys.argv = ['hotfix', '--db', sys.argv[1], 'list']\n"
+        "main()\n"
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "s.db")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=cli_env,
+        cwd=tmp_path,
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    assert "lease_lost" in shown, shown
+    assert "\\x1b" not in shown, shown
