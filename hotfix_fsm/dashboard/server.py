@@ -1,9 +1,12 @@
 """``hotfix dashboard``: a read-only web page over the store, live through server-sent events.
 
-Why the standard library: the page is a handful of GET routes and one event stream, read-only,
-for a few watchers of an incident; ``http.server.ThreadingHTTPServer`` serves that with no new
-dependency to install on an on-call laptop (a framework would bring an ASGI server and its
-upgrades for no feature used here).
+Why Starlette on uvicorn: the HTTP layer (routing, header parsing, HEAD, cookies, streaming
+responses, client disconnects, graceful shutdown) is the part a hand-written
+``http.server`` handler gets subtly wrong and no one here wants to maintain. Starlette is small
+(pure Python, one dependency of its own, ``anyio``), typed, and well kept as the base of
+FastAPI; uvicorn is its reference ASGI server, installed without the ``[standard]`` extras
+(only ``h11`` and ``click`` come with it). Both are imported only here, when the command
+runs: no other ``hotfix`` command loads them.
 
 The change signal: on PostgreSQL, ``LISTEN`` on the channel every writing transaction of the
 store notifies (``store.notify``; ``dashboard.listen``), so a commit from any process or
@@ -13,7 +16,8 @@ connection lost) a fingerprint of the hotfix rows (id, last journal sequence, la
 lease) is polled at that rate instead. On SQLite, ``PRAGMA data_version`` on a read-only
 connection of its own — it changes whenever another connection commits — polled once per
 ``interval``. One watcher thread serves every client: the store sees the same load for one
-watcher or fifty.
+watcher or fifty. It wakes the event streams through the server's event loop
+(``call_soon_threadsafe``), so a waiting stream holds no thread.
 
 Safe by default: bound to 127.0.0.1 unless a host is given; on any other address a bearer token
 is required (``Authorization: Bearer``, or once as ``/login?token=`` which sets an HttpOnly,
@@ -24,17 +28,26 @@ styles only from the page's own origin, as files: no inline script), ``nosniff``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import ipaddress
+import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Hashable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Callable, Hashable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.dashboard import page
@@ -132,6 +145,16 @@ class Watcher:
         else:
             self._probe, self.signal = _fingerprint_probe(store), POLL_SIGNAL
         self._thread = threading.Thread(target=self._run, name="dashboard-watch", daemon=True)
+        self._subscribers: list[Callable[[], None]] = []
+
+    def subscribe(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from the watcher's thread) on every change and on stop."""
+        self._subscribers.append(wake)
+
+    def _wake(self) -> None:
+        for wake in list(self._subscribers):
+            with contextlib.suppress(Exception):  # a loop already closed: nobody to wake
+                wake()
 
     def start(self) -> None:
         if self._listens:
@@ -142,6 +165,7 @@ class Watcher:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+        self._wake()
         if self._thread.ident is not None:
             self._thread.join(timeout=5)
         if self._thread.is_alive():
@@ -179,6 +203,7 @@ class Watcher:
         with self._cond:
             self.version += 1
             self._cond.notify_all()
+        self._wake()
 
     def _run(self) -> None:
         last: Hashable = None
@@ -242,6 +267,16 @@ class Watcher:
 
 # -- the server ------------------------------------------------------------------------------
 
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+READ_METHODS = ("GET", "HEAD")
+GRACE = 5.0  # seconds a stop waits for open requests before closing them
+
 
 class Dashboard:
     """The served dashboard: ``start()`` returns its URL, ``stop()`` ends it."""
@@ -265,18 +300,40 @@ class Dashboard:
         self.token = token
         self.watcher = Watcher(store, interval=interval)
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="dashboard-http", daemon=True
+        # Bound here, as before: a taken port is an OSError the command explains at once.
+        self._socket = socket.create_server(
+            (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET
         )
+        config = uvicorn.Config(
+            application(self),
+            log_config=None,  # our structlog logger says what happened (redacted)
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            timeout_graceful_shutdown=int(GRACE),
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="dashboard-http", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: set[asyncio.Event] = set()
         self.url = ""
 
+    def _serve(self) -> None:
+        self._server.run(sockets=[self._socket])
+
     def start(self) -> str:
+        self.watcher.subscribe(self._wake_streams)
         self.watcher.start()
         self._thread.start()
-        host, port = self._server.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else str(host)
+        # Serving once uvicorn says so (or it ended): the socket already accepts connections.
+        deadline = time.monotonic() + 60.0
+        while not self._server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        host, port = self._socket.getsockname()[:2]
+        name = str(host)
         shown = f"[{name}]" if ":" in name else name
         self.url = f"http://{shown}:{port}"
         return self.url
@@ -290,9 +347,21 @@ class Dashboard:
             self.stop()
 
     def stop(self) -> None:
-        self.watcher.stop()
-        self._server.shutdown()
-        self._server.server_close()
+        self.watcher.stop()  # wakes every stream, which then ends
+        self._server.should_exit = True
+        if self._thread.ident is not None:
+            self._thread.join(timeout=GRACE + 10.0)
+        self._socket.close()
+
+    def _wake_streams(self) -> None:
+        """From the watcher's thread: set every waiting stream's event, in the loop's thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._set_waiting)
+
+    def _set_waiting(self) -> None:
+        for event in self._waiting:
+            event.set()
 
     def authorized(self, headers: Any, cookie_token: str | None) -> bool:
         if not self.token:
@@ -305,6 +374,28 @@ class Dashboard:
             given = cookie_token
         return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
 
+    async def changes(self) -> AsyncIterator[bytes]:
+        """The event stream: a ``change`` per new version, a comment every ``KEEPALIVE``."""
+        self._loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        self._waiting.add(event)
+        try:
+            seen = self.watcher.version
+            yield b"retry: 3000\n\n"
+            while not self.watcher.stopped:
+                event.clear()
+                version = self.watcher.version
+                if version != seen:
+                    seen = version
+                    yield f"event: change\ndata: {version}\n\n".encode()
+                    continue
+                try:
+                    await asyncio.wait_for(event.wait(), KEEPALIVE)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+        finally:
+            self._waiting.discard(event)
+
 
 def _cookie(headers: Any) -> str | None:
     raw = str(headers.get("Cookie") or "")
@@ -315,120 +406,156 @@ def _cookie(headers: Any) -> str | None:
     return None
 
 
-def _handler(app: Dashboard) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "hotfix-dashboard"
-        sys_version = ""
+def _text_page(status: int, title: str, text: str) -> HTMLResponse:
+    body = f"<h1>{page._e(title)}</h1><p>{page._e(text)}</p>"
+    return HTMLResponse(page.document(title, body, live=False), status_code=status)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            # Request lines may carry a token (/login?token=): never logged as they are.
-            log.debug("dashboard_request", request=redact(format % args)[:200])
 
-        def _headers(self, status: int, ctype: str, length: int | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Security-Policy", CSP)
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("X-Frame-Options", "DENY")
-            self.send_header("Referrer-Policy", "no-referrer")
-            self.send_header("Cache-Control", "no-store")
-            if length is not None:
-                self.send_header("Content-Length", str(length))
+class SecurityHeaders:
+    """Every response, whoever made it (a route, the guard, Starlette itself), carries them."""
 
-        def _send(self, status: int, body: str, ctype: str = "text/html; charset=utf-8") -> None:
-            data = body.encode("utf-8")
-            self._headers(status, ctype, len(data))
-            self.end_headers()
-            if self.command != "HEAD":
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(data)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-        def _text_page(self, status: int, title: str, text: str) -> None:
-            body = f"<h1>{page._e(title)}</h1><p>{page._e(text)}</p>"
-            self._send(status, page.document(title, body, live=False))
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
 
-        def do_HEAD(self) -> None:
-            self.do_GET()
-
-        def do_POST(self) -> None:
-            self._text_page(405, "read-only", "this dashboard only reads the store")
-
-        do_PUT = do_DELETE = do_PATCH = do_POST
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            path = parts.path
-            if path == "/login" and app.token:
-                given = (parse_qs(parts.query).get("token") or [""])[0]
-                if given and hmac.compare_digest(given.encode(), app.token.encode()):
-                    self._headers(303, "text/plain", 0)
-                    self.send_header(
-                        "Set-Cookie", f"{COOKIE}={given}; HttpOnly; SameSite=Strict; Path=/"
-                    )
-                    self.send_header("Location", "/")
-                    self.end_headers()
-                    return
-            if not app.authorized(self.headers, _cookie(self.headers)):
-                data = b"a bearer token is required (Authorization: Bearer <token>)\n"
-                self._headers(401, "text/plain; charset=utf-8", len(data))
-                self.send_header("WWW-Authenticate", 'Bearer realm="hotfix dashboard"')
-                self.end_headers()
-                self.wfile.write(data)
-                return
-            try:
-                self._route(path)
-            except NotFound as exc:
-                self._text_page(404, "not found", exc.message)
-            except (BrokenPipeError, ConnectionResetError):
-                return
-            except Exception as exc:  # the page must never show a traceback
-                log.warning(
-                    "dashboard_error", path=redact(path)[:200], error=redact(str(exc))[:300]
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # Spelled as the standards spell them (ASGI names are lower case; clients
+                # must not care, but the page's readers and scripts may).
+                ours = {name.lower().encode("latin-1") for name in SECURITY_HEADERS}
+                message["headers"] = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() not in ours
+                ] + [
+                    (n.encode("latin-1"), v.encode("latin-1")) for n, v in SECURITY_HEADERS.items()
+                ]
+                log.debug(
+                    "dashboard_request",
+                    request=redact(f"{scope['method']} {_target(scope)} {message['status']}")[:200],
                 )
-                self._text_page(
-                    500, "the store could not be read", "try again; the server log has details"
-                )
+            await send(message)
 
-        def _route(self, path: str) -> None:
-            if path == "/":
-                self._send(200, page.overview(app.store))
-            elif path.startswith("/hotfix/"):
-                self._send(200, page.detail(app.store, unquote(path[len("/hotfix/") :])))
-            elif path == page.STYLE_PATH:
-                self._send(200, page.CSS, "text/css; charset=utf-8")
-            elif path == page.SCRIPT_PATH:
-                self._send(200, page.SCRIPT, "text/javascript; charset=utf-8")
-            elif path == "/events":
-                self._events()
-            elif path == "/healthz":
-                self._send(200, "ok\n", "text/plain; charset=utf-8")
-            else:
-                raise NotFound(f"no page {path[:100]}")
-
-        def _events(self) -> None:
-            if not app.streams.acquire(blocking=False):
-                self._text_page(503, "too many watchers", "close a tab and reload")
-                return
-            try:
-                self._headers(200, "text/event-stream; charset=utf-8")
-                self.end_headers()
-                seen = app.watcher.version
-                self.wfile.write(b"retry: 3000\n\n")
-                self.wfile.flush()
-                while not app.watcher.stopped:
-                    version = app.watcher.wait(seen, KEEPALIVE)
-                    if version != seen:
-                        seen = version
-                        self.wfile.write(f"event: change\ndata: {version}\n\n".encode())
-                    else:
-                        self.wfile.write(b": keep-alive\n\n")
-                    self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError, OSError):
-                return
-            finally:
-                app.streams.release()
-
-    return Handler
+        await self.app(scope, receive, send_secured)
 
 
-__all__ = ["CSP", "Dashboard", "Watcher", "is_loopback"]
+def _target(scope: Scope) -> str:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return str(scope["path"]) + (f"?{query}" if query else "")
+
+
+class ReadOnlyBearerGuard:
+    """Only reads; off loopback, only with the token (a header, or the cookie ``/login`` set)."""
+
+    def __init__(self, app: ASGIApp, dashboard: Dashboard) -> None:
+        self.app = app
+        self.dashboard = dashboard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response = self._refusal(scope)
+        if response is None:
+            await self.app(scope, receive, send)
+        else:
+            await response(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        if scope["method"] not in READ_METHODS:
+            return _text_page(405, "read-only", "this dashboard only reads the store")
+        token = self.dashboard.token
+        headers = Headers(scope=scope)
+        if scope["path"] == "/login" and token:
+            query = scope.get("query_string", b"").decode("latin-1")
+            given = (parse_qs(query).get("token") or [""])[0]
+            if given and hmac.compare_digest(given.encode(), token.encode()):
+                login = Response(status_code=303, media_type="text/plain")
+                login.headers["Location"] = "/"
+                login.headers["Set-Cookie"] = f"{COOKIE}={given}; HttpOnly; SameSite=Strict; Path=/"
+                return login
+        if self.dashboard.authorized(headers, _cookie(headers)):
+            return None
+        return PlainTextResponse(
+            "a bearer token is required (Authorization: Bearer <token>)\n",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="hotfix dashboard"'},
+        )
+
+
+def _rendered(render: Callable[[], str], path: str) -> Response:
+    """A page, or a short page saying what went wrong: never a traceback."""
+    try:
+        return HTMLResponse(render())
+    except NotFound as exc:
+        return _text_page(404, "not found", exc.message)
+    except Exception as exc:
+        log.warning("dashboard_error", path=redact(path)[:200], error=redact(str(exc))[:300])
+        return _text_page(
+            500, "the store could not be read", "try again; the server log has details"
+        )
+
+
+class EventStream(StreamingResponse):
+    """The change stream; it gives its place back however it ends (the client gone too)."""
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        super().__init__(dashboard.changes(), media_type="text/event-stream; charset=utf-8")
+        self._streams = dashboard.streams
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._streams.release()
+
+
+def application(dash: Dashboard) -> Starlette:
+    """The ASGI application: the routes, behind the guard and the security headers."""
+    # Sync routes read the store in Starlette's thread pool; the stream waits in the loop.
+
+    def overview(request: Request) -> Response:
+        return _rendered(lambda: page.overview(dash.store), request.url.path)
+
+    def detail(request: Request) -> Response:
+        hotfix_id = str(request.path_params["hotfix_id"])
+        return _rendered(lambda: page.detail(dash.store, hotfix_id), request.url.path)
+
+    def style(request: Request) -> Response:
+        return Response(page.CSS, media_type="text/css; charset=utf-8")
+
+    def script(request: Request) -> Response:
+        return Response(page.SCRIPT, media_type="text/javascript; charset=utf-8")
+
+    def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def events(request: Request) -> Response:
+        if not dash.streams.acquire(blocking=False):
+            return _text_page(503, "too many watchers", "close a tab and reload")
+        return EventStream(dash)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _text_page(404, "not found", f"no page {request.url.path[:100]}")
+
+    app = Starlette(
+        routes=[
+            Route("/", overview),
+            Route("/hotfix/{hotfix_id:path}", detail),
+            Route(page.STYLE_PATH, style),
+            Route(page.SCRIPT_PATH, script),
+            Route("/events", events),
+            Route("/healthz", healthz),
+        ],
+        exception_handlers={404: not_found},
+    )
+    app.add_middleware(ReadOnlyBearerGuard, dashboard=dash)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so every response has them
+    return app
+
+
+__all__ = ["CSP", "Dashboard", "Watcher", "application", "is_loopback"]

@@ -5,8 +5,10 @@ and listens again."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -57,7 +59,7 @@ class Stream:
                     with self._cond:
                         self.changes += 1
                         self._cond.notify_all()
-        except OSError:
+        except (OSError, http.client.HTTPException):  # the stream cut by close(): a chunk unread
             return
 
     def wait_for(self, count: int) -> None:
@@ -66,6 +68,13 @@ class Stream:
         assert ok, f"no change event after {DEADLINE:.0f}s ({self.changes} of {count})"
 
     def close(self) -> None:
+        # The reader sees the end of a chunked stream, then the connection is closed under it
+        # no more (closing it while a thread reads a chunk breaks http.client's reader).
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=DEADLINE)
         self._conn.close()
 
 
