@@ -31,6 +31,22 @@ MERGE_METHOD_NAMES = {
 }
 
 
+def _requirements(
+    reviews: int, checks: Sequence[str], strict: bool, methods: Sequence[str] | None
+) -> JSON:
+    """What a protection rule or a ruleset requires of a merge (422 for an unknown method)."""
+    allowed = list(methods) if methods is not None else None
+    for method in allowed or ():
+        if method not in MERGE_METHOD_NAMES:
+            raise ApiError(422, f"unknown merge method {method!r}")
+    return {
+        "reviews": int(reviews),
+        "checks": list(checks),
+        "strict": bool(strict),
+        "methods": allowed,
+    }
+
+
 def environment_for(data: JSON, workflow: str) -> JSON | None:
     """The environment with reviewers a run of ``workflow`` waits for, if any."""
     for name, env in sorted(data.get("environments", {}).items()):
@@ -59,16 +75,9 @@ class ProtectionMixin(WorldBase):
         if not enabled:
             rules.pop(branch, None)
             return
-        methods = list(allowed_merge_methods) if allowed_merge_methods is not None else None
-        for method in methods or ():
-            if method not in MERGE_METHOD_NAMES:
-                raise ApiError(422, f"unknown merge method {method!r}")
-        rules[branch] = {
-            "reviews": int(required_approving_review_count),
-            "checks": list(required_status_checks),
-            "strict": bool(strict),
-            "methods": methods,
-        }
+        rules[branch] = _requirements(
+            required_approving_review_count, required_status_checks, strict, allowed_merge_methods
+        )
 
     def set_ruleset(
         self,
@@ -87,17 +96,15 @@ class ProtectionMixin(WorldBase):
         if not enabled:
             rulesets.pop(name, None)
             return
-        methods = list(allowed_merge_methods) if allowed_merge_methods is not None else None
-        for method in methods or ():
-            if method not in MERGE_METHOD_NAMES:
-                raise ApiError(422, f"unknown merge method {method!r}")
         rulesets[name] = {
             "id": 7000 + zlib.crc32(name.encode()) % 1000,
             "branch": branch,
-            "reviews": int(required_approving_review_count),
-            "checks": list(required_status_checks),
-            "strict": bool(strict),
-            "methods": methods,
+            **_requirements(
+                required_approving_review_count,
+                required_status_checks,
+                strict,
+                allowed_merge_methods,
+            ),
         }
 
     def _rulesets_for(self, branch: str) -> list[JSON]:
