@@ -3,8 +3,9 @@
 Every text that comes from the store — descriptions, branch names, reasons, errors, metric
 names — is redacted and HTML-escaped by ``_e`` before it is placed; links are only made of
 ``http``/``https`` URLs (anything else is shown as text). The pictures are the report's own
-SVG (``reporting.charts``): no inline script, no ``style`` attribute, so the page lives under
-a strict Content-Security-Policy.
+charts, drawn by pygal (``reporting.pictures``) on the server and shown as ``<img>`` from
+``/charts/<hotfix>/<chart>.svg``, each with its words as ``alt`` and caption: the page
+itself holds no inline script or style and lives under a strict Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from urllib.parse import quote, urlsplit
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.outcome import next_action_for
 from hotfix_fsm.core.redact import redact
+from hotfix_fsm.errors import NotFound
 from hotfix_fsm.phases.facts import facts_of
-from hotfix_fsm.reporting.charts import gantt_svg, line_svg, metric_series, phase_spans
+from hotfix_fsm.reporting.pictures import Picture, figure, pictures
 from hotfix_fsm.reporting.report import fmt_duration, iso, phase_rows, short, summarize
 from hotfix_fsm.store import Hotfix, JournalEntry
 
 STYLE_PATH = "/static/dashboard.css"
 SCRIPT_PATH = "/static/live.js"
+CHARTS_PATH = "/charts"
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
 header { background: #263238; color: #fff; padding: .6rem 1rem; }
@@ -38,7 +41,9 @@ th, td { border: 1px solid #ddd; padding: .15rem .5rem; text-align: left; vertic
 .state-done { background: #c8e6c9; } .state-failed, .state-rollback_failed { background: #ffcdd2; }
 .state-rolled_back, .state-cancelled { background: #ffe0b2; }
 .waiting { background: #fff3e0; border-left: 4px solid #ef6c00; padding: .3rem .6rem; }
-svg.chart { display: block; max-width: 100%; height: auto; margin: .4rem 0; }
+figure.chart { margin: .4rem 0; }
+figure.chart img { display: block; max-width: 100%; height: auto; }
+figure.chart figcaption { color: #555; font-size: .85rem; }
 .muted { color: #666; } #live { float: right; font-size: .85rem; }
 .owed { color: #b71c1c; font-weight: bold; }
 """
@@ -210,9 +215,25 @@ def _phases_table(journal: Sequence[JournalEntry]) -> str:
     )
 
 
+def chart_path(hotfix_id: str, picture: Picture) -> str:
+    """Where the server draws one chart of a hotfix (``/charts/<id>/<key>.svg``)."""
+    return f"{CHARTS_PATH}/{quote(hotfix_id, safe='')}/{picture.key}.svg"
+
+
+def _figure(hotfix: Hotfix, journal: Sequence[JournalEntry], picture: Picture, now: float) -> str:
+    # The version in the query names what the chart was drawn from, so a browser keeps an
+    # unchanged chart and fetches a changed one: a metric chart changes with the journal,
+    # the timeline of an unfinished hotfix also with the clock (its running phase grows).
+    version = str(journal[-1].seq if journal else 0)
+    if picture.kind == "timeline" and hotfix.state not in machine.TERMINAL:
+        version += f".{int(now)}"
+    return figure(picture, f"{chart_path(hotfix.id, picture)}?v={version}")
+
+
 def hotfix_section(hotfix: Hotfix, journal: Sequence[JournalEntry], now: float) -> str:
     """One hotfix: state, what it waits for, facts, timeline, phases and metric charts."""
-    charts = "".join(line_svg(s) for s in metric_series(journal))
+    timeline, *metrics = pictures(journal, now=now)
+    charts = "".join(_figure(hotfix, journal, p, now) for p in metrics)
     charts = charts or '<p class="muted">no monitoring window measured yet</p>'
     anchor = quote(hotfix.id, safe="")
     return (
@@ -223,7 +244,7 @@ def hotfix_section(hotfix: Hotfix, journal: Sequence[JournalEntry], now: float) 
         f'<p class="description">{_e(hotfix.description)}</p>'
         f"{_waiting(hotfix, journal, now)}"
         f"{_facts_table(hotfix, journal, now)}"
-        f"<h3>Timeline</h3>{gantt_svg(phase_spans(journal, now=now))}"
+        f"<h3>Timeline</h3>{_figure(hotfix, journal, timeline, now)}"
         f"{_phases_table(journal)}"
         f"<h3>Monitoring</h3>"
         f"{charts}"
@@ -283,4 +304,24 @@ def detail(store: Any, hotfix_id: str, *, now: float | None = None) -> str:
     return document(f"hotfix {hotfix.id}", hotfix_section(hotfix, store.journal(hotfix.id), now))
 
 
-__all__ = ["CSS", "SCRIPT", "detail", "document", "hotfix_section", "overview"]
+def chart(store: Any, hotfix_id: str, key: str, *, now: float | None = None) -> str:
+    """One chart of a hotfix as an SVG document (``NotFound`` when it has no such chart)."""
+    now = time.time() if now is None else now
+    hotfix = store.get(hotfix_id)
+    for picture in pictures(store.journal(hotfix.id), now=now):
+        if picture.key == key:
+            return picture.svg()
+    raise NotFound(f"hotfix {hotfix.id} has no chart {key!r}", hotfix_id=hotfix.id)
+
+
+__all__ = [
+    "CHARTS_PATH",
+    "CSS",
+    "SCRIPT",
+    "chart",
+    "chart_path",
+    "detail",
+    "document",
+    "hotfix_section",
+    "overview",
+]

@@ -23,7 +23,10 @@ Safe by default: bound to 127.0.0.1 unless a host is given; on any other address
 is required (``Authorization: Bearer``, or once as ``/login?token=`` which sets an HttpOnly,
 SameSite=Strict cookie). Every response carries a strict Content-Security-Policy (script and
 styles only from the page's own origin, as files: no inline script), ``nosniff``,
-``frame-ancestors 'none'`` and ``no-store``. Nothing here writes to the store.
+``frame-ancestors 'none'`` and ``no-store``. A chart (``/charts/<hotfix>/<chart>.svg``, an
+SVG image drawn by pygal) carries its own policy instead: its own ``<style>`` and nothing
+else (no script at all), and may be kept for five minutes — its URL names the journal
+version it shows. Nothing here writes to the store.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from hotfix_fsm.dashboard import page
 from hotfix_fsm.dashboard.watch import Watcher
 from hotfix_fsm.errors import NotFound
 from hotfix_fsm.log import get_logger
+from hotfix_fsm.reporting.pictures import SVG_CSP, SVG_MEDIA_TYPE
 
 log = get_logger("hotfix_fsm.dashboard")
 
@@ -81,6 +85,12 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+}
+# A chart is an SVG document shown by <img>: its own CSP allows its own <style> (pygal's
+# CSS) and nothing else, and the browser may keep it (its URL names its version).
+CHART_HEADERS = {
+    "Content-Security-Policy": SVG_CSP,
+    "Cache-Control": "private, max-age=300",
 }
 READ_METHODS = ("GET", "HEAD")
 GRACE = 5.0  # seconds a stop waits for open requests before closing them
@@ -232,16 +242,19 @@ class SecurityHeaders:
 
         async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
+                given = message.get("headers", [])
+                wanted = dict(SECURITY_HEADERS)
+                if any(
+                    name.lower() == b"content-type" and value.startswith(SVG_MEDIA_TYPE.encode())
+                    for name, value in given
+                ):
+                    wanted.update(CHART_HEADERS)
                 # Spelled as the standards spell them (ASGI names are lower case; clients
                 # must not care, but the page's readers and scripts may).
-                ours = {name.lower().encode("latin-1") for name in SECURITY_HEADERS}
+                ours = {name.lower().encode("latin-1") for name in wanted}
                 message["headers"] = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() not in ours
-                ] + [
-                    (n.encode("latin-1"), v.encode("latin-1")) for n, v in SECURITY_HEADERS.items()
-                ]
+                    (name, value) for name, value in given if name.lower() not in ours
+                ] + [(n.encode("latin-1"), v.encode("latin-1")) for n, v in wanted.items()]
                 log.debug(
                     "dashboard_request",
                     request=redact(f"{scope['method']} {_target(scope)} {message['status']}")[:200],
@@ -295,10 +308,10 @@ class ReadOnlyBearerGuard:
         )
 
 
-def _rendered(render: Callable[[], str], path: str) -> Response:
-    """A page, or a short page saying what went wrong: never a traceback."""
+def _rendered(render: Callable[[], str], path: str, media_type: str = "text/html") -> Response:
+    """A page (or a chart), or a short page saying what went wrong: never a traceback."""
     try:
-        return HTMLResponse(render())
+        return Response(render(), media_type=media_type)
     except NotFound as exc:
         return _text_page(404, "not found", exc.message)
     except Exception as exc:
@@ -333,6 +346,13 @@ def application(dash: Dashboard) -> Starlette:
         hotfix_id = str(request.path_params["hotfix_id"])
         return _rendered(lambda: page.detail(dash.store, hotfix_id), request.url.path)
 
+    def chart(request: Request) -> Response:
+        hotfix_id = str(request.path_params["hotfix_id"])
+        key = str(request.path_params["key"])
+        return _rendered(
+            lambda: page.chart(dash.store, hotfix_id, key), request.url.path, SVG_MEDIA_TYPE
+        )
+
     def style(request: Request) -> Response:
         return Response(page.CSS, media_type="text/css; charset=utf-8")
 
@@ -354,6 +374,7 @@ def application(dash: Dashboard) -> Starlette:
         routes=[
             Route("/", overview),
             Route("/hotfix/{hotfix_id:path}", detail),
+            Route(page.CHARTS_PATH + "/{hotfix_id:path}/{key}.svg", chart),
             Route(page.STYLE_PATH, style),
             Route(page.SCRIPT_PATH, script),
             Route("/events", events),

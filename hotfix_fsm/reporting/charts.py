@@ -5,18 +5,15 @@ failed or paused), metric series from the ``measurement`` rows of phase ``monito
 series per monitoring window and metric) and the thresholds the window was judged with
 (the ``rules`` saved in the ``monitor_window`` fact when the window opened).
 
-Two renderings of the same data: Mermaid (``gantt`` and ``xychart-beta``, which GitHub
-renders in the Markdown post-mortem) and plain SVG generated here (for the HTML report and
-the dashboard, which must work offline and under a strict Content-Security-Policy: no
-script, no inline ``style`` attribute — only presentation attributes). Every text that a
-person typed (a description, a metric name, a gate name) is escaped for its target:
-``mermaid_text`` keeps only characters that cannot end a Mermaid token, ``html.escape``
-for SVG. Every text is redacted first.
+Two renderings of the same data: Mermaid here (``gantt`` and ``xychart-beta``, which GitHub
+renders in the Markdown post-mortem), and SVG drawn by pygal in ``pictures`` (for the HTML
+report and the dashboard). Every text that a person typed (a description, a metric name, a
+gate name) is redacted, then made safe for Mermaid by ``mermaid_text``, which keeps only
+characters that cannot end a Mermaid token.
 """
 
 from __future__ import annotations
 
-import html
 import math
 import time
 import unicodedata
@@ -38,13 +35,6 @@ STATUS_COLOR = {
     "running": "#1565c0",
     "paused": "#ef6c00",
     "failed": "#c62828",
-}
-VERDICT_COLOR = {
-    "success": "#2e7d32",
-    "failure": "#c62828",
-    "error": "#6a1b9a",
-    "inconclusive": "#ef6c00",
-    "ignored": "#757575",
 }
 
 
@@ -260,128 +250,11 @@ def metric_note(series: Series) -> str:
     return ""
 
 
-# -- SVG ----------------------------------------------------------------------------------
-
-
-def _e(text: Any) -> str:
-    return html.escape(redact(str(text)), quote=True)
-
-
-def gantt_svg(spans: Sequence[Span], *, width: int = 760) -> str:
-    """The phase timeline as a standalone SVG element (no script, no style attribute)."""
-    row_h, left, right, top = 22, 190, 90, 24
-    height = top + row_h * max(1, len(spans)) + 24
-    if not spans:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40" '
-            f'role="img" aria-label="no phase ran"><text x="8" y="24" font-size="13">'
-            "no phase ran</text></svg>"
-        )
-    t0 = min(s.start for s in spans)
-    t1 = max(s.end for s in spans)
-    scale = (width - left - right) / max(t1 - t0, 1e-3)
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="phase timeline" '
-        'class="chart gantt" font-family="sans-serif" font-size="12">',
-        f'<text x="{left}" y="14" fill="#444">{_e(time.strftime("%H:%M:%S", time.gmtime(t0)))}'
-        f' UTC</text><text x="{width - right}" y="14" text-anchor="end" fill="#444">'
-        f"+{_e(fmt_duration(t1 - t0))}</text>",
-    ]
-    for i, span in enumerate(spans):
-        y = top + i * row_h
-        x = left + (span.start - t0) * scale
-        w = max(2.0, span.duration * scale)
-        color = STATUS_COLOR.get(span.status, "#1565c0")
-        out.append(
-            f'<g class="span" data-phase="{_e(span.name)}" data-status="{_e(span.status)}">'
-            f"<title>{_e(span.name)}: {_e(span.status)}, {_e(fmt_duration(span.duration))}</title>"
-            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_e(span.name[:28])}</text>'
-            f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" rx="3" '
-            f'fill="{color}"/>'
-            f'<text x="{min(x + w + 4, width - right + 4):.1f}" y="{y + 15}" fill="#333">'
-            f"{_e(fmt_duration(span.duration))}</text></g>"
-        )
-    out.append("</svg>")
-    return "".join(out)
-
-
-def line_svg(series: Series, *, width: int = 760, height: int = 220) -> str:
-    """One metric as an SVG line chart with its thresholds as dashed lines."""
-    left, right, top, bottom = 56, 120, 28, 30
-    points = series.numeric
-    success, failure = series.threshold("success"), series.threshold("failure")
-    values = [v for _, v in points]
-    limits = [x for x in (success, failure) if x is not None]
-    low = min([*values, *limits, 0.0])
-    high = max([*values, *limits, 1.0])
-    span_y = (high - low) or 1.0
-    high += span_y * 0.1
-    t_max = max([t for t, _, _ in series.points] + [1.0])
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def sx(t: float) -> float:
-        return left + t / t_max * plot_w
-
-    def sy(v: float) -> float:
-        return top + (high - v) / (high - low) * plot_h
-
-    title = f"{series.metric} — window {series.window} ({_limits_text(series)})"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" '
-        f'class="chart metric" data-metric="{_e(series.metric)}" font-family="sans-serif" '
-        'font-size="12">',
-        f'<text x="{left}" y="16" font-weight="bold">{_e(title)}</text>',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
-        'stroke="#888"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#888"/>',
-    ]
-    for v in (low, (low + high) / 2, high):
-        out.append(
-            f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" fill="#555">'
-            f"{_e(_num(round(v, 2)))}</text>"
-        )
-    out.append(
-        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end" fill="#555">'
-        f"{_e(_num(round(t_max, 1)))}s into the window</text>"
-    )
-    for name, limit, color in (("success", success, "#2e7d32"), ("failure", failure, "#c62828")):
-        if limit is None:
-            continue
-        cond = series.success if name == "success" else series.failure
-        out.append(
-            f'<g class="threshold" data-threshold="{name}"><line x1="{left}" y1="{sy(limit):.1f}" '
-            f'x2="{left + plot_w}" y2="{sy(limit):.1f}" stroke="{color}" stroke-dasharray="6 4"/>'
-            f'<text x="{left + plot_w + 6}" y="{sy(limit) + 4:.1f}" fill="{color}">'
-            f"{name} {_e(cond)}</text></g>"
-        )
-    if len(points) > 1:
-        path = " ".join(f"{sx(t):.1f},{sy(y):.1f}" for t, y in points)
-        out.append(f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="2"/>')
-    for t, maybe, verdict in series.points:
-        if maybe is None:
-            continue
-        color = VERDICT_COLOR.get(verdict, "#1565c0")
-        out.append(
-            f'<circle cx="{sx(t):.1f}" cy="{sy(maybe):.1f}" r="3.5" fill="{color}">'
-            f"<title>{_e(_num(round(t, 1)))}s: {_e(_num(maybe))} ({_e(verdict or '?')})</title>"
-            "</circle>"
-        )
-    note = metric_note(series)
-    if note:
-        out.append(f'<text x="{left + 4}" y="{top + 14}" fill="#6a1b9a">{_e(note)}</text>')
-    out.append("</svg>")
-    return "".join(out)
-
-
 __all__ = [
     "Series",
     "Span",
     "condition_words",
     "gantt_mermaid",
-    "gantt_svg",
-    "line_svg",
     "mermaid_text",
     "metric_note",
     "metric_series",

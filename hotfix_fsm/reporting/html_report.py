@@ -2,8 +2,9 @@
 
 The Markdown post-mortem is converted line by line (it only uses headings, lists, tables,
 paragraphs, inline code and bold), every text HTML-escaped before any markup is added,
-and each Mermaid block is replaced by the same picture drawn as SVG here (no script, no
-network: the file opens offline and under a strict Content-Security-Policy).
+and each Mermaid block is replaced by the same picture drawn by pygal (``pictures``) as an
+SVG image in a ``data:`` URL, with its words as ``alt`` and caption (no script, no network:
+the file opens offline and under a strict Content-Security-Policy).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from hotfix_fsm.core.redact import redact
-from hotfix_fsm.reporting.charts import gantt_svg, line_svg, metric_series, phase_spans
+from hotfix_fsm.reporting.pictures import data_url, figure, pictures
 from hotfix_fsm.reporting.postmortem import render_markdown
 from hotfix_fsm.store import Hotfix, JournalEntry
 
@@ -24,7 +25,9 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; 
 table { border-collapse: collapse; margin: .5rem 0; }
 th, td { border: 1px solid #ccc; padding: .2rem .5rem; text-align: left; vertical-align: top; }
 code { background: #f3f3f3; padding: 0 .2rem; }
-svg.chart { display: block; margin: .5rem 0; max-width: 100%; height: auto; }
+figure.chart { margin: .5rem 0; }
+figure.chart img { display: block; max-width: 100%; height: auto; }
+figure.chart figcaption { color: #555; font-size: .9rem; }
 """
 _INLINE = re.compile(r"`([^`]*)`|\*\*([^*]+)\*\*")
 
@@ -117,11 +120,15 @@ def markdown_to_html(markdown: str, pictures: Iterator[str]) -> str:
 def render_html(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
     """The post-mortem as one HTML document with SVG pictures; every text escaped."""
     markdown = render_markdown(hotfix, journal)
-    series = [s for s in metric_series(journal) if s.numeric]
-    pictures = iter([*(line_svg(s) for s in series), gantt_svg(phase_spans(journal))])
-    body = markdown_to_html(markdown, pictures)
+    # In the Markdown's order: a chart per metric with a numeric value, then the timeline.
+    timeline, *metrics = pictures(journal)
+    drawn = [*(p for p in metrics if p.has_data), timeline]
+    # The text is redacted as a whole; the images (their own texts redacted when drawn) are
+    # put in afterwards, so a short secret can never mask a piece of base64 and break one.
+    slots = [f"\x00picture-{i}\x00" for i in range(len(drawn))]
+    body = markdown_to_html(markdown, iter(slots))
     title = html.escape(redact(f"Post-mortem: {hotfix.id}"))
-    return redact(
+    document = redact(
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
@@ -129,6 +136,9 @@ def render_html(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> str:
         f"<title>{title}</title>\n<style>{STYLE}</style></head>\n"
         f"<body>\n{body}\n</body></html>\n"
     )
+    for slot, picture in zip(slots, drawn, strict=True):
+        document = document.replace(slot, figure(picture, data_url(picture.svg())), 1)
+    return document
 
 
 __all__ = ["render_html"]

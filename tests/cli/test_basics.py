@@ -30,7 +30,7 @@ def test_version_and_status_do_not_import_heavy_modules(
         "    runpy.run_module('hotfix_fsm.cli', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('ghapi', 'git', 'alembic', 'requests', 'starlette', 'uvicorn',\n"
+        "heavy = ('ghapi', 'git', 'alembic', 'requests', 'starlette', 'uvicorn', 'matplotlib',\n"
         "         'hotfix_fsm.sandbox')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or "
         "m.startswith('hotfix_fsm.sandbox')))\n"

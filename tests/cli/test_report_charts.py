@@ -1,4 +1,5 @@
-"""The post-mortem's pictures: a Mermaid gantt and xychart per metric; `--html` draws them as SVG.
+"""The post-mortem's pictures: a Mermaid gantt and xychart per metric; `--html` draws them as SVG
+images (matplotlib) in ``data:`` URLs.
 
 Hostile text (quotes, Mermaid comment and statement separators, HTML) goes through every
 label; the Mermaid lines must keep their grammar and the HTML must show it as text.
@@ -6,7 +7,9 @@ label; the Mermaid lines must keep their grammar and the HTML must show it as te
 
 from __future__ import annotations
 
+import base64
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -138,7 +141,26 @@ class _Tags(HTMLParser):
         self.text.append(data)
 
 
-def test_html_report_draws_the_same_pictures_as_svg_and_shows_hostile_text_as_text() -> None:
+def _images(parser: _Tags) -> list[tuple[dict[str, Any], ET.Element]]:
+    """Each chart of an HTML report: its figure's attributes and its SVG, decoded from the
+    ``data:`` URL and parsed (well-formed XML, whatever the texts held)."""
+    figures = [a for t, a in parser.tags if t == "figure"]
+    sources = [str(a.get("src")) for t, a in parser.tags if t == "img"]
+    assert len(figures) == len(sources)
+    out = []
+    for figure, src in zip(figures, sources, strict=True):
+        prefix = "data:image/svg+xml;base64,"
+        assert src.startswith(prefix), src[:80]
+        root = ET.fromstring(base64.b64decode(src[len(prefix) :]))  # noqa: S314 - our own chart
+        tags = {e.tag.rpartition("}")[2] for e in root.iter()}
+        assert "script" not in tags
+        assert "foreignObject" not in tags
+        assert not [k for e in root.iter() for k in e.attrib if k.lower().startswith("on")]
+        out.append((figure, root))
+    return out
+
+
+def test_html_report_draws_the_same_pictures_and_shows_hostile_text_as_text() -> None:
     metric = "latency " + HOSTILE
     hotfix = replace(_hotfix(), description="Fix " + HOSTILE)
     journal = _monitored(metric)
@@ -147,15 +169,22 @@ def test_html_report_draws_the_same_pictures_as_svg_and_shows_hostile_text_as_te
     parser.feed(page)
     tags = [t for t, _ in parser.tags]
     assert "script" not in tags
-    assert "img" not in tags
     assert not any(k.startswith("on") for _, attrs in parser.tags for k in attrs)
-    svgs = [a for t, a in parser.tags if t == "svg"]
+    images = _images(parser)  # every <img> is a chart drawn here: none came from the text
     numeric = [s for s in metric_series(journal.rows) if s.numeric]
-    assert len(svgs) == len(numeric) + 1
-    assert any("<img src=x" in str(a.get("data-metric")) for a in svgs)  # an attribute value
-    thresholds = [a for t, a in parser.tags if t == "g" and "data-threshold" in a]
-    assert {a["data-threshold"] for a in thresholds} == {"success", "failure"}
+    assert len(images) == len(numeric) + 1
+    metrics = [(f, svg) for f, svg in images if f.get("data-metric")]
+    assert len(metrics) == len(numeric)
+    # The hostile name is an attribute value of its figure, and a text node of its SVG.
+    svg = next(svg for f, svg in metrics if "<img src=x" in str(f.get("data-metric")))
+    ids = {e.get("id") for e in svg.iter()}
+    assert {"metric", "threshold-success", "threshold-failure"} <= ids
+    assert "<img src=x" in "".join(svg.itertext())
+    assert "\\x07" in "".join(svg.itertext())  # the control character shown, not written
+    timeline = [svg for f, svg in images if "timeline" in str(f.get("class"))]
+    assert len(timeline) == 1
     assert "<img src=x" in "".join(parser.text)  # shown as text, not as an element
+    assert "success when below 5" in "".join(parser.text)  # the caption says it in words
     assert "```" not in page
 
 
@@ -188,8 +217,11 @@ def test_sandbox_hotfix_report_charts_every_configured_metric(
     parser = _Tags()
     parser.feed(out.read_text(encoding="utf-8"))
     assert "b" not in [t for t, _ in parser.tags]
-    svgs = [a for t, a in parser.tags if t == "svg"]
-    assert {a.get("data-metric") for a in svgs if a.get("data-metric")} == {
+    images = _images(parser)
+    assert {f.get("data-metric") for f, _ in images if f.get("data-metric")} == {
         m.name for m in config.monitor.metrics
     }
-    assert any("gantt" in str(a.get("class")) for a in svgs)
+    timeline = [svg for f, svg in images if "timeline" in str(f.get("class"))]
+    assert len(timeline) == 1
+    bars = [e for e in timeline[0].iter() if str(e.get("id", "")).startswith("phase-")]
+    assert len(bars) >= 10, len(bars)  # every phase of the happy path has its bar

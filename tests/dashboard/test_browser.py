@@ -36,9 +36,9 @@ def test_dumped_dom_lists_the_hotfix_charts_and_no_injected_element(
     text = page.all_text()
     for field in ("description", "branch", "reason", "started_by"):
         assert XSS[field] in text, field
-    assert [a.get("data-metric") for t, a in page.tags if t == "svg" and a.get("data-metric")] == [
-        XSS["metric"]
-    ]
+    assert [
+        a.get("data-metric") for t, a in page.tags if t == "figure" and a.get("data-metric")
+    ] == [XSS["metric"]]
     run_once(served.url + "/", f"--screenshot={shot}", "--window-size=1200,1800")
     assert shot.read_bytes().startswith(PNG)
 
@@ -60,8 +60,12 @@ def test_with_javascript_off_the_page_reads_the_same_and_reloads_itself(
         assert [a.get("data-hotfix") for t, a in page.tags if t == "section"] == [HOTFIX_ID]
         assert XSS["description"] in text
         assert "Waiting for a human (gate monitor) since" in text
-        charts = [a.get("data-metric") for t, a in page.tags if t == "svg" and a.get("data-metric")]
-        assert charts == [XSS["metric"]]  # server-drawn SVG: no script needed for a chart
+        charts = [
+            a.get("data-metric") for t, a in page.tags if t == "figure" and a.get("data-metric")
+        ]
+        assert charts == [XSS["metric"]]
+        # Server-drawn SVG images: no script needed for a chart.
+        assert browser.wait_for(f"({DRAWN}) === 2")
         browser.screenshot(shot)
         assert shot.read_bytes().startswith(PNG)
     finally:
@@ -76,7 +80,10 @@ def test_no_script_of_a_user_field_ever_runs(served: Served, tmp_path: Path, sho
         # The live script did run (CSP allows our own file), the injected ones did not.
         assert browser.wait_for("document.getElementById('live').textContent === 'live'")
         assert browser.evaluate("typeof window.__pwned") == "undefined"
-        assert browser.evaluate("document.querySelectorAll('iframe, img, b, style').length") == 0
+        assert browser.evaluate("document.querySelectorAll('iframe, b, style').length") == 0
+        # The only images are the charts the server drew, and they were drawn.
+        assert browser.wait_for(f"({DRAWN}) === 2")
+        assert browser.evaluate("document.querySelectorAll('img').length") == 2
         description = browser.evaluate("document.querySelector('.description').textContent")
         assert description == XSS["description"]
         browser.screenshot(shot)
@@ -85,11 +92,18 @@ def test_no_script_of_a_user_field_ever_runs(served: Served, tmp_path: Path, sho
         browser.close()
 
 
+# How many chart images the browser loaded and drew (a broken image has no natural width).
+DRAWN = """Array.from(document.querySelectorAll('figure.chart > img[src^="/charts/"]'))
+  .filter(function (img) { return img.complete && img.naturalWidth > 0; }).length"""
 PROBE = """JSON.stringify({
   marker: window.__marker || null,
   state: (document.querySelector('section.hotfix') || {dataset: {}}).dataset.state || null,
-  charts: document.querySelectorAll('section.hotfix svg[data-metric]').length,
-  gantt: document.querySelectorAll('section.hotfix svg.gantt g.span').length,
+  charts: Array.from(document.querySelectorAll('section.hotfix figure.metric > img'))
+    .filter(function (img) { return img.complete && img.naturalWidth > 0; }).length,
+  timeline: Array.from(document.querySelectorAll('section.hotfix figure.timeline > img'))
+    .filter(function (img) { return img.complete && img.naturalWidth > 0; }).length,
+  phases: (document.querySelector('section.hotfix figure.timeline figcaption') || {})
+    .textContent || "",
   recent: Array.from(document.querySelectorAll('tr[data-hotfix] td:nth-child(2)'))
     .map(function (td) { return td.textContent; }),
   description: (document.querySelector('section.hotfix .description') || {}).textContent || null
@@ -145,7 +159,8 @@ def test_the_page_follows_a_sandbox_hotfix_live_through_its_phases(
         distinct = list(dict.fromkeys(states))
         assert len(distinct) >= 3, seen  # followed through phases, not just start and end
         assert max(s["charts"] for s in seen) >= 1, seen  # the monitor's metrics were drawn
-        assert max(s["gantt"] for s in seen) >= 3, seen
+        assert max(s["timeline"] for s in seen) == 1, seen
+        assert max(len(s["phases"].split(";")) for s in seen) >= 3, seen
         assert all(s["marker"] == 42 for s in seen), seen  # live by events, not by reloads
         assert description in [s["description"] for s in seen], seen
         assert browser.evaluate("typeof window.__pwned") == "undefined"

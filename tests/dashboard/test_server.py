@@ -7,6 +7,7 @@ import http.client
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,11 +18,9 @@ from hotfix_fsm.core.redact import redact, register_secret
 from hotfix_fsm.dashboard.server import Dashboard
 from hotfix_fsm.store import Entry, Store
 from tests.dashboard.conftest import (
-    FAILURE,
     HOTFIX_ID,
     PR_URL,
     RUN_URL,
-    SUCCESS,
     XSS,
     Served,
 )
@@ -49,11 +48,14 @@ class Page(HTMLParser):
 
 
 def assert_nothing_injected(page: Page, scripts: tuple[str, ...] = ("/static/live.js",)) -> None:
-    """Only the dashboard's own elements: one external script, no handler, no foreign tag."""
+    """Only the dashboard's own elements: one external script, no handler, no foreign tag;
+    the only images are its own charts."""
     names = [t for t, _ in page.tags]
     assert [a.get("src") for t, a in page.tags if t == "script"] == list(scripts)
-    for tag in ("iframe", "img", "b", "object", "embed", "form"):
+    for tag in ("iframe", "b", "object", "embed", "form"):
         assert tag not in names, tag
+    images = [str(a.get("src")) for t, a in page.tags if t == "img"]
+    assert all(src.startswith("/charts/") for src in images), images
     assert names.count("style") == 0
     handlers = [(t, k) for t, a in page.tags for k in a if k.lower().startswith("on")]
     assert not handlers, handlers
@@ -68,7 +70,7 @@ def test_the_page_shows_the_hotfix_with_every_user_field_as_text(served: Served)
     assert_nothing_injected(page)
     text = page.all_text()
     for field, value in XSS.items():
-        assert value in text or field == "metric", field  # the metric name is in the SVG below
+        assert value in text, field
     sections = [a for t, a in page.tags if t == "section"]
     assert [a.get("data-hotfix") for a in sections] == [HOTFIX_ID]
     assert sections[0].get("data-state") == "created"
@@ -77,16 +79,50 @@ def test_the_page_shows_the_hotfix_with_every_user_field_as_text(served: Served)
     assert PR_URL in text
     links = [a.get("href") for t, a in page.tags if t == "a"]
     assert RUN_URL in links
-    # The metric chart with its two thresholds.
-    charts = [a for t, a in page.tags if t == "svg" and a.get("data-metric")]
+    # The metric chart with its two thresholds, drawn by the server as an SVG image.
+    charts = [a for t, a in page.tags if t == "figure" and a.get("data-metric")]
     assert [a.get("data-metric") for a in charts] == [XSS["metric"]]
-    limits = {a.get("data-threshold") for t, a in page.tags if t == "g" and "data-threshold" in a}
-    assert limits == {"success", "failure"}
-    assert f"success {SUCCESS}" in text
-    assert f"failure {FAILURE}" in text
+    assert "success when below 5" in text  # "< 5", in words in the caption
+    assert "failure when at least 10" in text  # ">= 10"
+    images = [str(a.get("src")) for t, a in page.tags if t == "img"]
+    assert len(images) == 2  # the timeline and the metric
+    metric = chart_svg(served, next(src for src in images if "/metric-0.svg" in src))
+    ids = {e.get("id") for e in metric.iter()}
+    assert {"metric", "threshold-success", "threshold-failure"} <= ids
+    assert XSS["metric"] in "".join(metric.itertext())  # a text node, escaped by the writer
+    timeline = chart_svg(served, next(src for src in images if "/timeline.svg" in src))
+    assert "phase-0" in {e.get("id") for e in timeline.iter()}
     detail_status, _, detail = served.get(f"/hotfix/{HOTFIX_ID}")
     assert detail_status == 200
     assert_nothing_injected(Page(detail))
+
+
+def chart_svg(served: Served, src: str) -> ET.Element:
+    """A chart of the page, fetched as the browser does: an SVG image with its own policy."""
+    status, given, body = served.get(src)
+    assert status == 200, (src, body[:300])
+    headers = {name.lower(): value for name, value in given.items()}
+    assert headers["content-type"].startswith("image/svg+xml")
+    assert headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert headers["x-content-type-options"] == "nosniff"
+    root = ET.fromstring(body)  # noqa: S314 - our own server's answer; well-formed XML
+    tags = {e.tag.rpartition("}")[2] for e in root.iter()}
+    assert "script" not in tags
+    assert "foreignObject" not in tags
+    assert not [k for e in root.iter() for k in e.attrib if k.lower().startswith("on")]
+    return root
+
+
+def test_a_chart_that_does_not_exist_is_a_404_page(served: Served) -> None:
+    for path in (
+        f"/charts/{HOTFIX_ID}/metric-9.svg",
+        f"/charts/{HOTFIX_ID}/nope.svg",
+        "/charts/NOPE-1-20260101-000000/timeline.svg",
+    ):
+        status, headers, body = served.get(path)
+        assert status == 404, path
+        assert {k.lower(): v for k, v in headers.items()}["content-type"].startswith("text/html")
+        assert "not found" in body
 
 
 def test_strict_headers_and_read_only(served: Served) -> None:
