@@ -8,6 +8,14 @@ logged and reported in the returned dict, which the runner journals. Webhook URL
 they are registered with the redactor, and neither they nor error texts that could contain them
 leave this module — targets are named ``slack``, ``webhook`` and ``pagerduty`` only.
 
+A delivery that fails for a reason that may pass is tried again, a few times within a bounded
+budget, waiting with the project's backoff (or the ``Retry-After`` the receiver asked for):
+a connection refused (nothing was sent), a 429 (the receiver did not take it), and a 502,
+503 or 504 (a gateway that did not reach it). To PagerDuty, whose ``dedup_key`` makes a
+repeat harmless, also a 500 and a timeout, as its Events API documentation asks of senders.
+Slack and webhook messages are not repeated after a timeout or a 500, which they may have
+taken: a duplicate chat message would be the cost. A 4xx other than 429 is never retried.
+
 PagerDuty (Events API v2) is an incident, not a message: the hotfix id is the ``dedup_key``,
 so every trigger of one hotfix (a pause, then a failure, an alert sent again after a crash)
 lands on the same incident, and it is resolved when the hotfix ends (done, rolled back,
@@ -17,6 +25,7 @@ is a secret like the webhook URLs.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotfix_fsm.core import machine
 from hotfix_fsm.core.redact import redact, redact_obj, register_secret
+from hotfix_fsm.core.retry import backoff
 from hotfix_fsm.log import get_logger
 
 if TYPE_CHECKING:
@@ -56,6 +66,11 @@ SEVERITY: dict[str, str] = {
     "completed": "info",
     "cancelled": "info",
 }
+# Statuses that say the receiver did not take the alert, and may take it if asked again.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# PagerDuty also: a 500 (its documentation asks to retry it) — a repeat is deduplicated.
+RETRY_STATUSES_IDEMPOTENT = RETRY_STATUSES | {500}
+RETRY_AFTER_CAP = 10.0  # seconds: a longer Retry-After ends the attempts instead
 EMOJI = {"critical": "🚨", "warning": "⚠️", "info": "✅"}
 COLOR = {"critical": "danger", "warning": "warning", "info": "good"}
 TITLES: dict[str, str] = {
@@ -95,8 +110,16 @@ class Alerter:
         *,
         events: tuple[str, ...] | list[str] = EVENTS,
         timeout: float = 5.0,
+        attempts: int = 3,
+        retry_budget: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.targets = list(targets)
+        # Per target and alert: at most ``attempts`` tries, and no new try once
+        # ``retry_budget`` seconds have passed since the first (the driver is waiting).
+        self.attempts = max(1, attempts)
+        self.retry_budget = retry_budget
+        self._sleep = sleep
         # A session, or a function making one on the first delivery: an alerter with nothing
         # configured never loads requests (~50 ms of every driver's start-up).
         self._session = session
@@ -188,23 +211,60 @@ class Alerter:
         return event in self.events
 
     def _post(self, target: Target, payload: dict[str, Any]) -> str | None:
-        """POST the payload; None on success, else an error text without the URL."""
+        """POST the payload, trying again while the failure may pass (see the module's text);
+        None on success, else an error text without the URL."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            error, retry, after = self._post_once(target, payload)
+            if error is None:
+                if attempt > 1:
+                    log.info("alert_delivered_after_retry", target=target.name, attempts=attempt)
+                return None
+            wait = after if after is not None else backoff(attempt, base=0.5, cap=4.0)
+            spent = time.monotonic() - started
+            if not retry or attempt >= self.attempts or spent + wait > self.retry_budget:
+                return error if attempt == 1 else f"{error} ({attempt} attempts)"
+            log.info("alert_retry", target=target.name, attempt=attempt, error=error, wait=wait)
+            self._sleep(wait)
+
+    def _post_once(
+        self, target: Target, payload: dict[str, Any]
+    ) -> tuple[str | None, bool, float | None]:
+        """One POST: (error or None, whether trying again may help, Retry-After seconds)."""
         import requests
 
+        idempotent = target.name == "pagerduty"
         try:
             response = self.session.post(
                 target.url, json=payload, timeout=self.timeout, allow_redirects=False
             )
+        except requests.ConnectTimeout:
+            return f"no connection within {self.timeout:g}s", True, None
         except requests.Timeout:
-            return f"no answer within {self.timeout:g}s"
+            return f"no answer within {self.timeout:g}s", idempotent, None
         except requests.ConnectionError:
-            return "cannot connect to the webhook"
+            return "cannot connect to the webhook", True, None
         except requests.RequestException as exc:
-            return f"request failed ({type(exc).__name__})"
+            return f"request failed ({type(exc).__name__})", False, None
         with response:
-            if 200 <= response.status_code < 300:
-                return None
-            return f"the webhook answered HTTP {response.status_code}"
+            status = response.status_code
+            if 200 <= status < 300:
+                return None, False, None
+            statuses = RETRY_STATUSES_IDEMPOTENT if idempotent else RETRY_STATUSES
+            after = _retry_after(response.headers.get("Retry-After"))
+            retry = status in statuses and (after is None or after <= RETRY_AFTER_CAP)
+            return f"the webhook answered HTTP {status}", retry, after
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header given in seconds (a date is ignored)."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,11 @@ row as its intent:
    trigger or resolve lands on the same incident; a Slack or webhook message is repeated
    only after such a crash, never otherwise.
 
-A target that answers with an error is reported in the ``alert`` row and not retried: the
-outbox guards against crashes, not against an unreachable receiver.
+A delivery that fails for a reason that may pass (refused, 429, a gateway error; for
+PagerDuty also a 500 or a timeout) is tried again a few times within one bounded call
+(``adapters.alerts``); what still fails is reported in the ``alert`` row and not sent
+again by later drivers: the outbox guards against crashes, the retries against a blip of
+the receiver, and neither against a receiver that stays down.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,9 @@ class Receiver:
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
+        # Answers given before ``status``, one per POST: (status, headers, seconds to wait
+        # before answering).
+        self.script: list[tuple[int, dict[str, str], float]] = []
         self.posts: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
         receiver = self
@@ -29,7 +33,14 @@ class Receiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
                     receiver.posts.append((self.path, json.loads(raw or b"null")))
-                self.send_response(receiver.status)
+                    status, headers, delay = (
+                        receiver.script.pop(0) if receiver.script else (receiver.status, {}, 0.0)
+                    )
+                if delay:
+                    time.sleep(delay)  # a slow receiver: the client's timeout passes first
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

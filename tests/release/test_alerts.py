@@ -125,9 +125,12 @@ def test_undeliverable_alerts_are_reported_never_raised(
     assert result is not None
     assert result["delivered"] == []
     assert result["failed"] == [
-        {"target": "slack", "error": "cannot connect to the webhook"},
+        # Refused: nothing was sent, so it was tried again (three tries in all).
+        {"target": "slack", "error": "cannot connect to the webhook (3 attempts)"},
+        # A 500 may have been taken: a chat message is not repeated.
         {"target": "webhook", "error": "the webhook answered HTTP 500"},
     ]
+    assert len(receiver.bodies("/x")) == 1
     assert [entry["target"] for entry in logs if entry["event"] == "alert_not_delivered"] == [
         "slack",
         "webhook",
@@ -182,3 +185,86 @@ def test_payload_builders_without_links_or_metrics() -> None:
         {},
     )
     assert rollback.links["run"] == "http://r/1"
+
+
+def _pagerduty(receiver: Receiver, session: requests.Session, waits: list[float]) -> Alerter:
+    return Alerter(
+        [Target("pagerduty", receiver.url + "/v2/enqueue", "routing-key-0123456789")],
+        session,
+        timeout=1,
+        sleep=waits.append,  # the waits asked for, recorded instead of slept
+    )
+
+
+def test_pagerduty_is_asked_again_after_a_server_error_and_a_rate_limit(
+    receiver: Receiver, session: requests.Session
+) -> None:
+    receiver.script = [(503, {}, 0.0), (429, {"Retry-After": "2"}, 0.0)]
+    receiver.status = 202
+    waits: list[float] = []
+    result = _pagerduty(receiver, session, waits).send("failed", hotfix(), "boom", {})
+    assert result == {"severity": "critical", "delivered": ["pagerduty"], "failed": []}
+    events = receiver.bodies("/v2/enqueue")
+    assert len(events) == 3
+    assert {e["dedup_key"] for e in events} == {"INC-7-20260101-000000"}  # one incident
+    assert 0.0 < waits[0] <= 0.5  # the backoff's first step
+    assert waits[1] == 2.0  # what the receiver asked for
+
+
+def test_pagerduty_is_asked_again_after_a_timeout_a_chat_message_is_not(
+    receiver: Receiver, session: requests.Session
+) -> None:
+    receiver.script = [(202, {}, 2.0)]  # answers after the client's 1 s timeout
+    receiver.status = 202
+    waits: list[float] = []
+    result = _pagerduty(receiver, session, waits).send("failed", hotfix(), "boom", {})
+    assert result is not None
+    assert result["delivered"] == ["pagerduty"]
+    assert len(receiver.bodies("/v2/enqueue")) == 2  # deduplicated by PagerDuty
+
+    receiver.script = [(200, {}, 2.0)]
+    slack = Alerter(
+        [Target("slack", receiver.url + "/slack")], session, timeout=1, sleep=waits.append
+    )
+    result = slack.send("failed", hotfix(), "boom", {})
+    assert result is not None
+    assert result["failed"] == [{"target": "slack", "error": "no answer within 1s"}]
+    assert len(receiver.bodies("/slack")) == 1  # it may have been posted: never twice
+
+
+@pytest.mark.parametrize(
+    ("answer", "headers"),
+    [(400, {}), (403, {}), (429, {"Retry-After": "3600"})],
+    ids=["bad-request", "forbidden", "retry-after-beyond-the-budget"],
+)
+def test_what_will_not_pass_is_not_retried(
+    receiver: Receiver, session: requests.Session, answer: int, headers: dict[str, str]
+) -> None:
+    receiver.script = [(answer, headers, 0.0)]
+    receiver.status = 202
+    waits: list[float] = []
+    result = _pagerduty(receiver, session, waits).send("paused", hotfix(), "waiting", {})
+    assert result is not None
+    assert result["failed"] == [
+        {"target": "pagerduty", "error": f"the webhook answered HTTP {answer}"}
+    ]
+    assert len(receiver.bodies("/v2/enqueue")) == 1
+    assert waits == []
+
+
+def test_retries_stop_at_the_budget(receiver: Receiver, session: requests.Session) -> None:
+    receiver.status = 503
+    waits: list[float] = []
+    alerter = Alerter(
+        [Target("webhook", receiver.url + "/hook")],
+        session,
+        timeout=1,
+        attempts=10,
+        retry_budget=0.0,  # no time to wait at all: one try
+        sleep=waits.append,
+    )
+    result = alerter.send("failed", hotfix(), "boom", {})
+    assert result is not None
+    assert result["failed"] == [{"target": "webhook", "error": "the webhook answered HTTP 503"}]
+    assert len(receiver.bodies("/hook")) == 1
+    assert waits == []
