@@ -22,7 +22,14 @@ from hotfix_fsm.core.redact import redact
 from hotfix_fsm.errors import NotFound
 from hotfix_fsm.phases.facts import facts_of
 from hotfix_fsm.reporting.pictures import Picture, figure, pictures
-from hotfix_fsm.reporting.report import fmt_duration, iso, phase_rows, short, summarize
+from hotfix_fsm.reporting.report import (
+    environment_approval_text,
+    fmt_duration,
+    iso,
+    phase_rows,
+    short,
+    summarize,
+)
 from hotfix_fsm.store import Hotfix, JournalEntry
 
 STYLE_PATH = "/static/dashboard.css"
@@ -175,7 +182,26 @@ def _facts_table(hotfix: Hotfix, journal: Sequence[JournalEntry], now: float) ->
     auto = facts.get("deploy_approval")
     if not approvals and isinstance(auto, dict) and auto.get("auto"):
         approvals.append("deploy approved automatically (--yes or deploy.approval = auto)")
+    # A person's approval of a protected environment (``hotfix approve ID deploy``): its
+    # row's facts, never the hotfix's (it runs beside the driver).
+    for entry in journal:
+        row_facts = entry.payload.get("facts") if entry.kind == "done" else None
+        record = row_facts.get("environment_approval") if isinstance(row_facts, dict) else None
+        if isinstance(record, dict):
+            approvals.append(_e(environment_approval_text(record)))
     rows.append(("Approvals", "<br>".join(approvals) or "none"))
+    reviews = facts.get("merge_reviews")
+    if isinstance(reviews, list) and reviews:
+        needed = facts.get("merge_required_reviews")
+        lines = [
+            f"{_e(r.get('state', '?').lower().replace('_', ' '))} by {_e(r.get('user'))} "
+            f"at {_e(r.get('submitted_at'))} on <code>{_e(short(r.get('commit_id')))}</code>"
+            for r in reviews
+            if isinstance(r, dict)
+        ]
+        if isinstance(needed, int) and needed:
+            lines.append(f"{needed} approving review(s) required by the branch's rules")
+        rows.append(("PR reviews", "<br>".join(lines)))
     rows.append(("Alerts", _alerts(journal)))
     rows.append(("Next", _e(next_action_for(hotfix))))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)

@@ -38,6 +38,15 @@ def hostile() -> tuple[Hotfix, list[JournalEntry]]:
             "pr_number": f"1{X}",
             "backport_pr_url": f"javascript:alert(1)//{X}",
             "deploy_run_url": RUN,
+            "merge_reviews": [
+                {
+                    "user": f"rita{X}",
+                    "state": "APPROVED",
+                    "commit_id": f"def{X}",
+                    "submitted_at": f"2026-01-01T00:00:00Z{X}",
+                }
+            ],
+            "merge_required_reviews": 1,
         },
         options={"started_by": f"eve{X}"},
         graph_hash="h",
@@ -56,6 +65,23 @@ def hostile() -> tuple[Hotfix, list[JournalEntry]]:
         _row(4, "alert_owed", None, {"event": f"paused{X}", "message": X}),
         _row(5, "alert", None, {"event": f"failed{X}", "owed": 99, "delivered": [f"pd{X}"]}),
         _row(6, "transition", "fail", {"from": "verifying", "to": "failed", "reason": X}),
+        _row(
+            7,
+            "done",
+            "environment_approval",
+            {
+                "facts": {
+                    "environment_approval": {
+                        "environments": [f"production{X}"],
+                        "approved_by": f"ann{X}",
+                        "by": f"ann{X}",
+                        "run_id": 12,
+                        "at": NOW - 5,
+                        "comment": f"ok{X}",
+                    }
+                }
+            },
+        ),
     ]
     return hotfix, journal
 
@@ -81,6 +107,10 @@ def test_every_stored_field_is_text_in_the_section() -> None:
         f"paused{X} owed since",
         f"javascript:alert(1)//{X}",
         f"https://example.test/pr/1{X}",  # a space in it: shown, not linked
+        f"environment production{X} approved by ann{X} for run 12",
+        f"ok{X}",
+        f"approved by rita{X} at 2026-01-01T00:00:00Z{X}",
+        "1 approving review(s) required by the branch's rules",
     ):
         assert shown in text, shown
     # Links only to http(s), their quotes kept inside the attribute.
