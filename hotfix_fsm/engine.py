@@ -376,6 +376,14 @@ class HotfixEngine:
             raise IllegalTransition(
                 f"the hotfix is {hotfix.state}; nothing to approve", hotfix_id=hotfix.id
             )
+        if gate == "deploy" and self._deployed_already(hotfix):
+            raise IllegalTransition(
+                f"the hotfix is {hotfix.state}: its deploy was dispatched already, so a deploy "
+                "approval now would change nothing; nothing was recorded",
+                hotfix_id=hotfix.id,
+                hint=f"`hotfix status {hotfix.id}` shows what it waits for; "
+                f"`hotfix rollback {hotfix.id}` undoes the deploy",
+            )
         sha = hotfix.context.get("fix_sha")
         if gate == "deploy" and not sha:
             raise IllegalTransition(
@@ -394,6 +402,19 @@ class HotfixEngine:
             clear = {"paused_reason": None, "paused_gate": None}
         seq = self.writer.write(hotfix, [Entry("approval", gate, 0, None, payload)], **clear)
         return self.store.journal(hotfix.id, after_seq=seq - 1, limit=1)[0]
+
+    def _deployed_already(self, hotfix: Hotfix) -> bool:
+        """Whether the deploy was dispatched (deploying or later, a rollback, or a failure
+        after it): the deploy gate is behind the hotfix."""
+        graph = self.graph
+        state = hotfix.state
+        if state == "failed":
+            return hotfix.failed_from in graph.deployed_states
+        return (
+            state in graph.deployed_states
+            or state in graph.rollback_states
+            or state in ("rolled_back", "rollback_failed")
+        )
 
     def approves_environment(self, hotfix: Hotfix) -> bool:
         """Whether ``approve deploy`` means the deploy run's protected environment (the

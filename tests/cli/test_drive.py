@@ -77,6 +77,14 @@ def test_pause_at_deploy_gate_lease_held_then_approve_and_finish(
     assert facts["release_tag"] == "v1.0.1"
     assert facts["rollback_target"]["sha"] == info.production_sha
 
+    # A deploy approval once it is done changes nothing: refused, nothing recorded.
+    rows = len(json.loads(cli("log", hotfix_id, "--json").out)["entries"])
+    late = cli("approve", hotfix_id, "deploy")
+    assert late.code == ExitCode.USAGE, late
+    assert "the hotfix is done; nothing to approve" in late.err
+    assert "Traceback" not in late.err
+    assert len(json.loads(cli("log", hotfix_id, "--json").out)["entries"]) == rows
+
     log = json.loads(cli("log", hotfix_id, "--json").out)
     assert log["schema"] == "hotfix-fsm/log@1"
     seqs = [e["seq"] for e in log["entries"]]

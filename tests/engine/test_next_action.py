@@ -339,3 +339,25 @@ def test_a_hotfix_a_live_driver_moves_gets_a_watch_not_a_resume(
     assert next_command(stored) is not None
     assert next_command(stored)[1] != "status"
     engine.close()
+
+
+@pytest.mark.parametrize("situation", ["rollback_gate"])
+def test_a_deploy_approval_after_the_deploy_is_refused_and_records_nothing(
+    store_url: str, tmp_path: Path, situation: str
+) -> None:
+    reach, yes = SITUATIONS[situation]
+    world = World()
+    extra: dict[str, Any] = {}
+    if situation == "rollback_gate":
+        extra["config"] = _ask_config(tmp_path)
+    with make_engine(store_url, world, **extra) as engine:
+        hid = engine.start("INC-300", "Fix the thing", repo=tmp_path, yes=yes).id
+        reach(engine, world, hid)
+        before = engine.journal(hid)
+        with pytest.raises(IllegalTransition) as refused:
+            engine.approve(hid, "deploy")
+        assert "its deploy was dispatched already" in refused.value.message
+        assert f"hotfix rollback {hid}" in str(refused.value.hint)
+        assert engine.journal(hid) == before
+        # The gate it waits at is still the rollback's.
+        assert engine.approve(hid, "rollback").payload["gate"] == "rollback"
