@@ -15,9 +15,9 @@ Heavy adapters (git, GitHub, HTTP) load only when a phase needs them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hotfix_fsm.core.lazy import lazy_exports
 from hotfix_fsm.errors import (
     ConfigError,
     ExitCode,
@@ -74,12 +74,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __version__ = "0.1.0"
