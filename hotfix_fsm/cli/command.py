@@ -372,7 +372,7 @@ def _nothing_to_resume(engine: HotfixEngine) -> NoReturn:
     (exit 0), or that the store holds none (exit 2)."""
     from hotfix_fsm.cli.render import echo
     from hotfix_fsm.errors import NotFound
-    from hotfix_fsm.reporting.report import iso
+    from hotfix_fsm.reporting.report import human_time
 
     last = engine.list(include_finished=True, limit=1)
     if not last:
@@ -387,7 +387,7 @@ def _nothing_to_resume(engine: HotfixEngine) -> NoReturn:
         if entry.payload.get("to") == hotfix.state:
             ended = entry.at
     how, step = _ENDINGS.get(hotfix.state, (f"ended {hotfix.state}", "`hotfix status {id}`"))
-    when = (iso(ended) or "").replace("T", " ").replace("Z", " UTC")
+    when = human_time(ended)
     echo(f"nothing to resume: the last hotfix, {hotfix.id} ({hotfix.issue}), {how} (since {when})")
     echo(f"  next: {step.format(id=hotfix.id)}")
     raise typer.Exit(int(ExitCode.OK))

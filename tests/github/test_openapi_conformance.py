@@ -19,7 +19,7 @@ from typing import Any
 
 from hotfix_fsm.adapters.github import GitHubClient
 from hotfix_fsm.sandbox.exchange_log import RECORD_ENV
-from hotfix_fsm.sandbox.github_server import _RATE_LIMIT_ROUTE, ROUTES
+from hotfix_fsm.sandbox.github_routes import RATE_LIMIT_ROUTE, ROUTES
 from tests.github.conftest import TOKEN, World
 from tests.openapi_check import (
     DESCRIPTION,
@@ -56,7 +56,7 @@ def test_every_rehearsal_route_has_its_operation_in_the_description() -> None:
         if isinstance(op, dict) and "operationId" in op
     }
     assert ids == set(listed), "the description and the refresh script's list differ"
-    for route in (*ROUTES, _RATE_LIMIT_ROUTE):
+    for route in (*ROUTES, RATE_LIMIT_ROUTE):
         if f"{route.method} {route.template}" == GRAPHQL_ROUTE:
             continue  # not a REST operation: checked against GraphQL's response format
         tally = check_exchanges([_exchange(f"{route.method} {route.template}", 500, {})])
