@@ -11,8 +11,10 @@ itself holds no inline script or style and lives under a strict Content-Security
 from __future__ import annotations
 
 import html
+import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -246,20 +248,25 @@ def chart_path(hotfix_id: str, picture: Picture) -> str:
     return f"{CHARTS_PATH}/{quote(hotfix_id, safe='')}/{picture.key}.svg"
 
 
-def _figure(hotfix: Hotfix, journal: Sequence[JournalEntry], picture: Picture, now: float) -> str:
-    # The version in the query names what the chart was drawn from, so a browser keeps an
-    # unchanged chart and fetches a changed one: a metric chart changes with the journal,
-    # the timeline of an unfinished hotfix also with the clock (its running phase grows).
-    version = str(journal[-1].seq if journal else 0)
-    if picture.kind == "timeline" and hotfix.state not in machine.TERMINAL:
+def chart_version(hotfix: Hotfix, key: str, now: float) -> str:
+    """What a chart is drawn from: the journal's last row, and for the timeline of an
+    unfinished hotfix also the second (its running phase grows). In the chart's URL it
+    lets a browser keep an unchanged chart; on the server it keys the drawn charts."""
+    version = str(hotfix.last_seq)
+    if key == "timeline" and hotfix.state not in machine.TERMINAL:
         version += f".{int(now)}"
+    return version
+
+
+def _figure(hotfix: Hotfix, picture: Picture, now: float) -> str:
+    version = chart_version(hotfix, picture.key, now)
     return figure(picture, f"{chart_path(hotfix.id, picture)}?v={version}")
 
 
 def hotfix_section(hotfix: Hotfix, journal: Sequence[JournalEntry], now: float) -> str:
     """One hotfix: state, what it waits for, facts, timeline, phases and metric charts."""
     timeline, *metrics = pictures(journal, now=now)
-    charts = "".join(_figure(hotfix, journal, p, now) for p in metrics)
+    charts = "".join(_figure(hotfix, p, now) for p in metrics)
     charts = charts or '<p class="muted">no monitoring window measured yet</p>'
     anchor = quote(hotfix.id, safe="")
     return (
@@ -270,7 +277,7 @@ def hotfix_section(hotfix: Hotfix, journal: Sequence[JournalEntry], now: float) 
         f'<p class="description">{_e(hotfix.description)}</p>'
         f"{_waiting(hotfix, journal, now)}"
         f"{_facts_table(hotfix, journal, now)}"
-        f"<h3>Timeline</h3>{_figure(hotfix, journal, timeline, now)}"
+        f"<h3>Timeline</h3>{_figure(hotfix, timeline, now)}"
         f"{_phases_table(journal)}"
         f"<h3>Monitoring</h3>"
         f"{charts}"
@@ -330,22 +337,62 @@ def detail(store: Any, hotfix_id: str, *, now: float | None = None) -> str:
     return document(f"hotfix {hotfix.id}", hotfix_section(hotfix, store.journal(hotfix.id), now))
 
 
-def chart(store: Any, hotfix_id: str, key: str, *, now: float | None = None) -> str:
-    """One chart of a hotfix as an SVG document (``NotFound`` when it has no such chart)."""
+class DrawnCharts:
+    """The charts drawn lately, by (hotfix, chart, version): many people watching one
+    hotfix cost one drawing per change, not one per viewer (a drawing takes ~0.1 s)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._drawn: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+        self.drawings = 0  # how many were drawn (the rest came from here)
+
+    def get(self, key: tuple[str, str, str], draw: Callable[[], str]) -> str:
+        with self._lock:
+            if key in self._drawn:
+                self._drawn.move_to_end(key)
+                return self._drawn[key]
+        svg = draw()
+        with self._lock:
+            self.drawings += 1
+            self._drawn[key] = svg
+            while len(self._drawn) > self.size:
+                self._drawn.popitem(last=False)
+        return svg
+
+
+def chart(
+    store: Any,
+    hotfix_id: str,
+    key: str,
+    *,
+    now: float | None = None,
+    drawn: DrawnCharts | None = None,
+) -> str:
+    """One chart of a hotfix as an SVG document (``NotFound`` when it has no such chart);
+    from ``drawn`` when the same version was drawn lately."""
     now = time.time() if now is None else now
     hotfix = store.get(hotfix_id)
-    for picture in pictures(store.journal(hotfix.id), now=now):
-        if picture.key == key:
-            return picture.svg()
-    raise NotFound(f"hotfix {hotfix.id} has no chart {key!r}", hotfix_id=hotfix.id)
+
+    def draw() -> str:
+        for picture in pictures(store.journal(hotfix.id), now=now):
+            if picture.key == key:
+                return picture.svg()
+        raise NotFound(f"hotfix {hotfix.id} has no chart {key!r}", hotfix_id=hotfix.id)
+
+    if drawn is None:
+        return draw()
+    return drawn.get((hotfix.id, key, chart_version(hotfix, key, now)), draw)
 
 
 __all__ = [
     "CHARTS_PATH",
     "CSS",
     "SCRIPT",
+    "DrawnCharts",
     "chart",
     "chart_path",
+    "chart_version",
     "detail",
     "document",
     "hotfix_section",

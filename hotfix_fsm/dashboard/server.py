@@ -118,6 +118,7 @@ class Dashboard:
         self.token = token
         self.watcher = Watcher(store, interval=interval)
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
+        self.drawn = page.DrawnCharts()
         # Bound here, as before: a taken port is an OSError the command explains at once.
         self._socket = socket.create_server(
             (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -350,7 +351,9 @@ def application(dash: Dashboard) -> Starlette:
         hotfix_id = str(request.path_params["hotfix_id"])
         key = str(request.path_params["key"])
         return _rendered(
-            lambda: page.chart(dash.store, hotfix_id, key), request.url.path, SVG_MEDIA_TYPE
+            lambda: page.chart(dash.store, hotfix_id, key, drawn=dash.drawn),
+            request.url.path,
+            SVG_MEDIA_TYPE,
         )
 
     def style(request: Request) -> Response:

@@ -113,6 +113,27 @@ def chart_svg(served: Served, src: str) -> ET.Element:
     return root
 
 
+def test_a_chart_is_drawn_once_per_version_however_many_watch(served: Served) -> None:
+    def metric_src() -> str:
+        body = served.get("/")[2]
+        return next(
+            str(a.get("src")) for t, a in Page(body).tags if t == "img" and "/metric-0" in str(a)
+        )
+
+    first = metric_src()
+    bodies = {served.get(first)[2] for _ in range(5)}  # five watchers, one version
+    assert len(bodies) == 1
+    assert served.dashboard.drawn.drawings == 1
+    # A new journal row is a new version: a new URL, drawn again, and then kept.
+    hotfix = served.store.get(HOTFIX_ID)
+    served.writer.write(hotfix, [Entry("note", "monitor", 1, None, {"text": "later"})])
+    second = metric_src()
+    assert second != first
+    for _ in range(3):
+        assert served.get(second)[0] == 200
+    assert served.dashboard.drawn.drawings == 2
+
+
 def test_a_chart_that_does_not_exist_is_a_404_page(served: Served) -> None:
     for path in (
         f"/charts/{HOTFIX_ID}/metric-9.svg",
