@@ -45,7 +45,7 @@ LIVE_STATES = ("failed", "awaiting_fix", "awaiting_deploy_approval", "pr_open")
 HOTFIX_COLUMNS = (
     "id, issue, description, repo, state, failed_from, paused_reason, paused_gate, error, "
     "context, options, graph_hash, created_at, updated_at, last_seq, lease_owner, "
-    "lease_acquired_at, lease_expires_at, fencing_token"
+    "lease_acquired_at, lease_expires_at, fencing_token, finished_at"
 )
 JOURNAL_COLUMNS = "hotfix_id, seq, at, kind, phase, attempt, key, payload"
 
@@ -138,6 +138,8 @@ def _hotfix_row(h: dict[str, Any], graph: str) -> tuple[Any, ...]:
         None,
         None,
         1,
+        # finished_at: the store sets it when a hotfix reaches a finished state
+        h["updated"] if h["state"] in dict(FINISHED_STATES) else None,
     )
 
 
@@ -152,7 +154,7 @@ def _load(path: Path, hotfixes: Sequence[dict[str, Any]], graph: str) -> None:
         conn.execute("PRAGMA cache_size = -400000")
         conn.execute("BEGIN")
         conn.executemany(
-            f"INSERT INTO hotfixes ({HOTFIX_COLUMNS}) VALUES ({', '.join('?' * 19)})",
+            f"INSERT INTO hotfixes ({HOTFIX_COLUMNS}) VALUES ({', '.join('?' * 20)})",
             (_hotfix_row(h, graph) for h in hotfixes),
         )
         conn.executemany(

@@ -28,6 +28,7 @@ import typer.core
 import typer.main
 
 from hotfix_fsm import __version__
+from hotfix_fsm.cli import startup
 from hotfix_fsm.cli.options import LEASE_TTL_RANGE, Globals, globals_of
 from hotfix_fsm.errors import ExitCode, HotfixError, UsageError
 
@@ -725,6 +726,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     if args == ["--version"]:
         sys.stdout.write(f"hotfix {__version__}\n")
         sys.exit(int(ExitCode.OK))
+    startup.begin()  # until the command has opened its store (Globals.engine)
     try:
         from hotfix_fsm.cli.parsing import command_for, conventional, plain_values_skip_pydantic
 
@@ -754,4 +756,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
             )
         )
         sys.exit(int(ExitCode.FAILED))
+    finally:
+        startup.abandon()  # a command that opened no store; and callers of main() in-process
     sys.exit(int(ExitCode.OK))

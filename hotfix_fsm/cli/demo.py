@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from hotfix_fsm.cli import startup
 from hotfix_fsm.sandbox.serve import RunningSandbox, serve_sandbox
 from hotfix_fsm.sandbox.world import SandboxInfo, build_sandbox
 
@@ -78,6 +79,7 @@ def run_demo(
         raise UsageError(f"unknown scenario {scenario!r}", hint=f"use one of {', '.join(EXPECTED)}")
     out = out or sys.stdout
     err = err or sys.stderr
+    startup.end()  # a rehearsal of minutes: the usual collector from here on
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hotfix-demo-") as tmp:
         root = Path(tmp)

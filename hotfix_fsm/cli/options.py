@@ -28,9 +28,13 @@ class Globals:
     lease_ttl: float = 30.0  # seconds (--lease-ttl)
 
     def engine(self) -> HotfixEngine:
+        from hotfix_fsm.cli import startup
         from hotfix_fsm.engine import HotfixEngine
 
-        return HotfixEngine(self.db, config_path=self.config, lease_ttl=self.lease_ttl)
+        try:
+            return HotfixEngine(self.db, config_path=self.config, lease_ttl=self.lease_ttl)
+        finally:
+            startup.end()  # the command has loaded what it needs: the usual collector again
 
 
 def globals_of(ctx: typer.Context) -> Globals:

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from hotfix_fsm.cli import startup
+
 sandbox_app = typer.Typer(
     name="sandbox",
     help="A local rehearsal world: a git origin, a GitHub API and a production app.",
@@ -96,6 +98,7 @@ def sandbox_serve(
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with serve_sandbox(directory) as running:
+            startup.end()  # a server from here on: the usual collector
             running.production.set_mode(mode)
             running.github.set_ci(conclusion=ci)
             running.github.set_workflow_conclusion("deploy-production.yml", deploy)

@@ -25,6 +25,7 @@ from hotfix_fsm.store.faults import describe, sqlite_path
 # Newest first; the first entry is the head this code writes. Kept in step with
 # migrations/versions (a test checks it) so opening needs no Alembic import.
 KNOWN_REVISIONS: tuple[str, ...] = (
+    "0004_two_page_checkpoint",
     "0003_lean_checkpoint",
     "0002_active_hotfixes",
     "0001_initial",

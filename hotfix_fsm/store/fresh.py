@@ -21,13 +21,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection, inspect
 
-REVISION = "0003_lean_checkpoint"
+REVISION = "0004_two_page_checkpoint"
 
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE alembic_version (\n"
     "\tversion_num VARCHAR(32) NOT NULL, \n"
     "\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n"
-    ")",
+    ")\n\n",
     "CREATE TABLE hotfixes (\n"
     "\tid VARCHAR(160) NOT NULL, \n"
     "\tissue VARCHAR(128) NOT NULL, \n"
@@ -49,7 +49,7 @@ STATEMENTS: tuple[str, ...] = (
     "\tlease_expires_at FLOAT, \n"
     "\tfencing_token BIGINT NOT NULL, \n"
     "\tPRIMARY KEY (id)\n"
-    ")",
+    ")\n\n",
     "CREATE INDEX ix_hotfixes_state_updated ON hotfixes (state, updated_at)",
     "CREATE INDEX ix_hotfixes_updated ON hotfixes (updated_at)",
     "CREATE INDEX ix_hotfixes_issue_state ON hotfixes (issue, state)",
@@ -66,18 +66,46 @@ STATEMENTS: tuple[str, ...] = (
     "\tPRIMARY KEY (id), \n"
     "\tCONSTRAINT uq_journal_hotfix_seq UNIQUE (hotfix_id, seq), \n"
     "\tFOREIGN KEY(hotfix_id) REFERENCES hotfixes (id) ON DELETE CASCADE\n"
-    ")",
+    ")\n\n",
     "CREATE INDEX ix_journal_hotfix_phase_seq ON journal (hotfix_id, phase, seq)",
     "INSERT INTO alembic_version (version_num) VALUES ('0001_initial') RETURNING version_num",
-    "CREATE INDEX ix_hotfixes_unfinished_updated ON hotfixes (updated_at) "
-    "WHERE state NOT IN ('done', 'cancelled', 'rolled_back')",
-    "UPDATE alembic_version SET version_num='0002_active_hotfixes' "
-    "WHERE alembic_version.version_num = '0001_initial'",
+    "CREATE INDEX ix_hotfixes_unfinished_updated ON hotfixes (updated_at) WHERE "
+    "state NOT IN ('done', 'cancelled', 'rolled_back')",
+    "UPDATE alembic_version SET version_num='0002_active_hotfixes' WHERE "
+    "alembic_version.version_num = '0001_initial'",
     "DROP INDEX ix_hotfixes_state_updated",
     "DROP INDEX ix_hotfixes_issue_state",
     "CREATE INDEX ix_hotfixes_issue ON hotfixes (issue)",
-    "UPDATE alembic_version SET version_num='0003_lean_checkpoint' "
-    "WHERE alembic_version.version_num = '0002_active_hotfixes'",
+    "UPDATE alembic_version SET version_num='0003_lean_checkpoint' WHERE "
+    "alembic_version.version_num = '0002_active_hotfixes'",
+    "ALTER TABLE hotfixes ADD COLUMN finished_at FLOAT",
+    "UPDATE hotfixes SET finished_at = updated_at WHERE state IN ('done', "
+    "'cancelled', 'rolled_back')",
+    "DROP INDEX ix_hotfixes_unfinished_updated",
+    "DROP INDEX ix_hotfixes_updated",
+    "CREATE INDEX ix_hotfixes_unfinished ON hotfixes (created_at) WHERE finished_at IS NULL",
+    "CREATE INDEX ix_hotfixes_finished_updated ON hotfixes (updated_at) WHERE "
+    "finished_at IS NOT NULL",
+    "CREATE TABLE journal_keyed (\n"
+    "\thotfix_id VARCHAR(160) NOT NULL, \n"
+    "\tseq BIGINT NOT NULL, \n"
+    "\tat FLOAT NOT NULL, \n"
+    "\tkind VARCHAR(32) NOT NULL, \n"
+    "\tphase VARCHAR(64), \n"
+    "\tattempt INTEGER NOT NULL, \n"
+    '\t"key" TEXT, \n'
+    "\tpayload TEXT NOT NULL, \n"
+    "\tCONSTRAINT pk_journal PRIMARY KEY (hotfix_id, seq), \n"
+    "\tCONSTRAINT fk_journal_hotfix FOREIGN KEY(hotfix_id) REFERENCES hotfixes (id) "
+    "ON DELETE CASCADE\n"
+    ")\n"
+    " WITHOUT ROWID\n\n",
+    'INSERT INTO journal_keyed (hotfix_id, seq, at, kind, phase, attempt, "key", '
+    'payload) SELECT hotfix_id, seq, at, kind, phase, attempt, "key", payload FROM journal',
+    "DROP TABLE journal",
+    "ALTER TABLE journal_keyed RENAME TO journal",
+    "UPDATE alembic_version SET version_num='0004_two_page_checkpoint' WHERE "
+    "alembic_version.version_num = '0003_lean_checkpoint'",
 )
 
 
@@ -114,6 +142,10 @@ def offline_statements(migrations: Path) -> tuple[str, ...]:
             if not line.startswith("--")
         ]
         text = "\n".join(lines).strip()
+        if text.startswith("CREATE TABLE"):
+            # Online, SQLAlchemy ends a CREATE TABLE with two newlines. SQLite keeps them in
+            # its schema text after a table option (WITHOUT ROWID), not after ")".
+            text += "\n\n"
         if text:
             statements.append(text)
     return tuple(statements)

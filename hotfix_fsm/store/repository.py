@@ -4,9 +4,11 @@ Every checkpoint is one transaction: a conditional ``UPDATE`` of the hotfix row 
 still carry this driver's fencing token) that also reserves journal sequence numbers, then
 the journal ``INSERT``. A driver that lost its lease changes nothing and gets ``LeaseLost``.
 
-On SQLite the checkpoint runs as those two prepared statements straight on a pooled
-``sqlite3`` connection (the engine's connect listener has set its pragmas): SQLAlchemy's
-execution layer cost several times the commit itself. PostgreSQL goes through SQLAlchemy.
+On SQLite the checkpoint runs as those two prepared statements straight on a ``sqlite3``
+connection the store keeps for its checkpoints (taken from the engine's pool, so its connect
+listener has set the pragmas, and closed when the engine is disposed): SQLAlchemy's
+execution layer cost several times the commit itself, and the pool's checkout and reset a
+third of what remained. PostgreSQL goes through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import Engine, Table, TextClause, and_, func, insert, select, text, update
+from sqlalchemy import Engine, Table, TextClause, and_, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from hotfix_fsm.errors import LeaseHeld, LeaseLost, NotFound, StoreError
@@ -28,9 +31,14 @@ from hotfix_fsm.store.faults import LiveDrivers, describe
 from hotfix_fsm.store.models import hotfixes, journal
 from hotfix_fsm.store.notify import announce
 
-# Literal SQL (not bound parameters) so the planner can use the partial index
-# ix_hotfixes_unfinished_updated (migration 0002), whose predicate it must match exactly.
-UNFINISHED_SQL = "state NOT IN ('done', 'cancelled', 'rolled_back')"
+# The states a hotfix ends in (the graph's TERMINAL; a test keeps the two equal). Reaching
+# one sets ``finished_at``, which the partial indexes read instead of ``state`` (migration
+# 0004): a checkpoint of an unfinished hotfix then writes no index page.
+FINISHED_STATES = frozenset({"done", "cancelled", "rolled_back"})
+# Literal SQL (not bound parameters) so the planner can use the partial indexes
+# ix_hotfixes_unfinished and ix_hotfixes_finished_updated, whose predicates it must match.
+UNFINISHED_SQL = "finished_at IS NULL"
+FINISHED_SQL = "finished_at IS NOT NULL"
 
 
 @dataclass(frozen=True)
@@ -156,7 +164,9 @@ _INSERT_JOURNAL_QMARK = (
     "INSERT INTO journal (hotfix_id, seq, at, kind, phase, attempt, key, payload) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_HOTFIX_COLUMNS = tuple(hotfixes.columns)
+_HOTFIX_COLUMNS = tuple(c for c in hotfixes.columns if c.name != "finished_at")
+# After a state change to an unfinished state, a hotfix that was finished is not any more.
+_REOPEN_SQL = "UPDATE hotfixes SET finished_at = NULL WHERE id = :hid"
 
 
 def _wrapped(sql: str | None, params: Any, exc: sqlite3.Error) -> DBAPIError:
@@ -189,6 +199,16 @@ def _row_to_hotfix(row: Any) -> Hotfix:
     )
 
 
+def _reopened(params: dict[str, Any], finished_at: float | None) -> bool:
+    """Whether a hotfix marked finished was just given an unfinished state (the graph has
+    no such edge; the store keeps ``finished_at`` true to ``state`` all the same)."""
+    return (
+        finished_at is not None
+        and "v_state" in params
+        and (params["v_state"] not in FINISHED_STATES)
+    )
+
+
 class Store:
     """The hotfix store over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
@@ -196,10 +216,15 @@ class Store:
         self.engine = engine
         self._writer = engine.execution_options(hotfix_write=True)
         self._safe_url = engine.url.render_as_string(hide_password=True)
-        self._statements: dict[tuple[tuple[str, ...], bool], TextClause] = {}
+        self._statements: dict[tuple[tuple[str, ...], bool, bool], TextClause] = {}
         self._sqlite = engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite"
         self._t: Table = hotfixes
         self._j: Table = journal
+        # The checkpoints' own connection (SQLite): (the process it was opened in, it).
+        self._kept: tuple[int, sqlite3.Connection] | None = None
+        self._kept_lock = threading.Lock()
+        if self._sqlite:
+            event.listen(engine, "engine_disposed", self._close_kept)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -245,12 +270,22 @@ class Store:
         return _row_to_hotfix(row)
 
     def list_hotfixes(self, *, include_finished: bool = False, limit: int = 50) -> list[Hotfix]:
-        query = select(*_HOTFIX_COLUMNS)
-        if not include_finished:
-            query = query.where(text(UNFINISHED_SQL))
-        query = query.order_by(self._t.c.updated_at.desc()).limit(limit)
+        """Unfinished hotfixes (and finished ones too with ``include_finished``), most
+        recently updated first."""
+        # Each part has its own partial index: a query over both would scan the table.
+        parts = (UNFINISHED_SQL, FINISHED_SQL) if include_finished else (UNFINISHED_SQL,)
+        rows = []
         with self._reading() as conn:
-            return [_row_to_hotfix(r) for r in conn.execute(query)]
+            for where in parts:
+                query = (
+                    select(*_HOTFIX_COLUMNS)
+                    .where(text(where))
+                    .order_by(self._t.c.updated_at.desc())
+                    .limit(limit)
+                )
+                rows += [_row_to_hotfix(r) for r in conn.execute(query)]
+        rows.sort(key=lambda h: h.updated_at, reverse=True)
+        return rows[:limit]
 
     def latest_unfinished(self) -> Hotfix | None:
         found = self.list_hotfixes(limit=1)
@@ -331,6 +366,7 @@ class Store:
                         updated_at=now,
                         last_seq=1,
                         fencing_token=0,
+                        finished_at=now if state in FINISHED_STATES else None,
                     )
                 )
                 conn.execute(
@@ -467,7 +503,10 @@ class Store:
             params[f"v_{key}"] = _dumps(value) if serialise else value
         if lease is not None:
             params.update(tok=lease.token, owner=lease.owner, exp=now + lease.ttl)
-        statement = self._update_statement(tuple(sorted(changes)), fenced=lease is not None)
+        finishing = changes.get("state") in FINISHED_STATES
+        statement = self._update_statement(
+            tuple(sorted(changes)), fenced=lease is not None, finishing=finishing
+        )
         if self._sqlite:
             last = self._append_sqlite(statement.text, params, entries, hid, now)
         else:
@@ -483,11 +522,14 @@ class Store:
             )
         return last
 
-    def _append_sqlite(
-        self, sql: str, params: dict[str, Any], entries: list[Entry], hid: str, now: float
-    ) -> int | None:
-        """The checkpoint on a pooled ``sqlite3`` connection: ``BEGIN IMMEDIATE``, the fenced
-        UPDATE … RETURNING, the INSERT, ``COMMIT`` — nothing written when the fence refuses."""
+    def _kept_connection(self) -> sqlite3.Connection:
+        """The checkpoints' ``sqlite3`` connection (call with ``_kept_lock`` held): taken out
+        of the engine's pool once, with the pragmas its connect listener set."""
+        pid = os.getpid()
+        if self._kept is not None and self._kept[0] == pid:
+            return self._kept[1]
+        # None yet, or inherited through fork: a child never uses its parent's connection.
+        self._kept = None
         try:
             fairy = self.engine.raw_connection()
         except (DBAPIError, sqlite3.Error) as exc:
@@ -495,8 +537,26 @@ class Store:
             raise store_error(
                 error, self._safe_url, writing=True, live_drivers=self._live_drivers
             ) from exc
-        try:
-            conn = cast(sqlite3.Connection, fairy.driver_connection)
+        conn = cast(sqlite3.Connection, fairy.driver_connection)
+        fairy.detach()  # the store owns it now: the pool neither resets nor closes it
+        self._kept = (pid, conn)
+        return conn
+
+    def _close_kept(self, _engine: Engine | None = None) -> None:
+        """Close the checkpoints' connection (the engine was disposed, or it failed)."""
+        kept, self._kept = self._kept, None
+        if kept is not None and kept[0] == os.getpid():
+            kept[1].close()
+
+    def _append_sqlite(
+        self, sql: str, params: dict[str, Any], entries: list[Entry], hid: str, now: float
+    ) -> int | None:
+        """The checkpoint on the store's ``sqlite3`` connection: ``BEGIN IMMEDIATE``, the
+        fenced UPDATE … RETURNING, the INSERT, ``COMMIT`` — nothing written when the fence
+        refuses. One checkpoint at a time per store: they would queue on SQLite's write lock
+        anyway, and this way they wait on a lock rather than poll the busy timeout."""
+        with self._kept_lock:
+            conn = self._kept_connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -505,6 +565,8 @@ class Store:
                         conn.execute("ROLLBACK")
                         return None
                     last = int(found[0][0])
+                    if _reopened(params, found[0][1]):
+                        conn.execute(_REOPEN_SQL, params)
                     if entries:
                         first = last - len(entries) + 1
                         conn.executemany(
@@ -532,11 +594,10 @@ class Store:
                 wrapped = _wrapped(sql, params, exc)
                 if isinstance(wrapped, IntegrityError):
                     raise wrapped from exc
+                self._close_kept()  # the next checkpoint starts on a new connection
                 raise store_error(
                     wrapped, self._safe_url, writing=True, live_drivers=self._live_drivers
                 ) from exc
-        finally:
-            fairy.close()
         return last
 
     def _append_sqlalchemy(
@@ -548,9 +609,12 @@ class Store:
         now: float,
     ) -> int | None:
         with self._writing() as conn:
-            last = conn.execute(statement, params).scalar()
-            if last is None:  # the UPDATE matched nothing: nothing was written
+            found = conn.execute(statement, params).first()
+            if found is None or found[0] is None:  # the UPDATE matched nothing: nothing written
                 return None
+            last = found[0]
+            if _reopened(params, found[1]):
+                conn.execute(text(_REOPEN_SQL), params)
             first = last - len(entries) + 1
             if entries:
                 conn.execute(
@@ -572,13 +636,17 @@ class Store:
             announce(conn, hid)
         return int(last)
 
-    def _update_statement(self, columns: tuple[str, ...], *, fenced: bool) -> TextClause:
+    def _update_statement(
+        self, columns: tuple[str, ...], *, fenced: bool, finishing: bool
+    ) -> TextClause:
         """The checkpoint's conditional UPDATE for this set of changed columns, built once.
 
         Plain SQL with bound parameters: building a Core expression per checkpoint cost
         more than the commit itself. Column names come from the model, never from input.
+        ``finished_at`` is set only by the UPDATE that finishes the hotfix: naming it in any
+        other would rewrite the partial indexes' pages (see FINISHED_STATES).
         """
-        key = (columns, fenced)
+        key = (columns, fenced, finishing)
         found = self._statements.get(key)
         if found is not None:
             return found
@@ -587,11 +655,13 @@ class Store:
             raise ValueError(f"not updatable hotfix columns: {sorted(unknown)}")
         sets = ["last_seq = last_seq + :n", "updated_at = :now"]
         sets += [f"{c} = :v_{c}" for c in columns]
+        if finishing:
+            sets.append("finished_at = :now")
         where = "id = :hid"
         if fenced:
             sets.append("lease_expires_at = :exp")
             where += " AND fencing_token = :tok AND lease_owner = :owner"
-        sql = f"UPDATE hotfixes SET {', '.join(sets)} WHERE {where} RETURNING last_seq"  # noqa: S608
+        sql = f"UPDATE hotfixes SET {', '.join(sets)} WHERE {where} RETURNING last_seq, finished_at"  # noqa: S608
         statement = text(sql)
         self._statements[key] = statement
         return statement
