@@ -56,27 +56,51 @@ figure.chart figcaption { color: #555; font-size: .85rem; }
 .muted { color: #666; } #live { float: right; font-size: .85rem; }
 .owed { color: #b71c1c; font-weight: bold; }
 """
-# Follows the server-sent events: on a change, fetch this page again and swap <main>.
+# Follows the server-sent events: on a change, fetch this page again, load its charts, then
+# swap <main> (a change that comes meanwhile is one more refresh, never lost).
 SCRIPT = """
 (function () {
   var status = document.getElementById("live");
   if (!window.EventSource || !status) { return; }
   var source = new EventSource("/events");
-  var busy = false;
+  var busy = false, again = false;
+  // The charts of the fresh page, fetched before it is shown (then from the browser's
+  // cache): the page never shows an empty chart while one is drawn. At most 5 s.
+  function chartsLoaded(doc, then) {
+    var images = Array.prototype.slice.call(doc.querySelectorAll("main img"));
+    var left = images.length, done = false;
+    function finish() { if (!done) { done = true; then(); } }
+    if (!left) { finish(); return; }
+    images.forEach(function (img) {
+      var early = new Image();
+      early.onload = early.onerror = function () { left -= 1; if (left <= 0) { finish(); } };
+      early.src = img.getAttribute("src");
+    });
+    setTimeout(finish, 5000);
+  }
   function refresh() {
-    if (busy) { return; }
+    if (busy) { again = true; return; }  // one more refresh once this one is shown
     busy = true;
+    again = false;
     fetch(window.location.href, {credentials: "same-origin"}).then(function (r) {
       return r.text();
     }).then(function (text) {
       var doc = new DOMParser().parseFromString(text, "text/html");
-      var fresh = doc.querySelector("main");
-      var main = document.querySelector("main");
-      if (fresh && main) { main.replaceWith(fresh); }
-      status.textContent = "live: updated " + new Date().toLocaleTimeString();
+      return new Promise(function (shown) {
+        chartsLoaded(doc, function () {
+          var fresh = doc.querySelector("main");
+          var main = document.querySelector("main");
+          if (fresh && main) { main.replaceWith(fresh); }
+          status.textContent = "live: updated " + new Date().toLocaleTimeString();
+          shown();
+        });
+      });
     }).catch(function () {
       status.textContent = "live: update failed; retrying";
-    }).then(function () { busy = false; });
+    }).then(function () {
+      busy = false;
+      if (again) { refresh(); }
+    });
   }
   source.addEventListener("change", refresh);
   source.onopen = function () { status.textContent = "live"; };

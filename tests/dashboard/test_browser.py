@@ -98,10 +98,8 @@ DRAWN = """Array.from(document.querySelectorAll('figure.chart > img[src^="/chart
 PROBE = """JSON.stringify({
   marker: window.__marker || null,
   state: (document.querySelector('section.hotfix') || {dataset: {}}).dataset.state || null,
-  charts: Array.from(document.querySelectorAll('section.hotfix figure.metric > img'))
-    .filter(function (img) { return img.complete && img.naturalWidth > 0; }).length,
-  timeline: Array.from(document.querySelectorAll('section.hotfix figure.timeline > img'))
-    .filter(function (img) { return img.complete && img.naturalWidth > 0; }).length,
+  charts: document.querySelectorAll('section.hotfix figure.metric > img').length,
+  timeline: document.querySelectorAll('section.hotfix figure.timeline > img').length,
   phases: (document.querySelector('section.hotfix figure.timeline figcaption') || {})
     .textContent || "",
   recent: Array.from(document.querySelectorAll('tr[data-hotfix] td:nth-child(2)'))
@@ -167,6 +165,12 @@ def test_the_page_follows_a_sandbox_hotfix_live_through_its_phases(
         browser.screenshot(shot)
         assert shot.read_bytes().startswith(PNG)
         assert proc.wait(timeout=120) == 0
+        # The finished hotfix's own page: its timeline and every metric chart drawn.
+        hotfix_id = store.list_hotfixes(include_finished=True, limit=1)[0].id
+        browser.open(f"{url}/hotfix/{hotfix_id}")
+        figures = browser.wait_for("document.querySelectorAll('figure.chart > img').length")
+        assert figures >= 2, figures  # the timeline and at least one metric
+        assert browser.wait_for(f"({DRAWN}) === {figures}")
     finally:
         if proc is not None:
             if proc.poll() is None:
