@@ -16,7 +16,6 @@ not have happened. Repository and token resolution live in :mod:`.github_auth`.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import threading
 import time
@@ -24,6 +23,20 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hotfix_fsm.adapters.github_answers import (
+    as_plain,
+    expect_check_runs,
+    expect_combined,
+    expect_dict,
+    expect_fields,
+    expect_labels,
+    expect_list,
+    expect_pull,
+    expect_pulls,
+    expect_run,
+    expect_runs,
+    next_link,
+)
 from hotfix_fsm.adapters.github_auth import parse_repository, resolve_repository, resolve_token
 from hotfix_fsm.adapters.github_errors import (
     AUTH_HINT,
@@ -33,6 +46,7 @@ from hotfix_fsm.adapters.github_errors import (
     translate,
 )
 from hotfix_fsm.adapters.github_gates import GatesApi
+from hotfix_fsm.adapters.github_ghapi import build_ghapi, give_api, ssl_context, take_api
 from hotfix_fsm.core.redact import register_secret
 
 if TYPE_CHECKING:
@@ -54,202 +68,6 @@ __all__ = [
 
 
 # -- the client ------------------------------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    """ghapi's AttrDicts and L lists as plain dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple) or type(value).__name__ == "L":
-        return [_plain(v) for v in value]
-    return value
-
-
-def _next_link(headers: Any) -> str | None:
-    """The ``rel="next"`` URL of a ``Link`` header, if any."""
-    value = (headers or {}).get("link") or (headers or {}).get("Link") or ""
-    for part in str(value).split(","):
-        url, _, params = part.partition(";")
-        if 'rel="next"' in params.replace(" ", ""):
-            return url.strip().strip("<>")
-    return None
-
-
-def _expect_list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise GitHubUnavailable(
-            f"GitHub answered {_kind(value)} to {what}, not the expected list",
-            hint="a proxy or GitHub itself may be misbehaving; `hotfix resume` asks again",
-        )
-    return value
-
-
-def _expect_dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise GitHubUnavailable(
-            f"GitHub answered {_kind(value)} to {what}, not the expected JSON object",
-            hint="a proxy or GitHub itself may be misbehaving; `hotfix resume` asks again",
-        )
-    return value
-
-
-def _typed(value: Any, what: str, fields: Mapping[str, type | tuple[type, ...]]) -> dict[str, Any]:
-    obj = _expect_dict(value, what)
-    for name, kind in fields.items():
-        got = obj.get(name)
-        if not isinstance(got, kind) or (kind is int and isinstance(got, bool)):
-            raise GitHubUnavailable(
-                f"GitHub answered an object whose {name!r} is {_kind(got)} to {what}",
-                hint="a proxy or GitHub itself may be misbehaving; `hotfix resume` asks again",
-            )
-    return obj
-
-
-def _pull(value: Any, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = _typed(
-        value, what, {"number": int, "state": str, "head": dict, "base": dict}
-    )
-    return out
-
-
-def _pulls(value: Any, what: str) -> list[dict[str, Any]]:
-    return [_pull(item, what) for item in _expect_list(value, what)]
-
-
-def _run(value: Any, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = _typed(value, what, {"id": int, "status": str})
-    return out
-
-
-def _runs(value: Any, what: str) -> dict[str, Any]:
-    obj = _typed(value, what, {"workflow_runs": list})
-    obj["workflow_runs"] = [_run(r, what) for r in obj["workflow_runs"]]
-    return obj
-
-
-def _check_runs(value: Any, what: str) -> dict[str, Any]:
-    obj = _typed(value, what, {"check_runs": list, "total_count": int})
-    obj["check_runs"] = [_typed(r, what, {"name": str, "status": str}) for r in obj["check_runs"]]
-    return obj
-
-
-def _combined(value: Any, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = _typed(value, what, {"state": str, "statuses": list})
-    return out
-
-
-def _labels(value: Any, what: str) -> list[dict[str, Any]]:
-    return [_typed(item, what, {"name": str}) for item in _expect_list(value, what)]
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, str | bytes):
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        head = " ".join(text.split())[:60]
-        return f"text ({head!r})" if head else "an empty body"
-    if value is None:
-        return "nothing"
-    return f"a JSON {type(value).__name__}"
-
-
-# Building a GhApi makes a callable of every operation in GitHub's description (1,225 of
-# them: 0.4 s and 4 MB on a busy 2-core machine), so it is built with the operations below
-# only, and a closed client's GhApi is kept for the next client of the same repository and
-# token in this process (tooling that drives many hotfixes, the tests). Connections are not
-# kept. A test checks that every ``api.<group>.<name>`` call in the package is listed here.
-OPERATIONS = frozenset(
-    {
-        ("actions", "create_workflow_dispatch"),
-        ("actions", "get_pending_deployments_for_run"),
-        ("actions", "get_reviews_for_run"),
-        ("actions", "get_workflow_run"),
-        ("actions", "list_jobs_for_workflow_run"),
-        ("actions", "list_workflow_runs"),
-        ("actions", "review_pending_deployments_for_run"),
-        ("checks", "list_for_ref"),
-        ("git", "delete_ref"),
-        ("git", "get_ref"),
-        ("issues", "add_labels"),
-        ("issues", "create_label"),
-        ("issues", "get_label"),
-        ("pulls", "create"),
-        ("pulls", "get"),
-        ("pulls", "list"),
-        ("pulls", "list_reviews"),
-        ("pulls", "merge"),
-        ("pulls", "update"),
-        ("repos", "get"),
-        ("repos", "get_branch"),
-        ("repos", "get_branch_protection"),
-        ("repos", "get_branch_rules"),
-        ("repos", "get_combined_status_for_ref"),
-    }
-)
-_api_pool: dict[tuple[str, str, str], list[Any]] = {}
-_pool_lock = threading.Lock()
-_build_lock = threading.Lock()
-_ssl: list[Any] = []
-
-
-def _has_operations(api: Any) -> bool:
-    return all(hasattr(getattr(api, group, None), name) for group, name in OPERATIONS)
-
-
-def build_ghapi(**kwargs: Any) -> Any:
-    """A ``GhApi`` holding only ``OPERATIONS``; the whole one if this ghapi cannot do that.
-
-    GhApi makes its operations from the parsed description ``ghapi.core.pspec``; for the
-    build, that name holds a copy listing only ours.
-    """
-    import ghapi.core
-    from ghapi.all import GhApi
-
-    with _build_lock:
-        whole = getattr(ghapi.core, "pspec", None)
-        if whole is not None and isinstance(getattr(whole, "ops", None), list):
-            ours = copy.copy(whole)
-            ours.ops = [o for o in whole.ops if (o.group, o.name) in OPERATIONS]
-            ghapi.core.pspec = ours
-            try:
-                api = GhApi(**kwargs)  # type: ignore[no-untyped-call]
-            finally:
-                ghapi.core.pspec = whole
-            if _has_operations(api):
-                return api
-        return GhApi(**kwargs)  # type: ignore[no-untyped-call]
-
-
-def _take_api(key: tuple[str, str, str], api_url: str) -> Any:
-    with _pool_lock:
-        free = _api_pool.get(key)
-        api = free.pop() if free else None
-    if api is None or api.gh_host == api_url:
-        return api
-    # Same repository and token on another host (a new rehearsal server): point every
-    # operation at it, if this ghapi keeps its base URL where we expect.
-    if not all(hasattr(op, "base_url") for op in api.ops):
-        return None
-    api.gh_host = api_url
-    for op in api.ops:
-        op.base_url = api_url
-    return api
-
-
-def _give_api(key: tuple[str, str, str], api: Any) -> None:
-    with _pool_lock:
-        free = _api_pool.setdefault(key, [])
-        if len(free) < 4:
-            free.append(api)
-
-
-def _ssl_context() -> Any:
-    """One default TLS context per process (loading the CA bundle is slow)."""
-    with _pool_lock:
-        if not _ssl:
-            import httpx2
-
-            _ssl.append(httpx2.create_ssl_context())
-        return _ssl[0]
 
 
 class GitHubClient(GatesApi):
@@ -359,10 +177,10 @@ class GitHubClient(GatesApi):
                 sleep=self._sleep,
                 clock=self._clock,
                 stats=self.stats,
-                inner=httpx2.HTTPTransport(verify=_ssl_context()),
+                inner=httpx2.HTTPTransport(verify=ssl_context()),
             )
             http = httpx2.Client(transport=transport, timeout=self.timeout, follow_redirects=True)
-            api = _take_api(self._pool_key, self.api_url) or self._new_api()
+            api = take_api(self._pool_key, self.api_url) or self._new_api()
             api.transport.client = http  # fasttransport's documented persistent-client hook
             self._transport, self._http, self._api = transport, http, api
         return self._api
@@ -392,7 +210,7 @@ class GitHubClient(GatesApi):
             self._http.close()
         if self._api is not None:
             self._api.transport.client = None
-            _give_api(self._pool_key, self._api)
+            give_api(self._pool_key, self._api)
         self._api = self._http = self._transport = None
 
     def _call(
@@ -420,7 +238,7 @@ class GitHubClient(GatesApi):
         guard = duplicate_detectable() if detectable else contextlib.nullcontext()
         try:
             with guard:
-                value = _plain(op(*args, **kwargs))
+                value = as_plain(op(*args, **kwargs))
             return expect(value, what) if expect is not None else value
         except (ValueError, RecursionError, GitHubUnavailable) as exc:
             if isinstance(exc, GitHubUnavailable) and (not write or detectable):
@@ -456,8 +274,8 @@ class GitHubClient(GatesApi):
         items: list[Any] = []
         got = self._call(what, op, *args, **kwargs)
         for _ in range(limit):
-            items.extend(_expect_list(got, what))
-            following = _next_link(self.api.recv_hdrs)
+            items.extend(expect_list(got, what))
+            following = next_link(self.api.recv_hdrs)
             if following is None:
                 return items
             got = self._call(what, self.api, following)
@@ -466,7 +284,7 @@ class GitHubClient(GatesApi):
     # -- repository and refs ---------------------------------------------------------------
 
     def repository(self) -> dict[str, Any]:
-        return dict(self._call("reading the repository", self.api.repos.get, expect=_expect_dict))
+        return dict(self._call("reading the repository", self.api.repos.get, expect=expect_dict))
 
     def get_branch(self, branch: str) -> dict[str, Any] | None:
         found = self._call(
@@ -474,7 +292,7 @@ class GitHubClient(GatesApi):
             self.api.repos.get_branch,
             branch,
             missing_ok=True,
-            expect=_expect_dict,
+            expect=expect_dict,
         )
         return dict(found) if found else None
 
@@ -488,7 +306,7 @@ class GitHubClient(GatesApi):
                 self.api.repos.get_branch_protection,
                 branch,
                 missing_ok=True,
-                expect=_expect_dict,
+                expect=expect_dict,
             )
         except GitHubAPIError as exc:
             if exc.status == 403:
@@ -500,7 +318,7 @@ class GitHubClient(GatesApi):
         """Every review of PR ``number``, oldest first (all pages)."""
         what = f"reading the reviews of pull request #{number}"
         return [
-            _typed(r, what, {"state": str})
+            expect_fields(r, what, {"state": str})
             for r in self._pages(
                 what,
                 self.api.pulls.list_reviews,
@@ -513,7 +331,7 @@ class GitHubClient(GatesApi):
     def get_ref(self, ref: str) -> dict[str, Any] | None:
         """``ref`` like ``heads/main`` or ``tags/v1.0.0``; None when it does not exist."""
         found = self._call(
-            f"reading ref {ref}", self.api.git.get_ref, ref, missing_ok=True, expect=_expect_dict
+            f"reading ref {ref}", self.api.git.get_ref, ref, missing_ok=True, expect=expect_dict
         )
         return dict(found) if found else None
 
@@ -543,7 +361,10 @@ class GitHubClient(GatesApi):
         if base:
             kwargs["base"] = base
         pulls = self._call(
-            f"looking up pull requests from {head}", self.api.pulls.list, expect=_pulls, **kwargs
+            f"looking up pull requests from {head}",
+            self.api.pulls.list,
+            expect=expect_pulls,
+            **kwargs,
         )
         for pr in pulls or []:
             if pr.get("head", {}).get("ref") == head and (
@@ -563,7 +384,7 @@ class GitHubClient(GatesApi):
                 body=body,
                 write=True,
                 detectable=True,
-                expect=_pull,
+                expect=expect_pull,
             )
         )
 
@@ -592,7 +413,7 @@ class GitHubClient(GatesApi):
                 self.api.pulls.get,
                 number,
                 not_found=f"pull request #{number} does not exist in {self.full_name}",
-                expect=_pull,
+                expect=expect_pull,
             )
         )
 
@@ -607,7 +428,7 @@ class GitHubClient(GatesApi):
                 write=True,
                 detectable=True,
                 not_found=f"pull request #{number} does not exist in {self.full_name}",
-                expect=_pull,
+                expect=expect_pull,
             )
         )
 
@@ -626,7 +447,7 @@ class GitHubClient(GatesApi):
                 write=True,
                 detectable=True,
                 **kwargs,
-                expect=_expect_dict,
+                expect=expect_dict,
             )
         )
 
@@ -637,7 +458,7 @@ class GitHubClient(GatesApi):
             self.api.issues.get_label,
             name,
             missing_ok=True,
-            expect=_expect_dict,
+            expect=expect_dict,
         ):
             return False
         try:
@@ -664,7 +485,7 @@ class GitHubClient(GatesApi):
             labels=labels,
             write=True,
             detectable=True,
-            expect=_labels,
+            expect=expect_labels,
         )
         return [str(label.get("name")) for label in found or []]
 
@@ -682,7 +503,7 @@ class GitHubClient(GatesApi):
                 not_found=f"commit {sha[:12]} (its check runs) is not in {self.full_name}",
                 per_page=100,
                 page=page,
-                expect=_check_runs,
+                expect=expect_check_runs,
             )
             batch = list(got.get("check_runs", []))
             runs.extend(batch)
@@ -698,7 +519,7 @@ class GitHubClient(GatesApi):
                 sha,
                 not_found=f"commit {sha[:12]} (its combined status) is not in {self.full_name}",
                 per_page=100,
-                expect=_combined,
+                expect=expect_combined,
             )
         )
 
@@ -759,7 +580,7 @@ class GitHubClient(GatesApi):
             self.api.actions.list_workflow_runs,
             workflow,
             **kwargs,
-            expect=_runs,
+            expect=expect_runs,
         )
         return [dict(r) for r in got.get("workflow_runs", [])]
 
@@ -770,10 +591,10 @@ class GitHubClient(GatesApi):
             what,
             self.api.actions.get_pending_deployments_for_run,
             run_id,
-            expect=_expect_list,
+            expect=expect_list,
             not_found=f"workflow run {run_id} was not found in {self.full_name}",
         )
-        return [_typed(item, what, {"environment": dict}) for item in found]
+        return [expect_fields(item, what, {"environment": dict}) for item in found]
 
     def run_jobs(self, run_id: int) -> list[dict[str, Any]]:
         """The jobs of run ``run_id``'s latest attempt: one request (its first 100 jobs),
@@ -789,10 +610,10 @@ class GitHubClient(GatesApi):
                 run_id,
                 filter="latest",
                 per_page=100,
-                expect=lambda v, w: _typed(v, w, {"jobs": list}),
+                expect=lambda v, w: expect_fields(v, w, {"jobs": list}),
                 not_found=f"workflow run {run_id} was not found in {self.full_name}",
             )
-        return [_typed(job, what, {"name": str, "status": str}) for job in got["jobs"]]
+        return [expect_fields(job, what, {"name": str, "status": str}) for job in got["jobs"]]
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         return dict(
@@ -800,7 +621,7 @@ class GitHubClient(GatesApi):
                 f"reading workflow run {run_id}",
                 self.api.actions.get_workflow_run,
                 run_id,
-                expect=_run,
+                expect=expect_run,
                 not_found=f"workflow run {run_id} was not found in {self.full_name} (deleted, "
                 "or the token cannot see Actions)",
             )

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from hotfix_fsm.adapters import github
-from hotfix_fsm.adapters.github import OPERATIONS, build_ghapi
+from hotfix_fsm.adapters.github_ghapi import OPERATIONS, build_ghapi
 
 
 def test_every_operation_called_is_listed_and_every_listed_one_is_called() -> None:
