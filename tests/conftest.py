@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--torture", action="store_true", help="run the long crash-torture runs")
 
 
+# The suite starts hundreds of Python processes (``hotfix`` commands, gates, pytest-xdist
+# workers). Where PYTHONDONTWRITEBYTECODE is set (CI machines often set it) each of them would
+# compile the whole package again: they share a bytecode cache of this run instead, kept in a
+# temporary directory, never in the source tree.
+_BYTECODE_ENV = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+_bytecode_cache: tuple[Path, dict[str, str | None]] | None = None
+
+
+def _share_bytecode_cache() -> None:
+    global _bytecode_cache
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="hotfix-fsm-test-pycache-"))
+    _bytecode_cache = (folder, {name: os.environ.get(name) for name in _BYTECODE_ENV})
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _bytecode_cache
+    if _bytecode_cache is None:
+        return
+    folder, saved = _bytecode_cache
+    _bytecode_cache = None
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _share_bytecode_cache()
     if config.getoption("--torture"):
         settings.load_profile("torture")
     else:
