@@ -8,7 +8,10 @@ as its own step of ``.ci/run``: ``python -m pytest -m slow``. Naming a file or a
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +50,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--torture", action="store_true", help="run the long crash-torture runs")
 
 
+# The suite starts hundreds of Python processes (``hotfix`` commands, gates, pytest-xdist
+# workers). Where PYTHONDONTWRITEBYTECODE is set (CI machines often set it) each of them would
+# compile the whole package again: they share a bytecode cache of this run instead, kept in a
+# temporary directory, never in the source tree.
+_BYTECODE_ENV = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+_bytecode_cache: tuple[Path, dict[str, str | None]] | None = None
+
+
+def _share_bytecode_cache() -> None:
+    global _bytecode_cache
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="hotfix-fsm-test-pycache-"))
+    _bytecode_cache = (folder, {name: os.environ.get(name) for name in _BYTECODE_ENV})
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _bytecode_cache
+    if _bytecode_cache is None:
+        return
+    folder, saved = _bytecode_cache
+    _bytecode_cache = None
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _share_bytecode_cache()
     if config.getoption("--torture"):
         settings.load_profile("torture")
     else:
@@ -134,6 +170,34 @@ def _github_openapi_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         )
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands its tally to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        tally = _openapi_tally
+        workeroutput["github_openapi_tally"] = {
+            "requests": tally.requests,
+            "operations": sorted(tally.operations),
+            "violations": tally.violations,
+            "missing_required": tally.missing_required,
+        }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The controller adds up what each pytest-xdist worker checked."""
+    done = getattr(node, "workeroutput", {}).get("github_openapi_tally")
+    if done:
+        _openapi_tally.add(
+            Tally(
+                requests=done["requests"],
+                operations=set(done["operations"]),
+                violations=done["violations"],
+                missing_required=done["missing_required"],
+            )
+        )
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     tally = _openapi_tally
     if tally.requests:
@@ -145,6 +209,45 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 PG_URL_ENV = "HOTFIX_FSM_TEST_PG_URL"
+
+
+def _worker_id() -> str | None:
+    """The pytest-xdist worker running this process (``gw0``, ``gw1``…), None when serial."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _worker_postgres_url(url: str, worker: str | None) -> str:
+    """The database of this process: ``HOTFIX_FSM_TEST_PG_URL`` itself when serial; for a
+    pytest-xdist worker its own ``<database>_<worker>`` beside it (the fixture resets the
+    database, so two processes never share one), created from the given database if missing.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if not worker:
+        return url
+    given = make_url(url)
+    name = f"{given.database}_{worker}"
+    engine = create_engine(given, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            known = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if known is None:
+                # The name is the given database's plus an xdist worker id ([a-z0-9_]):
+                # quoted as an identifier, it cannot break out of the statement.
+                quoted = conn.dialect.identifier_preparer.quote_identifier(name)
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
+@functools.cache
+def _postgres_url() -> str | None:
+    url = os.environ.get(PG_URL_ENV)
+    return _worker_postgres_url(url, _worker_id()) if url else None
 
 
 def _reset_postgres(url: str) -> None:
@@ -162,7 +265,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    url = os.environ.get(PG_URL_ENV)
+    url = _postgres_url()
     if not url:
         if os.environ.get("CI"):
             pytest.fail(f"CI needs a PostgreSQL server: {PG_URL_ENV} is not set (.ci/run sets it)")

@@ -179,8 +179,13 @@ def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     case = tmp_path / "test_broken_shape.py"
     case.write_text(BROKEN_SHAPE.replace("{token}", TOKEN), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in (RECORD_ENV, "PYTEST_ADDOPTS")}
-    args = ["-p", "tests.conftest", "-p", "no:cacheprovider", "--rootdir", str(root)]
+    # A pytest of its own, in one process (`-n 0`), whether or not this one is an xdist worker.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (RECORD_ENV, "PYTEST_ADDOPTS") and not k.startswith("PYTEST_XDIST_")
+    }
+    args = ["-p", "tests.conftest", "-p", "no:cacheprovider", "-n", "0", "--rootdir", str(root)]
     args += ["-c", str(root / "pyproject.toml"), str(case)]
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *args],
