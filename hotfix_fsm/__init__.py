@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hotfix_fsm.core.lazy import lazy_exports
+from hotfix_fsm.core.lazy import lazy_exports as _lazy_exports
 from hotfix_fsm.errors import (
     ConfigError,
     ExitCode,
@@ -74,7 +74,7 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+__getattr__ = _lazy_exports(__name__, _LAZY)
 
 
 __version__ = "0.1.0"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hotfix_fsm.core.lazy import lazy_exports
+from hotfix_fsm.core.lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from hotfix_fsm.sandbox.serve import (
@@ -40,7 +40,7 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+__getattr__ = _lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
