@@ -95,7 +95,18 @@ def _happy_rows(results: list[RunResult]) -> list[Row]:
         f"answering GitHub API calls{hook}, overlaps counted once); without that the hotfix "
         f"added {chosen.wall_s - window - world:.2f}s"
     )
-    return [row]
+    # The figure as its goal was set: the sandbox's own time (its GitHub server answering,
+    # its origin's ref-log hook) is the rehearsal's, not the hotfix's. The row above keeps
+    # it in, and is judged against the same goal: the stricter reading.
+    excluded = Row(
+        figure="6",
+        name="the same, the sandbox's own time excluded",
+        measured=median([r.wall_s - window - r.world_s for r in results]),
+        goal="< 1.5 s beyond the window, sandbox excluded",
+        goal_max=1.5,
+        details={"per_run_s": [round(r.wall_s - window - r.world_s, 3) for r in results]},
+    ).judge()
+    return [row, excluded]
 
 
 def _reaction_rows(result: RunResult) -> list[Row]:
@@ -205,5 +216,5 @@ def run(opts: Options) -> list[Row]:
         rows[0].details["cprofile_cumulative_top"] = text
         rows[0].details["profiled_phase_seconds"] = phase_spans(profiled)
     extra: dict[str, Any] = {"delayed_phase_seconds": phase_spans(delayed)}
-    rows[1].details.update(extra)
+    next(r for r in rows if r.name.startswith("reaction")).details.update(extra)
     return rows

@@ -105,9 +105,25 @@ def clean_output(text: str) -> str:
     return redact(strip_userinfo(text)).strip()
 
 
+# A hotfix's git commands start no repository maintenance: no ``git maintenance run --auto``
+# after a fetch, no ``gc --auto`` after a commit or a push. On a large clone that is minutes
+# of work the incident does not need (in the foreground where auto-detach is off), and a
+# process per command otherwise. Passed as GIT_CONFIG_* (git 2.31+), after any the caller set.
+NO_AUTO_MAINTENANCE = (("maintenance.auto", "false"), ("gc.auto", "0"))
+
+
 def git_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment git runs with: no prompts, no pager, no editor, English messages."""
+    """The environment git runs with: no prompts, no pager, no editor, English messages, no
+    automatic maintenance."""
     env = dict(os.environ if base is None else base)
+    try:
+        count = max(0, int(env.get("GIT_CONFIG_COUNT") or 0))
+    except ValueError:
+        count = 0
+    for i, (key, value) in enumerate(NO_AUTO_MAINTENANCE, start=count):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + len(NO_AUTO_MAINTENANCE))
     ssh = env.get("GIT_SSH_COMMAND") or "ssh"
     if "batchmode" not in ssh.lower():
         ssh += " -o BatchMode=yes"

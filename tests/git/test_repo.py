@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,31 @@ def test_git_never_prompts() -> None:
     assert env["GIT_TERMINAL_PROMPT"] == "0"
     assert env["GIT_SSH_COMMAND"] == "ssh -i key -o BatchMode=yes"
     assert git_environment({})["GIT_SSH_COMMAND"] == "ssh -o BatchMode=yes"
+
+
+def test_git_starts_no_maintenance_and_keeps_the_callers_own_config(tmp_path: Path) -> None:
+    # Real git reads the settings from the environment: after a fetch or a commit of the
+    # hotfix, no `maintenance run --auto` / `gc --auto` runs.
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    env = git_environment(
+        {
+            "PATH": os.environ["PATH"],
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "user.name",
+            "GIT_CONFIG_VALUE_0": "Ops Person",
+        }
+    )
+
+    def get(key: str) -> str:
+        return subprocess.run(
+            ["git", "config", "--get", key],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    assert get("maintenance.auto") == "false"
+    assert get("gc.auto") == "0"
+    assert get("user.name") == "Ops Person"  # what the caller passed is still there
