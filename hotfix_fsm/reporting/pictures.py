@@ -71,8 +71,8 @@ def _glyphs() -> frozenset[int]:
 
 
 def plain(text: Any, limit: int = 80) -> str:
-    """Outside text as chart text: redacted, controls escaped, unknown glyphs as ``?``,
-    whitespace collapsed, cut to ``limit``."""
+    """Outside text for a chart and its words: redacted, controls escaped, whitespace
+    collapsed, cut to ``limit`` (``_drawable`` then replaces glyphs the font lacks)."""
     cleaned = " ".join(sanitize(redact(str(text))).split())
     if len(cleaned) > limit:
         cleaned = cleaned[: limit - 1].rstrip() + "…"
@@ -80,6 +80,7 @@ def plain(text: Any, limit: int = 80) -> str:
 
 
 def _drawable(text: str) -> str:
+    """``text`` with each character the font cannot draw as ``?`` (no missing-glyph warning)."""
     glyphs = _glyphs()
     return "".join(ch if ord(ch) in glyphs else "?" for ch in text)
 
