@@ -39,6 +39,19 @@ def _partial(where: str) -> dict[str, sa.TextClause]:
     return {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
 
 
+def _entry_columns() -> list[sa.Column[object]]:
+    """A journal row's columns after its hotfix id, as both layouts hold them."""
+    return [
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("phase", sa.String(64)),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("key", sa.Text()),
+        sa.Column("payload", sa.Text(), nullable=False),
+    ]
+
+
 def upgrade() -> None:
     op.add_column("hotfixes", sa.Column("finished_at", sa.Float()))
     op.execute(
@@ -57,13 +70,7 @@ def upgrade() -> None:
     op.create_table(
         "journal_keyed",
         sa.Column("hotfix_id", sa.String(160), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("at", sa.Float(), nullable=False),
-        sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("phase", sa.String(64)),
-        sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("key", sa.Text()),
-        sa.Column("payload", sa.Text(), nullable=False),
+        *_entry_columns(),
         sa.PrimaryKeyConstraint("hotfix_id", "seq", name="pk_journal"),
         sa.ForeignKeyConstraint(
             ["hotfix_id"], ["hotfixes.id"], name="fk_journal_hotfix", ondelete="CASCADE"
@@ -88,13 +95,7 @@ def downgrade() -> None:
             sa.ForeignKey("hotfixes.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("at", sa.Float(), nullable=False),
-        sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("phase", sa.String(64)),
-        sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("key", sa.Text()),
-        sa.Column("payload", sa.Text(), nullable=False),
+        *_entry_columns(),
         sa.UniqueConstraint("hotfix_id", "seq", name="uq_journal_hotfix_seq"),
     )
     op.execute(
