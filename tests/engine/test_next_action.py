@@ -181,6 +181,15 @@ def _ask_config(repo: Path) -> Config:
     return config
 
 
+def _engine_for(situation: str, store_url: str, tmp_path: Path) -> tuple[HotfixEngine, World]:
+    """An engine over a fresh in-memory world, configured as ``situation`` needs."""
+    world = World()
+    extra: dict[str, Any] = {}
+    if situation == "rollback_gate":
+        extra["config"] = _ask_config(tmp_path)
+    return make_engine(store_url, world, **extra), world
+
+
 def _run(engine: HotfixEngine, world: World, store_url: str, argv: list[str]) -> str:
     """Run one suggested command; return the state it leaves the hotfix in."""
     verb, hid, *rest = argv
@@ -214,11 +223,7 @@ def test_suggested_commands_are_accepted_by_the_engine(
     store_url: str, tmp_path: Path, situation: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     reach, yes = SITUATIONS[situation]
-    world = World()
-    extra: dict[str, Any] = {}
-    if situation == "rollback_gate":
-        extra["config"] = _ask_config(tmp_path)
-    engine = make_engine(store_url, world, **extra)
+    engine, world = _engine_for(situation, store_url, tmp_path)
     issues = iter(f"INC-{n}" for n in range(100, 200))
 
     def fresh() -> str:
@@ -341,16 +346,12 @@ def test_a_hotfix_a_live_driver_moves_gets_a_watch_not_a_resume(
     engine.close()
 
 
-@pytest.mark.parametrize("situation", ["rollback_gate"])
 def test_a_deploy_approval_after_the_deploy_is_refused_and_records_nothing(
-    store_url: str, tmp_path: Path, situation: str
+    store_url: str, tmp_path: Path
 ) -> None:
-    reach, yes = SITUATIONS[situation]
-    world = World()
-    extra: dict[str, Any] = {}
-    if situation == "rollback_gate":
-        extra["config"] = _ask_config(tmp_path)
-    with make_engine(store_url, world, **extra) as engine:
+    reach, yes = SITUATIONS["rollback_gate"]
+    engine, world = _engine_for("rollback_gate", store_url, tmp_path)
+    with engine:
         hid = engine.start("INC-300", "Fix the thing", repo=tmp_path, yes=yes).id
         reach(engine, world, hid)
         before = engine.journal(hid)
