@@ -108,9 +108,12 @@ def interleave(
     names = list(subjects)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for i in range(warmup + rounds):
+        # Each subject takes each place equally often: rotate every round, and run every
+        # other cycle of rotations backwards. (Reversing every odd round instead undoes the
+        # rotation when there are two subjects: the same one always went first.)
         shift = i % len(names)
         order = names[shift:] + names[:shift]
-        if i % 2:
+        if (i // len(names)) % 2:
             order.reverse()
         for name in order:
             value = subjects[name]()
