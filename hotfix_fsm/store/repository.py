@@ -19,7 +19,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -209,6 +209,20 @@ def _reopened(params: dict[str, Any], finished_at: float | None) -> bool:
     )
 
 
+# This process's id, kept current across fork() without a getpid() system call per checkpoint.
+_process = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _process.__setitem__(0, os.getpid()))
+
+
+@dataclass(frozen=True)
+class _Update:
+    """A checkpoint's UPDATE, in the two forms its two paths bind."""
+
+    clause: TextClause  # named parameters (SQLAlchemy: PostgreSQL)
+    qmark: str  # the same statement with ``?`` placeholders (the sqlite3 path)
+    order: tuple[str, ...]  # the parameters' names, in the order of the ``?``
+
+
 class Store:
     """The hotfix store over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
@@ -216,7 +230,7 @@ class Store:
         self.engine = engine
         self._writer = engine.execution_options(hotfix_write=True)
         self._safe_url = engine.url.render_as_string(hide_password=True)
-        self._statements: dict[tuple[tuple[str, ...], bool, bool], TextClause] = {}
+        self._statements: dict[tuple[tuple[str, ...], bool, bool], _Update] = {}
         self._sqlite = engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite"
         self._t: Table = hotfixes
         self._j: Table = journal
@@ -508,9 +522,9 @@ class Store:
             tuple(sorted(changes)), fenced=lease is not None, finishing=finishing
         )
         if self._sqlite:
-            last = self._append_sqlite(statement.text, params, entries, hid, now)
+            last = self._append_sqlite(statement, params, entries, hid, now)
         else:
-            last = self._append_sqlalchemy(statement, params, entries, hid, now)
+            last = self._append_sqlalchemy(statement.clause, params, entries, hid, now)
         if last is None:
             if lease is None:
                 raise NotFound(f"no hotfix {hid!r} in this store", hotfix_id=hid)
@@ -525,7 +539,7 @@ class Store:
     def _kept_connection(self) -> sqlite3.Connection:
         """The checkpoints' ``sqlite3`` connection (call with ``_kept_lock`` held): taken out
         of the engine's pool once, with the pragmas its connect listener set."""
-        pid = os.getpid()
+        pid = _process[0]
         if self._kept is not None and self._kept[0] == pid:
             return self._kept[1]
         # None yet, or inherited through fork: a child never uses its parent's connection.
@@ -545,11 +559,11 @@ class Store:
     def _close_kept(self, _engine: Engine | None = None) -> None:
         """Close the checkpoints' connection (the engine was disposed, or it failed)."""
         kept, self._kept = self._kept, None
-        if kept is not None and kept[0] == os.getpid():
+        if kept is not None and kept[0] == _process[0]:
             kept[1].close()
 
     def _append_sqlite(
-        self, sql: str, params: dict[str, Any], entries: list[Entry], hid: str, now: float
+        self, statement: _Update, params: dict[str, Any], entries: list[Entry], hid: str, now: float
     ) -> int | None:
         """The checkpoint on the store's ``sqlite3`` connection: ``BEGIN IMMEDIATE``, the
         fenced UPDATE … RETURNING, the INSERT, ``COMMIT`` — nothing written when the fence
@@ -558,40 +572,32 @@ class Store:
         with self._kept_lock:
             conn = self._kept_connection()
             try:
+                args = [params[name] for name in statement.order]
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    found = conn.execute(sql, params).fetchall()
+                    found = conn.execute(statement.qmark, args).fetchall()
                     if not found or found[0][0] is None:
                         conn.execute("ROLLBACK")
                         return None
                     last = int(found[0][0])
                     if _reopened(params, found[0][1]):
                         conn.execute(_REOPEN_SQL, params)
-                    if entries:
-                        first = last - len(entries) + 1
-                        conn.executemany(
-                            _INSERT_JOURNAL_QMARK,
-                            [
-                                (
-                                    hid,
-                                    first + i,
-                                    now,
-                                    e.kind,
-                                    e.phase,
-                                    e.attempt,
-                                    e.key,
-                                    _dumps(e.payload),
-                                )
-                                for i, e in enumerate(entries)
-                            ],
-                        )
+                    first = last - len(entries) + 1
+                    rows = [
+                        (hid, first + i, now, e.kind, e.phase, e.attempt, e.key, _dumps(e.payload))
+                        for i, e in enumerate(entries)
+                    ]
+                    if len(rows) == 1:  # the usual checkpoint: execute() binds it directly
+                        conn.execute(_INSERT_JOURNAL_QMARK, rows[0])
+                    elif rows:
+                        conn.executemany(_INSERT_JOURNAL_QMARK, rows)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                wrapped = _wrapped(sql, params, exc)
+                wrapped = _wrapped(statement.qmark, params, exc)
                 if isinstance(wrapped, IntegrityError):
                     raise wrapped from exc
                 self._close_kept()  # the next checkpoint starts on a new connection
@@ -638,7 +644,7 @@ class Store:
 
     def _update_statement(
         self, columns: tuple[str, ...], *, fenced: bool, finishing: bool
-    ) -> TextClause:
+    ) -> _Update:
         """The checkpoint's conditional UPDATE for this set of changed columns, built once.
 
         Plain SQL with bound parameters: building a Core expression per checkpoint cost
@@ -653,16 +659,25 @@ class Store:
         unknown = set(columns) - _UPDATABLE
         if unknown:
             raise ValueError(f"not updatable hotfix columns: {sorted(unknown)}")
-        sets = ["last_seq = last_seq + :n", "updated_at = :now"]
-        sets += [f"{c} = :v_{c}" for c in columns]
+        sets = [("last_seq", "last_seq + {}", "n"), ("updated_at", "{}", "now")]
+        sets += [(c, "{}", f"v_{c}") for c in columns]
         if finishing:
-            sets.append("finished_at = :now")
-        where = "id = :hid"
+            sets.append(("finished_at", "{}", "now"))
+        where = [("id", "hid")]
         if fenced:
-            sets.append("lease_expires_at = :exp")
-            where += " AND fencing_token = :tok AND lease_owner = :owner"
-        sql = f"UPDATE hotfixes SET {', '.join(sets)} WHERE {where} RETURNING last_seq, finished_at"  # noqa: S608
-        statement = text(sql)
+            sets.append(("lease_expires_at", "{}", "exp"))
+            where += [("fencing_token", "tok"), ("lease_owner", "owner")]
+
+        def sql(mark: Callable[[str], str]) -> str:
+            assigned = ", ".join(f"{c} = {value.format(mark(p))}" for c, value, p in sets)
+            matched = " AND ".join(f"{c} = {mark(p)}" for c, p in where)
+            return f"UPDATE hotfixes SET {assigned} WHERE {matched} RETURNING last_seq, finished_at"  # noqa: S608
+
+        statement = _Update(
+            clause=text(sql(lambda p: f":{p}")),
+            qmark=sql(lambda _p: "?"),
+            order=tuple(p for _c, _v, p in sets) + tuple(p for _c, p in where),
+        )
         self._statements[key] = statement
         return statement
 

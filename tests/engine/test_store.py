@@ -247,3 +247,37 @@ def test_a_driver_frozen_inside_a_transaction_does_not_hold_the_hotfix_forever(
             holder.stdout.close()
         engine.dispose()
         store.engine.dispose()
+
+
+def test_a_forked_child_checkpoints_on_a_connection_of_its_own(tmp_path: Path) -> None:
+    """SQLite connections must not cross fork(): the child opens its own, and the parent's
+    keeps working after the child wrote and exited."""
+    from hotfix_fsm.store import new_owner
+
+    store = open_store(tmp_path / "s.db")
+    new_hotfix(store)
+    lease = store.acquire_lease("INC-1-1", new_owner(), ttl=600)
+    store.checkpoint(lease, [Entry("note", payload={"by": "parent"})])
+    parent_conn = store._kept_connection()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe and exits
+        code = 1
+        try:
+            store.checkpoint(lease, [Entry("note", payload={"by": "child"})])
+            same = store._kept_connection() is parent_conn
+            os.write(write_end, b"same" if same else b"own")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    told = os.read(read_end, 16)
+    os.close(read_end)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert told == b"own"
+    store.checkpoint(lease, [Entry("note", payload={"by": "parent again"})])
+    assert store._kept_connection() is parent_conn
+    kinds = [e.payload.get("by") for e in store.journal("INC-1-1") if e.kind == "note"]
+    assert kinds == ["parent", "child", "parent again"]
+    store.engine.dispose()
