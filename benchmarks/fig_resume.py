@@ -71,7 +71,7 @@ def run(opts: Options) -> list[Row]:
 
     samples = interleave(
         {"resume": resume_once, "baseline": lambda: timed_run(BASELINE, env=env)[0]},
-        opts.rounds(6, 20),
+        opts.rounds(12, 30),  # twelve: the median of six moved by a tenth on a busy machine
         warmup=1,
     )
     row = Row(
