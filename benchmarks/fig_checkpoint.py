@@ -4,7 +4,7 @@ Measured: ``Store.checkpoint(lease, [Entry(...)], state=...)`` — one fenced ``
 hotfix row plus one journal ``INSERT`` in one ``BEGIN IMMEDIATE`` transaction, WAL,
 ``synchronous=FULL``.
 
-Baseline (judged, the issue's definition): the plain ``sqlite3`` module running the same
+Baseline (judged, the figure as its goal was set): the plain ``sqlite3`` module running the same
 ``UPDATE … RETURNING`` and ``INSERT`` between ``BEGIN IMMEDIATE`` and ``COMMIT``, on a file
 with the same schema (made by the store, untimed) and the same pragmas (WAL,
 ``synchronous=FULL``, busy timeout, foreign keys). The ratio is what the library adds to
