@@ -100,9 +100,8 @@ class HotfixEngine:
 
             registry = self.registry
             if self._phases is None:
-                self._phases = dict(self._phase_overrides)
-                if not self._phases.keys() >= self.graph.effect_phases:
-                    self._phases = {**registry.implementations(), **self._phase_overrides}
+                # Each standard phase is made (and its module imported) when first run.
+                self._phases = registry.table(self._phase_overrides)
             self._runner = Runner(
                 self.store,
                 self._phases,

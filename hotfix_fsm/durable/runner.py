@@ -43,7 +43,7 @@ from hotfix_fsm.errors import (
 )
 from hotfix_fsm.log import get_logger
 from hotfix_fsm.phases.base import Phase
-from hotfix_fsm.phases.registry import Registry
+from hotfix_fsm.phases.registry import PhaseTable, Registry
 from hotfix_fsm.phases.services import Services
 from hotfix_fsm.store import Entry, Hotfix, Store, new_owner
 
@@ -84,7 +84,8 @@ class Runner:
         self.store = store
         self.registry = registry or Registry.default()
         self.graph = self.registry.graph
-        self.phases = dict(phases)
+        # A registry's table makes each phase when first asked for; keep it, not a copy.
+        self.phases = phases if isinstance(phases, PhaseTable) else dict(phases)
         self.services_for = services_for
         self.config_for = config_for
         self.lease_ttl = lease_ttl

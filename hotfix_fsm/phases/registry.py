@@ -27,9 +27,11 @@ was added stay resumable), plans and checklists show its lines.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hotfix_fsm.core.machine import DEFAULT, Graph
 
@@ -126,6 +128,11 @@ class Registry:
         """A fresh implementation of every effectful phase, keyed by phase name."""
         return {s.name: s.make() for s in self.specs if s.make is not None}
 
+    def table(self, given: Mapping[str, Phase] | None = None) -> PhaseTable:
+        """The phases a runner drives: ``given`` ones as they are, the others made from
+        their specs when first asked for."""
+        return PhaseTable(self, given or {})
+
     def plan(self, inputs: PlanInputs) -> list[tuple[str, str]]:
         """(phase, what it will do) in the order the graph runs them."""
         order = [p for p, _, _ in self.graph.forward]
@@ -151,6 +158,27 @@ class Registry:
             return None
         proof = spec.evidence(facts) if spec.evidence is not None else None
         return {"line": spec.checklist, "evidence": proof}
+
+
+class PhaseTable(dict[str, "Phase"]):
+    """Phase implementations by name, each made from its spec the first time it is asked
+    for, so a drive loads the modules of the phases it runs (a resume at ``wait_ci`` does
+    not import the git and release phases). A name with no spec, or no ``make``, is a
+    ``KeyError`` as in a plain dict."""
+
+    def __init__(self, registry: Registry, given: Mapping[str, Phase]) -> None:
+        super().__init__(given)
+        self._registry = registry
+        self._lock = threading.Lock()  # parallel gates may ask for theirs at once
+
+    def __missing__(self, name: str) -> Phase:
+        spec = self._registry.spec(name)
+        if spec is None or spec.make is None:
+            raise KeyError(name)
+        with self._lock:
+            if not dict.__contains__(self, name):
+                self[name] = spec.make()
+            return dict.__getitem__(self, name)
 
 
 # -- the standard phases -------------------------------------------------------------------
@@ -186,30 +214,36 @@ def _deployed(ev: Any, _c: Config) -> bool:
     )
 
 
+def _made(module: str, name: str, *args: str) -> Callable[[], Phase]:
+    """A ``make`` that imports ``hotfix_fsm.phases.<module>`` when first called."""
+
+    def make() -> Phase:
+        implementation = getattr(importlib.import_module(f"hotfix_fsm.phases.{module}"), name)
+        return cast("Phase", implementation(*args))
+
+    return make
+
+
 def _standard_specs() -> list[PhaseSpec]:
     from hotfix_fsm.phases import facts
-    from hotfix_fsm.phases.approval import ApproveDeploy
-    from hotfix_fsm.phases.git_phases import Branch, CommitFix, Gate, Push
-    from hotfix_fsm.phases.github_phases import (
-        Backport,
-        Cleanup,
-        Deploy,
-        Merge,
-        OpenPullRequest,
-        Tag,
-        WaitForCI,
+
+    Branch, CommitFix, Push = (_made("git_phases", n) for n in ("Branch", "CommitFix", "Push"))
+    ApproveDeploy = _made("approval", "ApproveDeploy")
+    Backport, Cleanup, Deploy, Merge, OpenPullRequest, Tag, WaitForCI = (
+        _made("github_phases", n)
+        for n in ("Backport", "Cleanup", "Deploy", "Merge", "OpenPullRequest", "Tag", "WaitForCI")
     )
-    from hotfix_fsm.phases.release import (
-        Monitor,
-        RollbackRedeploy,
-        RollbackRevert,
-        RollbackVerify,
-        Verify,
+    Monitor, RollbackRedeploy, RollbackRevert, RollbackVerify, Verify = (
+        _made("release", n)
+        for n in ("Monitor", "RollbackRedeploy", "RollbackRevert", "RollbackVerify", "Verify")
     )
 
     def gate(name: str) -> PhaseSpec:
         return PhaseSpec(
-            f"gate:{name}", make=lambda: Gate(name), plan=_gates_line, facts=facts.GateResult
+            f"gate:{name}",
+            make=_made("git_phases", "Gate", name),
+            plan=_gates_line,
+            facts=facts.GateResult,
         )
 
     return [
@@ -341,4 +375,4 @@ def _default() -> Registry:
     return _cached[0]
 
 
-__all__ = ["PhaseSpec", "PlanInputs", "Registry"]
+__all__ = ["PhaseSpec", "PhaseTable", "PlanInputs", "Registry"]

@@ -196,3 +196,86 @@ def test_adopt_reads_an_added_phase_from_its_declared_evidence() -> None:
     evidence.smoke_report = None
     state, _ = decide(evidence, Config(), registry)  # type: ignore[arg-type]
     assert state == "deployed"  # verify leaves no trace; the smoke test is not proven
+
+
+def test_a_driver_imports_a_phase_module_when_a_phase_of_it_first_runs(tmp_path: Path) -> None:
+    """The runner's table makes each standard phase on first use: building the runner (as a
+    resume does) loads none of the phase modules; asking for a phase loads its module."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from hotfix_fsm.engine import HotfixEngine
+
+        def loaded():
+            return sorted(m for m in ("git_phases", "github_phases", "release", "approval")
+                          if "hotfix_fsm.phases." + m in sys.modules)
+
+        with HotfixEngine({str(tmp_path / "s.db")!r}) as engine:
+            runner = engine.runner
+            print(loaded())
+            verify = runner.phase("verify")
+            print(loaded(), type(verify).__name__, runner.phase("verify") is verify)
+            print(type(runner.phase("gate:tests")).__name__, runner.phase("gate:tests").name)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == [
+        "[]",
+        "['release'] Verify True",
+        "Gate gate:tests",
+    ]
+
+
+def test_the_phase_table_makes_each_phase_once_and_refuses_unknown_names(tmp_path: Path) -> None:
+    import threading
+
+    from hotfix_fsm.errors import PermanentError
+
+    made: list[str] = []
+
+    class Counted(BasePhase):
+        name = "smoke_test"
+
+        def run(self, ctx: PhaseContext) -> dict[str, Any]:
+            return {}
+
+    def make() -> Counted:
+        made.append("smoke_test")
+        return Counted()
+
+    registry = Registry.default().add(
+        PhaseSpec("smoke_test", make=make, after="verify", reaches="smoke_tested")
+    )
+    given = Counted()
+    table = registry.table({"deploy": given})
+    assert table["deploy"] is given  # a given phase is used as it is
+    seen: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        barrier.wait()
+        seen.append(table["smoke_test"])
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == ["smoke_test"]
+    assert len({id(phase) for phase in seen}) == 1
+    with pytest.raises(KeyError):
+        table["no_such_phase"]
+    with pytest.raises(KeyError):
+        table["start_gates"]  # a step of the graph with no implementation
+    world = World()
+    engine = make_engine(tmp_path / "s.db", world)
+    with pytest.raises(PermanentError, match="no implementation is registered"):
+        engine.runner.phase("no_such_phase")
+    engine.close()
