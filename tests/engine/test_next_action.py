@@ -74,7 +74,12 @@ def check_suggestion(
     # is told how, and one waiting at an approvable gate is told to approve that gate.
     if state not in machine.TERMINAL:
         assert "resume" in verbs, where
-        if gate in ("deploy", "rollback") and machine.next_state(state, "approve"):
+        # A stopped hotfix stands for the state it failed in, for approve as for abort and
+        # rollback: approval is asked for only where that state takes it too.
+        approvable = machine.next_state(state, "approve", failed_from=failed_from) and (
+            stands_for is None or machine.next_state(stands_for, "approve")
+        )
+        if gate in ("deploy", "rollback") and approvable:
             assert ["approve", HID, gate] in named, where
     return named
 
@@ -93,7 +98,8 @@ def test_next_action_names_only_commands_the_graph_allows(
 
 
 def test_next_action_is_graph_derived_in_every_state() -> None:
-    """Exhaustively: every state, paused gate and reason; stopped states by where they failed."""
+    """Exhaustively: every state, paused gate and reason; stopped states by where they failed
+    and the gate they wait at."""
     for state in machine.ALL_STATES:
         for gate in GATES:
             for reason in (None, "waiting for a person"):
@@ -101,8 +107,9 @@ def test_next_action_is_graph_derived_in_every_state() -> None:
                     check_suggestion(state, gate, reason, None, target)
     for state in machine.STOPPED:
         for failed_from in machine.ALL_STATES:
-            for target in (None, True, False):
-                check_suggestion(state, None, None, failed_from, target)
+            for gate in GATES:
+                for target in (None, True, False):
+                    check_suggestion(state, gate, None, failed_from, target)
 
 
 def test_known_refusals_are_never_suggested() -> None:
