@@ -76,7 +76,9 @@ def check_adopted(engine: HotfixEngine, hotfix_id: str, lost: dict[str, Any]) ->
 
 
 def test_adopt_after_losing_the_database_at_every_phase(team: Team, tmp_path: Path) -> None:
-    team.sandbox.github.set_ci(seconds=1.0)  # still running when adopt looks after open_pr
+    # CI runs until the test ends it (after adopt has looked at the open PR), not for a
+    # number of seconds a busy machine could outrun.
+    team.sandbox.github.set_ci(seconds=24 * 3600.0)
     db = tmp_path / "laptop.db"
     engine = team.engine(db)
     hotfix_id = team.start(engine)
@@ -102,6 +104,8 @@ def test_adopt_after_losing_the_database_at_every_phase(team: Team, tmp_path: Pa
         assert adopted.state == expected, seen
         assert adopted.options["adopted"]["branch"] == branch
         check_adopted(engine, hotfix_id, lost)
+        if phase == "open_pr":  # adopt saw CI running; now let it pass
+            team.sandbox.github.set_ci(seconds=0.0, sha=lost["pushed_sha"])
     outcome = engine.drive(hotfix_id)
     assert outcome.state == "done", outcome
     team.assert_effects_once(branch)
@@ -110,7 +114,8 @@ def test_adopt_after_losing_the_database_at_every_phase(team: Team, tmp_path: Pa
 
 
 def test_adopt_while_the_deploy_runs_follows_that_run(team: Team, tmp_path: Path) -> None:
-    team.sandbox.github.world.run_seconds = 1.5  # a deploy still running when adopted
+    # A deploy that runs until the test has adopted (not for a time a busy machine outruns).
+    team.sandbox.github.world.run_seconds = 24 * 3600.0
     db = tmp_path / "laptop.db"
     engine = team.engine(db)
     hotfix_id = team.start(engine)
@@ -132,6 +137,7 @@ def test_adopt_while_the_deploy_runs_follows_that_run(team: Team, tmp_path: Path
     assert ledger[0]["correlation_id"] == lost["deploy_dispatches"][0]["correlation_id"]
     assert adopted.context["rollback_target"]["sha"] == team.info.production_sha
     assert adopted.context["rollback_target"]["tag"] == "v1.0.0"
+    team.sandbox.github.finish_run(ledger[0]["run_id"])
     outcome = engine.drive(hotfix_id)
     assert outcome.state == "done", outcome
     team.assert_effects_once(lost["branch"])  # the running deploy was followed, not redone
