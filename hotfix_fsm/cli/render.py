@@ -422,7 +422,7 @@ def render_status(doc: dict[str, Any]) -> None:
         if doc.get("rollback"):
             lines.append(f"rollback: {_rollback_text(doc['rollback'], doc.get('links'))}")
         if lease and lease.get("live"):
-            lines.append(f"driven by {lease['owner']} since {_when(lease['since'])}")
+            lines.append(_lease_line(lease, str(lease["owner"])))
         lines += [f"  {k}: {fact_text(k, v)}" for k, v in doc.get("facts", {}).items()]
         for line in lines:
             echo(line)
@@ -443,7 +443,7 @@ def render_status(doc: dict[str, Any]) -> None:
         shown = _rollback_text(doc["rollback"], doc.get("links"))
         console.print(f"rollback: {_esc(shown)}", style="yellow")
     if lease and lease.get("live"):
-        console.print(f"driven by {_esc(lease['owner'])} since {_when(lease['since'])}")
+        console.print(_lease_line(lease, _esc(str(lease["owner"]))))
     for key, value in doc.get("facts", {}).items():
         console.print(f"  {key}: {_esc(fact_text(key, value))}")
     table = Table(title="phases", show_edge=False)
@@ -453,6 +453,16 @@ def render_status(doc: dict[str, Any]) -> None:
         table.add_row(*(_esc(v) for v in row_values))
     console.print(table)
     console.print(f"next: {_esc(doc['next_action'])}", style="bold")
+
+
+def _lease_line(lease: dict[str, Any], owner: str) -> str:
+    """Who holds a live lease, and whether that process has ended (on this machine)."""
+    if lease.get("holder_gone"):
+        return (
+            f"held by {owner} since {_when(lease['since'])}; that process on this machine "
+            "has ended, so `hotfix resume` takes over at once"
+        )
+    return f"driven by {owner} since {_when(lease['since'])}"
 
 
 def _when(iso_text: str | None) -> str:

@@ -126,6 +126,9 @@ def driven_now(hotfix: HotfixLike) -> str | None:
         return None
     if not (callable(live) and live()):
         return None
+    gone = getattr(hotfix, "lease_holder_gone", None)
+    if callable(gone) and gone():  # a killed driver on this machine: resume takes over
+        return None
     return str(getattr(hotfix, "lease_owner", None) or "another process")
 
 

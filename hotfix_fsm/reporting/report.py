@@ -399,6 +399,8 @@ class HotfixStatus:
     rollback: dict[str, Any] | None = None
     rollback_run_url: str | None = None  # the run that redeployed the rollback target
     revert_pr_url: str | None = None  # the PR that reverted the merge on production
+    # The holder ran on this machine and its process has ended (resume takes over at once).
+    lease_holder_gone: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The stable ``hotfix status --json`` document (keys are only ever added)."""
@@ -409,6 +411,7 @@ class HotfixStatus:
                 "since": iso(self.lease_since),
                 "expires_at": iso(self.lease_expires_at),
                 "live": self.lease_live,
+                "holder_gone": self.lease_holder_gone,
             }
         doc = {
             "schema": STATUS_SCHEMA,
@@ -507,6 +510,7 @@ def build_status(hotfix: Hotfix, journal: Sequence[JournalEntry]) -> HotfixStatu
         time_target_s=float(target) if isinstance(target, int | float) else None,
         lease_holder=hotfix.lease_owner or None,
         lease_live=bool(hotfix.lease_owner) and hotfix.lease_live(),
+        lease_holder_gone=hotfix.lease_holder_gone(),
         lease_since=hotfix.lease_acquired_at,
         lease_expires_at=hotfix.lease_expires_at,
         created_at=hotfix.created_at,

@@ -69,6 +69,11 @@ class Hotfix:
         now = time.time() if now is None else now
         return bool(self.lease_owner) and (self.lease_expires_at or 0) > now
 
+    def lease_holder_gone(self) -> bool:
+        """Whether the lease's holder ran on this machine and its process has ended (killed,
+        or its terminal closed): ``resume`` takes such a lease over without waiting."""
+        return bool(self.lease_owner) and _holder_is_dead(str(self.lease_owner))
+
 
 @dataclass(frozen=True)
 class JournalEntry:

@@ -9,6 +9,7 @@ suggestion's first line of action in order, and checks that the engine accepts t
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -350,6 +351,45 @@ def test_a_hotfix_a_live_driver_moves_gets_a_watch_not_a_resume(
     assert next_command(expired) == next_command(stored)
     assert next_command(stored) is not None
     assert next_command(stored)[1] != "status"
+    engine.close()
+
+
+def test_a_hotfix_whose_local_driver_was_killed_gets_a_resume_not_a_watch(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A live lease whose holder ran on this machine and has ended (SIGKILL, a closed
+    terminal) is not a driver to watch: status says so, and the next action is resume."""
+    import dataclasses
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from hotfix_fsm.reporting.report import next_command
+
+    world = World()
+    engine = make_engine(store_url, world)
+    hid = engine.start("INC-3", "Fix the thing", repo=tmp_path, yes=True).id
+    stored = engine.get(hid)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # reaped: its pid names no process now
+    host = socket.gethostname()
+    killed = dataclasses.replace(
+        stored, lease_owner=f"{host}:{ended.pid}:ab12", lease_expires_at=time.time() + 60
+    )
+    assert killed.lease_live()
+    assert killed.lease_holder_gone()
+    assert "driving it now" not in next_action_for(killed)
+    assert next_command(killed) == next_command(stored)
+    doc = status_document(killed, engine.journal(hid))
+    assert doc["lease"]["live"] is True
+    assert doc["lease"]["holder_gone"] is True
+    # A holder alive on this machine (this process), or on another machine, is still watched.
+    for owner in (f"{host}:{os.getpid()}:ab12", f"elsewhere-{host}:{ended.pid}:ab12"):
+        alive = dataclasses.replace(killed, lease_owner=owner)
+        assert not alive.lease_holder_gone(), owner
+        assert "is driving it now" in next_action_for(alive), owner
+        assert status_document(alive, engine.journal(hid))["lease"]["holder_gone"] is False
     engine.close()
 
 
