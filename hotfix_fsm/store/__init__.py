@@ -5,15 +5,8 @@ from __future__ import annotations
 import os
 
 from hotfix_fsm.store.engine import open_engine, resolve_url
-from hotfix_fsm.store.repository import (
-    Entry,
-    Hotfix,
-    JournalEntry,
-    Lease,
-    Store,
-    new_owner,
-    to_json,
-)
+from hotfix_fsm.store.records import Entry, Hotfix, JournalEntry, Lease, new_owner, to_json
+from hotfix_fsm.store.repository import Store
 
 
 def open_store(url: str | os.PathLike[str] | None = None) -> Store:
