@@ -295,7 +295,8 @@ class RehearsalGitHub(ServedApp):
 
     def finish_run(self, run_id: int) -> None:
         """Workflow run ``run_id`` ends now, with its planned conclusion (a run a test holds
-        running until it has looked at it, rather than for a time a busy machine outruns)."""
+        running until it has looked at it, rather than for a time a busy machine outruns).
+        A run a protected environment holds still waits for its reviewer first."""
         with self._lock:
             run = self.world.data["runs"].get(str(run_id))
             if run is None:
